@@ -1,0 +1,1 @@
+"""Core of tradecredit: host, engine, orchestrator, state. Never imports a plugin."""

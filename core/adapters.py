@@ -1,0 +1,182 @@
+"""The two adapter contracts plugins implement: ``Source`` (reads an ERP) and ``Target`` (writes a shop).
+
+A plugin registers its adapter classes through the ``register_sources`` / ``register_targets`` hooks. The
+orchestrator (``core.sync``) owns everything around them: validation, de-duplication, matching, the
+ledger diff, batching, retries of failed customers on the next run, the report and the state.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, ClassVar, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .engine import ModeMapping
+from .records import ControlMode, CreditRecord, RejectedRow
+
+
+class PluginOptions(BaseModel):
+    """Base of every plugin's options model: unknown keys are errors (they catch typos)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class CheckStatus(StrEnum):
+    OK = "ok"
+    WARN = "warn"
+    FAIL = "fail"
+
+
+class CheckResult(BaseModel):
+    """One line of ``tradecredit check``."""
+
+    name: str
+    status: CheckStatus
+    detail: str = ""
+
+
+class KeyValueCache(Protocol):
+    """A small persistent cache in the state store, namespaced per target instance."""
+
+    def get_many(self, namespace: str, keys: list[str]) -> dict[str, Any]: ...
+    def put_many(self, namespace: str, values: Mapping[str, Any]) -> None: ...
+    def delete(self, namespace: str, keys: list[str]) -> None: ...
+
+
+@dataclass
+class AdapterContext:
+    """What the host hands an adapter besides its options."""
+
+    instance_name: str
+    cache: KeyValueCache | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+class Source(ABC):
+    """Reads customers' credit from an ERP. Read-only, set-based, streamed."""
+
+    Options: ClassVar[type[PluginOptions]] = PluginOptions
+    description: ClassVar[str] = ""
+
+    def __init__(self, options: PluginOptions, context: AdapterContext) -> None:
+        self.options = options
+        self.context = context
+
+    @property
+    def name(self) -> str:
+        return self.context.instance_name
+
+    @abstractmethod
+    def read(self, as_of: datetime) -> Iterator[CreditRecord | RejectedRow]:
+        """Yield one ``CreditRecord`` per customer, or a ``RejectedRow`` saying why a row is unusable."""
+
+    def check(self, as_of: datetime) -> list[CheckResult]:
+        """Connectivity and data-shape checks for ``tradecredit check``."""
+        return []
+
+    def close(self) -> None:  # noqa: B027 - optional for adapters without resources
+        """Release connections."""
+
+
+class ItemStatus(StrEnum):
+    CONFIRMED = "confirmed"
+    FAILED = "failed"
+
+
+class OutgoingItem(BaseModel):
+    """One customer's write, as the orchestrator hands it to ``Target.write``."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    key: str = Field(description="normalised customer code")
+    code: str
+    payload: dict[str, Any] = Field(description="the JSON the target writes; compared with the ledger")
+    match: dict[str, Any] = Field(default_factory=dict, description="shop-side identity from Target.match")
+    record: CreditRecord
+    mode: ModeMapping
+
+
+class ItemResult(BaseModel):
+    """The shop's verdict on one item; only CONFIRMED items enter the ledger."""
+
+    key: str
+    status: ItemStatus
+    error: str | None = None
+    # Set when the shop says the account behind a cached match no longer exists: the cache entry is dropped.
+    stale_match: bool = False
+
+
+class Target(ABC):
+    """Writes customers' credit to a shop. Declares the modes it can enforce natively."""
+
+    Options: ClassVar[type[PluginOptions]] = PluginOptions
+    description: ClassVar[str] = ""
+    max_batch_size: ClassVar[int] = 100
+    native_modes: ClassVar[frozenset[ControlMode]] = frozenset(ControlMode)
+
+    def __init__(self, options: PluginOptions, context: AdapterContext) -> None:
+        self.options = options
+        self.context = context
+
+    @property
+    def name(self) -> str:
+        return self.context.instance_name
+
+    def batch_size(self) -> int:
+        """The batch size to use (options may lower it below ``max_batch_size``)."""
+        return min(self.max_batch_size, int(getattr(self.options, "batch_size", self.max_batch_size)))
+
+    def mode_policy(self) -> Mapping[ControlMode, ControlMode]:
+        """How to enforce modes the target lacks; options named ``mode_policy`` override the default."""
+        return getattr(self.options, "mode_policy", None) or {}
+
+    def match(self, codes: list[str]) -> dict[str, dict[str, Any]]:
+        """Resolve customer codes to shop accounts. Codes missing from the result are reported unmatched.
+
+        The default matches every code (for targets keyed by the ERP code itself).
+        """
+        return {code: {} for code in codes}
+
+    @abstractmethod
+    def payload(self, record: CreditRecord, match: dict[str, Any], mode: ModeMapping) -> dict[str, Any]:
+        """The JSON-serialisable values this target would write for the customer.
+
+        Must be deterministic: the same record gives the same payload, so an unchanged customer is not
+        re-sent. Keep run-specific values (timestamps of the run) out of it.
+        """
+
+    @abstractmethod
+    def write(self, items: list[OutgoingItem]) -> list[ItemResult]:
+        """Write one batch (≤ ``batch_size()`` items). Return one result per item the shop answered for.
+
+        Items missing from the result count as unconfirmed (failed, retried next run). Raise
+        ``TransientError`` when the whole batch could not be delivered after retries, ``AuthError`` when
+        credentials are refused.
+        """
+
+    def check(self, codes: list[str] | None = None) -> list[CheckResult]:
+        """Connectivity, credentials and matching checks for ``tradecredit check``."""
+        return []
+
+    def close(self) -> None:  # noqa: B027
+        """Release connections."""
+
+
+@dataclass(frozen=True)
+class Registered:
+    """An adapter class the host accepted, with its provenance."""
+
+    kind: str  # "source" or "target"
+    name: str
+    cls: type[Source] | type[Target]
+    plugin: str
+    distribution: str | None
+    version: str | None
+
+
+SourceRead = Iterator[CreditRecord | RejectedRow]

@@ -1,0 +1,117 @@
+"""Shared plumbing for SQL sources: engines, the CDN schema on three engines, read-only guards, streaming.
+
+ERP sources define their tables once with ``schema="CDN"``. On SQL Server and PostgreSQL the schema exists;
+in SQLite the tables live in the main file under their plain names, which ``schema_translate_map`` does.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import quote_plus
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, Connection, make_url
+
+from .errors import ConfigError, DataError
+from .secrets import mask
+
+ERP_SCHEMA = "CDN"
+_READ_ONLY = re.compile(r"^\s*(?:--[^\n]*\n\s*)*(SELECT|WITH)\b", re.IGNORECASE)
+
+
+def schema_map(engine: Engine | Connection) -> dict[str | None, str | None]:
+    """``{"CDN": None}`` on SQLite (plain table names), identity elsewhere."""
+    return {ERP_SCHEMA: None} if engine.dialect.name == "sqlite" else {}
+
+
+def is_select(statement: str) -> bool:
+    return bool(_READ_ONLY.match(statement))
+
+
+def install_read_only_guard(engine: Engine) -> list[str]:
+    """Refuse any statement that is not a SELECT and record every statement issued (for tests/reports).
+
+    Returns the list the statements are appended to.
+    """
+    issued: list[str] = []
+
+    @event.listens_for(engine, "before_cursor_execute")
+    def _guard(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+        # SQLite's and PostgreSQL's drivers run a few introspection pragmas themselves; they are reads too.
+        if not is_select(statement) and not statement.lstrip().upper().startswith(("PRAGMA", "SHOW")):
+            raise DataError(f"read-only source refused a non-SELECT statement: {statement[:80]!r}")
+        issued.append(statement)
+
+    return issued
+
+
+def create_source_engine(url: str, *, read_only: bool = True, **kwargs: Any) -> Engine:
+    """Create an engine for an ERP database, read-only where the driver can enforce it."""
+    try:
+        parsed = make_url(url)
+    except Exception:  # noqa: BLE001
+        raise ConfigError(f"{mask(url)!r} is not a database URL") from None
+    if parsed.get_backend_name() == "mssql" and read_only:
+        query = dict(parsed.query)
+        if "odbc_connect" not in query:
+            query.setdefault("ApplicationIntent", "ReadOnly")
+            parsed = parsed.set(query=query)
+    if parsed.get_backend_name() == "sqlite" and read_only and parsed.database not in (None, "", ":memory:"):
+        # Open the file read-only so even a bug cannot write to the ERP copy.
+        parsed = parsed.set(database=f"file:{parsed.database}", query={**parsed.query, "mode": "ro", "uri": "true"})
+    try:
+        engine = create_engine(parsed, **kwargs)
+    except Exception as exc:  # noqa: BLE001 - e.g. the pyodbc driver is missing
+        raise ConfigError(f"cannot create a database engine for {mask(url)}: {mask(exc)}") from None
+    return engine
+
+
+def mssql_url(
+    server: str,
+    database: str,
+    *,
+    username: str | None = None,
+    password: str | None = None,
+    trusted: bool = False,
+    driver: str = "ODBC Driver 18 for SQL Server",
+    encrypt: bool = True,
+    trust_server_certificate: bool = False,
+    read_only: bool = True,
+) -> str:
+    """Build a ``mssql+pyodbc`` URL for an ERP database (SQL login or Windows authentication)."""
+    if not trusted and not username:
+        raise ConfigError("SQL Server: give a username/password or set trusted = true (Windows authentication)")
+    query = {
+        "driver": driver,
+        "Encrypt": "yes" if encrypt else "no",
+        "TrustServerCertificate": "yes" if trust_server_certificate else "no",
+    }
+    if read_only:
+        query["ApplicationIntent"] = "ReadOnly"
+    if trusted:
+        query["Trusted_Connection"] = "yes"
+    host, _, port = server.partition(",")
+    url = URL.create(
+        "mssql+pyodbc",
+        username=None if trusted else username,
+        password=None if trusted else password,
+        host=host,
+        port=int(port) if port else None,
+        database=database,
+        query=query,
+    )
+    return url.render_as_string(hide_password=False)
+
+
+@contextmanager
+def streaming(engine: Engine) -> Iterator[Connection]:
+    """A connection whose results stream from the server (server-side cursor where supported)."""
+    with engine.connect() as conn:
+        yield conn.execution_options(stream_results=True, yield_per=1000, schema_translate_map=schema_map(engine))
+
+
+def quote_odbc(value: str) -> str:
+    return quote_plus(value)

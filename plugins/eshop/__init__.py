@@ -1,0 +1,1 @@
+"""eshop plugin (placeholder until its issue lands)."""

@@ -1,0 +1,1 @@
+"""idosell plugin (placeholder until its issue lands)."""

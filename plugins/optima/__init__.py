@@ -1,0 +1,1 @@
+"""optima plugin (placeholder until its issue lands)."""

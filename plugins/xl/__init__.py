@@ -1,0 +1,1 @@
+"""xl plugin (placeholder until its issue lands)."""
