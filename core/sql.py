@@ -115,3 +115,34 @@ def streaming(engine: Engine) -> Iterator[Connection]:
 
 def quote_odbc(value: str) -> str:
     return quote_plus(value)
+
+
+def create_erp_tables(engine: Engine, metadata: Any) -> None:
+    """Create an ERP-shaped schema (for demo and test databases): ``CDN`` schema on servers, plain in SQLite."""
+    from sqlalchemy import text
+
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{ERP_SCHEMA}"'))
+        metadata.create_all(conn.execution_options(schema_translate_map=schema_map(engine)))
+
+
+def bulk_insert(conn: Connection, table: Any, rows: list[dict[str, Any]] | list[tuple[Any, ...]]) -> None:
+    """Insert many rows fast: ``COPY`` on PostgreSQL, one ``executemany`` elsewhere.
+
+    ``rows`` are dicts keyed by column name, or tuples in the table's column order.
+    """
+    if not rows:
+        return
+    columns = [c.name for c in table.columns]
+    tuples = [tuple(r[c] for c in columns) for r in rows] if isinstance(rows[0], dict) else rows
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        schema = (conn.get_execution_options().get("schema_translate_map") or {}).get(table.schema, table.schema)
+        qualified = f'"{schema}"."{table.name}"' if schema else f'"{table.name}"'
+        cols = ", ".join(f'"{c}"' for c in columns)
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cur, cur.copy(f"COPY {qualified} ({cols}) FROM STDIN") as copy:
+            for row in tuples:
+                copy.write_row(row)
+        return
+    conn.execute(table.insert(), [dict(zip(columns, t, strict=True)) for t in tuples])

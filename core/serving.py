@@ -1,0 +1,58 @@
+"""Run an ASGI app (a sandbox shop, the demo storefront) on loopback: in a background thread for tests and
+the demo, or in the foreground for ``tradecredit sandbox ...``. Works the same on Windows and Linux."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import uvicorn
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class RunningServer:
+    url: str
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout)
+
+    def __enter__(self) -> RunningServer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def serve_in_thread(
+    app: Any, host: str = "127.0.0.1", port: int = 0, *, startup_timeout: float = 15.0
+) -> RunningServer:
+    """Start ``app`` on ``host:port`` (0 = a free port) in a daemon thread; return once it accepts requests."""
+    port = port or free_port(host)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="auto", access_log=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, name=f"serve-{port}", daemon=True)
+    thread.start()
+    deadline = time.monotonic() + startup_timeout
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            server.should_exit = True
+            raise RuntimeError(f"server on {host}:{port} did not start")
+        time.sleep(0.02)
+    return RunningServer(url=f"http://{host}:{port}", server=server, thread=thread)
+
+
+def serve_forever(app: Any, host: str = "127.0.0.1", port: int = 8000) -> None:
+    """Serve in the foreground until Ctrl+C."""
+    uvicorn.run(app, host=host, port=port, log_level="info")
