@@ -159,6 +159,14 @@ class Target(ABC):
         credentials are refused.
         """
 
+    def forget_matches(self, codes: list[str]) -> None:
+        """Drop cached matches the shop no longer recognises (``ItemResult.stale_match``).
+
+        The default assumes matches are cached under the namespace ``"match"`` keyed by customer code.
+        """
+        if self.context.cache is not None and codes:
+            self.context.cache.delete("match", codes)
+
     def check(self, codes: list[str] | None = None) -> list[CheckResult]:
         """Connectivity, credentials and matching checks for ``tradecredit check``."""
         return []

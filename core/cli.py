@@ -1,12 +1,62 @@
-"""The thin ``tradecredit`` runner. Every command calls the library; no logic lives here."""
+"""The thin ``tradecredit`` runner. Every command calls the library; no business logic lives here.
+
+Exit codes (also in the README): 0 ok, 1 the run could not complete, 2 bad command line, 3 configuration
+error or credentials refused, 4 some customers failed or were rejected, 5 another run holds the lock.
+"""
 
 from __future__ import annotations
 
+import json
+import logging
 import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
 
 import click
 
+from .errors import ConfigError, LockHeldError, PluginError, StateError, TradeCreditError
 from .plugins import get_host
+from .report import ExitCode, render_text
+from .secrets import install_log_masking, mask
+
+CONFIG_OPTION = click.option(
+    "-c",
+    "--config",
+    "config_path",
+    required=True,
+    type=click.Path(dir_okay=False),
+    envvar="TRADECREDIT_CONFIG",
+    help="Path of the TOML config file (or $TRADECREDIT_CONFIG).",
+)
+
+
+def _fail(message: str, code: ExitCode) -> None:
+    click.echo(mask(message), err=True)
+    sys.exit(int(code))
+
+
+def _errors_to_exit_codes(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Map typed errors to the documented exit codes, masking every message."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except LockHeldError as exc:
+            _fail(f"Locked: {exc}", ExitCode.LOCKED)
+        except (ConfigError, PluginError) as exc:
+            _fail(f"Configuration error: {exc}", ExitCode.CONFIG)
+        except StateError as exc:
+            _fail(f"State store error: {exc}", ExitCode.ERROR)
+        except TradeCreditError as exc:
+            _fail(f"Error: {exc}", ExitCode.ERROR)
+        except KeyboardInterrupt:
+            _fail("Interrupted.", ExitCode.ERROR)
+        except Exception as exc:  # noqa: BLE001 - last resort: still masked, still a clean exit code
+            _fail(f"Unexpected error: {type(exc).__name__}: {exc}", ExitCode.ERROR)
+
+    return wrapper
 
 
 class _PluginAwareGroup(click.Group):
@@ -17,8 +67,7 @@ class _PluginAwareGroup(click.Group):
     def _load_plugin_commands(self) -> None:
         if not self._plugins_loaded:
             self._plugins_loaded = True
-            host = get_host()
-            host.call_lifecycle("register_commands", cli=self)
+            get_host().call_lifecycle("register_commands", cli=self)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         self._load_plugin_commands()
@@ -29,10 +78,214 @@ class _PluginAwareGroup(click.Group):
         return super().get_command(ctx, cmd_name)
 
 
-@click.group(cls=_PluginAwareGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=_PluginAwareGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="tradecredit")
-def cli() -> None:
-    """tradecredit: keep B2B trade credit in step between Comarch ERP and online shops."""
+@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+def cli(verbose: int) -> None:
+    """tradecredit keeps B2B trade credit (kredyt kupiecki) in step between Comarch ERP and online shops.
+
+    \b
+    Typical use:
+      tradecredit config validate -c tradecredit.toml
+      tradecredit check -c tradecredit.toml
+      tradecredit run -c tradecredit.toml --dry-run     # preview what the first sync would overwrite
+      tradecredit run -c tradecredit.toml
+      tradecredit state history -c tradecredit.toml
+
+    Exit codes: 0 ok, 1 run could not complete, 2 bad command line, 3 configuration error or
+    credentials refused, 4 some customers failed or were rejected, 5 pipeline already running.
+    """
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    install_log_masking()
+
+
+class _TerminalProgress:
+    """A one-line progress display on stderr, only when stderr is a terminal."""
+
+    def __init__(self) -> None:
+        self.enabled = sys.stderr.isatty()
+
+    def __call__(self, stage: str, done: int, total: int | None) -> None:
+        if not self.enabled:
+            return
+        if total:
+            width = 30
+            filled = int(width * done / total)
+            bar = "#" * filled + "-" * (width - filled)
+            click.echo(f"\r{stage:8} [{bar}] {done}/{total}", err=True, nl=False)
+        else:
+            click.echo(f"\r{stage:8} {done} customers", err=True, nl=False)
+
+    def close(self) -> None:
+        if self.enabled:
+            click.echo("\r" + " " * 70 + "\r", err=True, nl=False)
+
+
+@cli.command()
+@CONFIG_OPTION
+@click.argument("pipelines", nargs=-1)
+@click.option(
+    "--dry-run", is_flag=True, help="Read and diff, print the plan (customer, field, old → new); write nothing."
+)
+@click.option("--full-refresh", is_flag=True, help="Ignore the ledger and resend every matched customer.")
+@click.option("--json", "as_json", is_flag=True, help="Print the run report(s) as JSON on stdout.")
+@_errors_to_exit_codes
+def run(config_path: str, pipelines: tuple[str, ...], dry_run: bool, full_refresh: bool, as_json: bool) -> None:
+    """Run PIPELINES (all enabled ones when none are named).
+
+    Only customers whose payload differs from what the shop last confirmed are sent; failed customers
+    are retried by the next run. Use --dry-run before the first sync: it shows what would be overwritten.
+    """
+    from .config import load_config
+    from .sync import run_pipeline
+
+    config = load_config(config_path)
+    names = list(pipelines) or [p.name for p in config.pipelines if p.enabled]
+    if not names:
+        raise ConfigError("the config defines no enabled pipeline")
+    reports = []
+    worst = ExitCode.OK
+    for name in names:
+        progress = _TerminalProgress()
+        try:
+            report = run_pipeline(config, name, dry_run=dry_run, full_refresh=full_refresh, progress=progress)
+        finally:
+            progress.close()
+        reports.append(report)
+        worst = max(worst, report.exit_code)
+        if not as_json:
+            click.echo(render_text(report))
+            click.echo()
+    if as_json:
+        payload = [json.loads(r.to_json()) for r in reports]
+        click.echo(mask(json.dumps(payload[0] if len(payload) == 1 else payload, indent=2, ensure_ascii=False)))
+    sys.exit(int(worst))
+
+
+@cli.command()
+@CONFIG_OPTION
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@_errors_to_exit_codes
+def check(config_path: str, as_json: bool) -> None:
+    """Connect to every source and target and say what works (and what the targets would degrade)."""
+    from .check import check_config
+    from .config import load_config
+
+    lines = check_config(load_config(config_path))
+    failed = any(line.result.status == "fail" for line in lines)
+    if as_json:
+        click.echo(mask(json.dumps([line.model_dump(mode="json") for line in lines], indent=2, ensure_ascii=False)))
+    else:
+        marks = {"ok": "OK  ", "warn": "WARN", "fail": "FAIL"}
+        for line in lines:
+            r = line.result
+            click.echo(
+                mask(f"{marks[r.status.value]} {line.subject}: {r.name}" + (f" — {r.detail}" if r.detail else ""))
+            )
+    sys.exit(int(ExitCode.ERROR if failed else ExitCode.OK))
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print as JSON.")
+def plugins(as_json: bool) -> None:
+    """List installed plugins: name, distribution, version, hooks, and plugins that failed to load."""
+    host = get_host()
+    infos = host.plugins()
+    if as_json:
+        click.echo(
+            json.dumps(
+                {
+                    "plugins": [
+                        {"name": i.plugin, "distribution": i.distribution, "version": i.version, "hooks": list(i.hooks)}
+                        for i in infos
+                    ],
+                    "sources": {n: r.plugin for n, r in host.sources.items()},
+                    "targets": {n: r.plugin for n, r in host.targets.items()},
+                    "failures": [f.__dict__ for f in host.failures],
+                },
+                indent=2,
+            )
+        )
+        return
+    for i in infos:
+        provides = [f"source {n}" for n, r in host.sources.items() if r.plugin == i.plugin]
+        provides += [f"target {n}" for n, r in host.targets.items() if r.plugin == i.plugin]
+        click.echo(f"{i.plugin:12} {i.distribution or '-'} {i.version or '-'}")
+        click.echo(f"{'':12} provides: {', '.join(provides) or '-'}; hooks: {', '.join(i.hooks) or '-'}")
+    for f in host.failures:
+        click.echo(f"FAILED {f.plugin} ({f.distribution or '?'} {f.version or '?'}): {f.error}")
+
+
+@cli.group()
+def state() -> None:
+    """Inspect the state store (runs and their per-customer audit trail)."""
+
+
+@state.command("history")
+@CONFIG_OPTION
+@click.option("--pipeline", help="Only this pipeline.")
+@click.option("--limit", default=20, show_default=True, help="How many runs.")
+@click.option("--run", "run_id", type=int, help="Show the per-customer items of one run.")
+@click.option("--json", "as_json", is_flag=True)
+@_errors_to_exit_codes
+def state_history(config_path: str, pipeline: str | None, limit: int, run_id: int | None, as_json: bool) -> None:
+    """Recent runs with their counts, or (with --run) what was sent to which shop, when, with what result."""
+    from .config import load_config
+    from .state import StateStore
+
+    config = load_config(config_path)
+    store = StateStore.open(config.state.url)
+    try:
+        if run_id is not None:
+            items = store.run_items(run_id)
+            if as_json:
+                click.echo(json.dumps(items, default=str, indent=2, ensure_ascii=False))
+                return
+            for it in items:
+                click.echo(
+                    f"{it['at']:%Y-%m-%d %H:%M:%S} {it['outcome']:9} {it['code'] or '?':20} {it['reason'] or ''}"
+                )
+            return
+        rows = store.history(pipeline, limit)
+        if as_json:
+            click.echo(json.dumps(rows, default=str, indent=2, ensure_ascii=False))
+            return
+        for r in rows:
+            c = r["counts"]
+            click.echo(
+                f"#{r['id']:<5} {r['started_at']:%Y-%m-%d %H:%M:%S} {r['pipeline']:20} {r['status']:8} "
+                f"read {c.get('read', 0)}, written {c.get('written', 0)}, failed {c.get('failed', 0)}, "
+                f"rejected {c.get('rejected', 0)}, unchanged {c.get('unchanged', 0)}"
+            )
+    finally:
+        store.close()
+
+
+@cli.group()
+def config() -> None:
+    """Validate or show a config file."""
+
+
+@config.command("validate")
+@CONFIG_OPTION
+@_errors_to_exit_codes
+def config_validate(config_path: str) -> None:
+    """Validate the config; every problem is listed with its dotted path."""
+    from .config import load_config
+
+    cfg = load_config(config_path)
+    click.echo(f"OK: {len(cfg.sources)} source(s), {len(cfg.targets)} target(s), {len(cfg.pipelines)} pipeline(s)")
+
+
+@config.command("show")
+@CONFIG_OPTION
+@_errors_to_exit_codes
+def config_show(config_path: str) -> None:
+    """Print the effective config (defaults filled in) with every secret replaced by ***."""
+    from .config import load_config
+
+    click.echo(json.dumps(load_config(config_path).redacted(), indent=2, ensure_ascii=False))
 
 
 @cli.group()
@@ -45,4 +298,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    main()

@@ -1,0 +1,141 @@
+"""The run report: what was read, unchanged, written, failed, rejected and unmatched, and how long it took.
+
+It is the same object for the library (``run_pipeline`` returns it), the CLI (``--json`` prints it) and the
+state store (saved with the run). Every string in it has gone through secret masking.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import IntEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from .secrets import mask
+
+
+class ExitCode(IntEnum):
+    """Exit codes of ``tradecredit run`` (documented in the README)."""
+
+    OK = 0
+    ERROR = 1  # the run could not complete (system error, shop unreachable after retries)
+    USAGE = 2  # bad command line
+    CONFIG = 3  # invalid configuration or credentials refused (401/403)
+    PARTIAL = 4  # the run completed but some customers failed or were rejected
+    LOCKED = 5  # another run of the same pipeline holds the lock
+
+
+class Counts(BaseModel):
+    read: int = 0
+    rejected: int = 0
+    unmatched: int = 0
+    unchanged: int = 0
+    to_write: int = 0
+    written: int = 0
+    failed: int = 0
+    batches: int = 0
+
+
+class Problem(BaseModel):
+    code: str | None = None
+    erp_id: str | None = None
+    reason: str
+
+
+class PlannedChange(BaseModel):
+    code: str
+    field: str
+    old: Any = None
+    new: Any = None
+
+
+class RunReport(BaseModel):
+    run_id: int | None = None
+    pipeline: str
+    source: str
+    target: str
+    dry_run: bool = False
+    full_refresh: bool = False
+    status: str = "ok"  # ok | partial | failed
+    as_of: datetime
+    started_at: datetime
+    finished_at: datetime | None = None
+    durations: dict[str, float] = Field(default_factory=dict, description="seconds per stage")
+    counts: Counts = Field(default_factory=Counts)
+    rejected: list[Problem] = Field(default_factory=list)
+    unmatched: list[str] = Field(default_factory=list)
+    failed: list[Problem] = Field(default_factory=list)
+    plan: list[PlannedChange] = Field(default_factory=list)
+    degraded_modes: dict[str, int] = Field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def exit_code(self) -> ExitCode:
+        if self.status == "failed":
+            return ExitCode.ERROR
+        if self.counts.failed or self.counts.rejected:
+            return ExitCode.PARTIAL
+        return ExitCode.OK
+
+    def to_json(self) -> str:
+        return mask(self.model_dump_json(indent=2))
+
+
+def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> list[str]:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return out
+
+
+def render_text(report: RunReport, *, limit: int = 20) -> str:
+    """A readable report for a credit controller: summary first, then every problem (first ``limit``)."""
+    c = report.counts
+    kind = "DRY RUN — nothing was written" if report.dry_run else f"run #{report.run_id}"
+    lines = [
+        f"Pipeline {report.pipeline} ({report.source} → {report.target}), {kind}",
+        f"ERP data as of {report.as_of:%Y-%m-%d %H:%M:%S %Z}; status: {report.status.upper()}",
+        "",
+        *_table(
+            [
+                ("read from the ERP", str(c.read)),
+                ("rejected (bad ERP data)", str(c.rejected)),
+                ("no account in the shop", str(c.unmatched)),
+                ("unchanged since last confirmed write", str(c.unchanged)),
+                ("to write" if report.dry_run else "sent", str(c.to_write)),
+                ("confirmed by the shop", str(c.written)),
+                ("failed (retried next run)", str(c.failed)),
+            ],
+            ("customers", "count"),
+        ),
+    ]
+    if report.degraded_modes:
+        lines += ["", "Control modes the target cannot enforce natively:"]
+        lines += [f"  {k}: {v} customer(s)" for k, v in sorted(report.degraded_modes.items())]
+    for title, problems in (("Rejected ERP rows", report.rejected), ("Failed writes", report.failed)):
+        if problems:
+            lines += ["", f"{title} ({len(problems)}):"]
+            lines += [f"  {p.code or '?'} (ERP id {p.erp_id or '?'}): {p.reason}" for p in problems[:limit]]
+            if len(problems) > limit:
+                lines.append(f"  … {len(problems) - limit} more (use --json for all)")
+    if report.unmatched:
+        shown = ", ".join(report.unmatched[:limit])
+        more = f" … and {len(report.unmatched) - limit} more" if len(report.unmatched) > limit else ""
+        lines += ["", f"No shop account for: {shown}{more}"]
+    if report.dry_run and report.plan:
+        lines += ["", f"Planned changes ({len(report.plan)} field(s)):"]
+        rows = [(p.code, p.field, _fmt(p.old), _fmt(p.new)) for p in report.plan[: limit * 5]]
+        lines += ["  " + r for r in _table(rows, ("customer", "field", "shop now (last confirmed)", "after sync"))]
+        if len(report.plan) > limit * 5:
+            lines.append(f"  … {len(report.plan) - limit * 5} more (use --json for all)")
+    if report.durations:
+        lines += ["", "Durations: " + ", ".join(f"{k} {v:.2f}s" for k, v in report.durations.items())]
+    if report.error:
+        lines += ["", f"Error: {report.error}"]
+    return mask("\n".join(lines))
+
+
+def _fmt(value: Any) -> str:
+    return "—" if value is None else str(value)

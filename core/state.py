@@ -1,0 +1,408 @@
+"""The state store: runs, the per-customer ledger, the audit trail of run items, run locks and a small cache.
+
+SQLAlchemy Core on any URL; the default is an embedded SQLite file. The ledger holds, per pipeline, target
+and customer, the last payload the shop *confirmed*: it makes reruns cheap, drives retries of exactly the
+failed customers and gives the dry-run diff. Locks live here too (no POSIX file locks: the runner must work
+on Windows servers). The schema is versioned; migrations run forward on open, and a store written by a newer
+tradecredit is refused loudly rather than reset.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    inspect,
+    select,
+    update,
+)
+from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from .errors import ConfigError, LockHeldError, StateError
+from .secrets import mask
+
+SCHEMA_VERSION = 1
+
+metadata = MetaData()
+
+meta = Table(
+    "tc_meta",
+    metadata,
+    Column("key", String(100), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+runs = Table(
+    "tc_runs",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("pipeline", String(200), nullable=False, index=True),
+    Column("source", String(200), nullable=False),
+    Column("target", String(200), nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("status", String(20), nullable=False),
+    Column("full_refresh", Boolean, nullable=False, default=False),
+    Column("counts", Text),
+    Column("error", Text),
+    Column("report", Text),
+)
+
+ledger = Table(
+    "tc_ledger",
+    metadata,
+    Column("pipeline", String(200), primary_key=True),
+    Column("target", String(200), primary_key=True),
+    Column("customer_key", String(200), primary_key=True),
+    Column("code", String(200), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("confirmed_at", DateTime(timezone=True), nullable=False),
+    Column("run_id", Integer, nullable=False),
+)
+
+run_items = Table(
+    "tc_run_items",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("run_id", Integer, nullable=False, index=True),
+    Column("customer_key", String(200)),
+    Column("code", String(200)),
+    Column("outcome", String(20), nullable=False),
+    Column("reason", Text),
+    Column("payload", Text),
+    Column("at", DateTime(timezone=True), nullable=False),
+)
+
+locks = Table(
+    "tc_locks",
+    metadata,
+    Column("pipeline", String(200), primary_key=True),
+    Column("run_id", Integer, nullable=False),
+    Column("holder", String(300), nullable=False),
+    Column("acquired_at", DateTime(timezone=True), nullable=False),
+)
+
+cache = Table(
+    "tc_cache",
+    metadata,
+    Column("namespace", String(200), primary_key=True),
+    Column("key", String(200), primary_key=True),
+    Column("value", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+
+def _migration_1(conn: Connection) -> None:
+    for table in (runs, ledger, run_items, locks, cache):
+        table.create(conn, checkfirst=True)
+
+
+# version → step; append new steps, never edit old ones.
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _migration_1}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def dumps(payload: Any) -> str:
+    """Canonical JSON: the same payload always gives the same text (so the ledger diff is exact)."""
+    return json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _loads(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError) as exc:
+        raise StateError(f"the state store is corrupt: {what} is not valid JSON ({exc})") from None
+
+
+@dataclass(frozen=True)
+class LedgerEntry:
+    code: str
+    payload: dict[str, Any]
+    confirmed_at: datetime
+    run_id: int
+
+
+@dataclass(frozen=True)
+class ItemRecord:
+    """One line of the audit trail."""
+
+    key: str | None
+    code: str | None
+    outcome: str  # written | failed | rejected | unmatched
+    reason: str | None = None
+    payload: Mapping[str, Any] | None = None
+
+
+class StateStore:
+    """All reads and writes of tradecredit's own state."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str, *, migrate: bool = True) -> StateStore:
+        try:
+            parsed = make_url(url)
+        except Exception:  # noqa: BLE001
+            raise ConfigError(f"state.url: {mask(url)!r} is not a database URL") from None
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+            from pathlib import Path
+
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            engine = create_engine(parsed, pool_pre_ping=True)
+        except Exception as exc:  # noqa: BLE001 - e.g. a missing driver
+            raise ConfigError(f"state.url: cannot use {mask(url)}: {mask(exc)}") from None
+        if engine.dialect.name == "sqlite":
+            event.listen(engine, "connect", _sqlite_pragmas)
+        store = cls(engine)
+        if migrate:
+            store.migrate()
+        return store
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # --- schema ----------------------------------------------------------------------------------------
+    def schema_version(self) -> int:
+        try:
+            with self.engine.connect() as conn:
+                if not inspect(conn).has_table(meta.name):
+                    return 0
+                value = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+        except SQLAlchemyError as exc:
+            raise StateError(f"cannot read the state store: {mask(exc)}") from None
+        try:
+            return int(value or 0)
+        except ValueError:
+            raise StateError(f"the state store is corrupt: schema_version is {value!r}") from None
+
+    def migrate(self) -> int:
+        current = self.schema_version()
+        if current > SCHEMA_VERSION:
+            raise StateError(
+                f"the state store has schema version {current}, newer than this tradecredit understands "
+                f"({SCHEMA_VERSION}); upgrade tradecredit instead of pointing an old one at it"
+            )
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            with self.engine.begin() as conn:
+                meta.create(conn, checkfirst=True)
+                MIGRATIONS[version](conn)
+                conn.execute(delete(meta).where(meta.c.key == "schema_version"))
+                conn.execute(insert(meta).values(key="schema_version", value=str(version)))
+        return SCHEMA_VERSION
+
+    # --- runs ------------------------------------------------------------------------------------------
+    def start_run(self, pipeline: str, source: str, target: str, *, full_refresh: bool) -> int:
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                insert(runs).values(
+                    pipeline=pipeline, source=source, target=target, started_at=utcnow(),
+                    status="running", full_refresh=full_refresh,
+                )
+            )
+            return int(result.inserted_primary_key[0])
+
+    def finish_run(
+        self, run_id: int, status: str, counts: Mapping[str, int], *, error: str | None = None,
+        report: Mapping[str, Any] | None = None,
+    ) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(runs).where(runs.c.id == run_id).values(
+                    finished_at=utcnow(), status=status, counts=dumps(dict(counts)),
+                    error=mask(error) if error else None, report=mask(dumps(report)) if report else None,
+                )
+            )
+
+    def history(self, pipeline: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        query = select(runs).order_by(runs.c.id.desc()).limit(limit)
+        if pipeline:
+            query = query.where(runs.c.pipeline == pipeline)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).mappings().all()
+        out = []
+        for row in rows:
+            item = dict(row)
+            item["counts"] = _loads(item["counts"], f"run {row['id']} counts") if item["counts"] else {}
+            item["report"] = None  # large; fetch with run_report()
+            item["started_at"] = _aware(item["started_at"])
+            item["finished_at"] = _aware(item["finished_at"])
+            out.append(item)
+        return out
+
+    def run_items(self, run_id: int) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(run_items).where(run_items.c.run_id == run_id).order_by(run_items.c.id))
+            return [dict(r) for r in rows.mappings()]
+
+    # --- ledger ----------------------------------------------------------------------------------------
+    def load_ledger(self, pipeline: str, target: str) -> dict[str, LedgerEntry]:
+        query = select(ledger).where(ledger.c.pipeline == pipeline, ledger.c.target == target)
+        out: dict[str, LedgerEntry] = {}
+        with self.engine.connect() as conn:
+            for row in conn.execute(query).mappings():
+                payload = _loads(row["payload"], f"ledger entry {row['customer_key']!r}")
+                out[row["customer_key"]] = LedgerEntry(row["code"], payload, _aware(row["confirmed_at"]), row["run_id"])
+        return out
+
+    def record_batch(
+        self, run_id: int, pipeline: str, target: str, confirmed: Sequence[tuple[str, str, Mapping[str, Any]]],
+        items: Iterable[ItemRecord],
+    ) -> None:
+        """In one transaction: move the ledger forward for confirmed customers and append the audit trail."""
+        now = utcnow()
+        with self.engine.begin() as conn:
+            keys = [k for k, _, _ in confirmed]
+            for chunk in _chunks(keys, 500):
+                conn.execute(
+                    delete(ledger).where(
+                        ledger.c.pipeline == pipeline, ledger.c.target == target, ledger.c.customer_key.in_(chunk)
+                    )
+                )
+            if confirmed:
+                conn.execute(
+                    insert(ledger),
+                    [
+                        {"pipeline": pipeline, "target": target, "customer_key": key, "code": code,
+                         "payload": dumps(payload), "confirmed_at": now, "run_id": run_id}
+                        for key, code, payload in confirmed
+                    ],
+                )
+            rows = [
+                {"run_id": run_id, "customer_key": i.key, "code": i.code, "outcome": i.outcome,
+                 "reason": mask(i.reason) if i.reason else None,
+                 "payload": dumps(i.payload) if i.payload is not None else None, "at": now}
+                for i in items
+            ]
+            if rows:
+                conn.execute(insert(run_items), rows)
+
+    def forget_ledger(self, pipeline: str, target: str) -> int:
+        with self.engine.begin() as conn:
+            result = conn.execute(delete(ledger).where(ledger.c.pipeline == pipeline, ledger.c.target == target))
+            return int(result.rowcount or 0)
+
+    # --- locks -----------------------------------------------------------------------------------------
+    def acquire_lock(self, pipeline: str, run_id: int, *, stale_after: timedelta) -> None:
+        holder = f"{platform.node()} pid {os.getpid()} run {run_id}"
+        now = utcnow()
+        try:
+            with self.engine.begin() as conn:
+                conn.execute(insert(locks).values(pipeline=pipeline, run_id=run_id, holder=holder, acquired_at=now))
+            return
+        except IntegrityError:
+            pass
+        with self.engine.begin() as conn:
+            row = conn.execute(select(locks).where(locks.c.pipeline == pipeline)).mappings().first()
+            if row is None:  # released in between: try once more
+                conn.execute(insert(locks).values(pipeline=pipeline, run_id=run_id, holder=holder, acquired_at=now))
+                return
+            acquired = _aware(row["acquired_at"])
+            if acquired is not None and now - acquired > stale_after:
+                taken = conn.execute(
+                    update(locks)
+                    .where(locks.c.pipeline == pipeline, locks.c.run_id == row["run_id"])
+                    .values(run_id=run_id, holder=holder, acquired_at=now)
+                )
+                if taken.rowcount == 1:
+                    return
+            raise LockHeldError(
+                f"pipeline {pipeline!r} is already running ({row['holder']}, since {acquired:%Y-%m-%d %H:%M:%S} UTC);"
+                f" a lock older than {stale_after} is taken over automatically"
+            )
+
+    def release_lock(self, pipeline: str, run_id: int) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(delete(locks).where(locks.c.pipeline == pipeline, locks.c.run_id == run_id))
+
+    # --- cache -----------------------------------------------------------------------------------------
+    def cache_get(self, namespace: str, keys: list[str]) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        with self.engine.connect() as conn:
+            for chunk in _chunks(keys, 500):
+                query = select(cache.c.key, cache.c.value).where(cache.c.namespace == namespace, cache.c.key.in_(chunk))
+                for key, value in conn.execute(query):
+                    out[key] = _loads(value, f"cache entry {namespace}/{key}")
+        return out
+
+    def cache_put(self, namespace: str, values: Mapping[str, Any]) -> None:
+        if not values:
+            return
+        now = utcnow()
+        with self.engine.begin() as conn:
+            for chunk in _chunks(list(values), 500):
+                conn.execute(delete(cache).where(cache.c.namespace == namespace, cache.c.key.in_(chunk)))
+            conn.execute(
+                insert(cache),
+                [{"namespace": namespace, "key": k, "value": dumps(v), "updated_at": now} for k, v in values.items()],
+            )
+
+    def cache_delete(self, namespace: str, keys: list[str]) -> None:
+        with self.engine.begin() as conn:
+            for chunk in _chunks(keys, 500):
+                conn.execute(delete(cache).where(cache.c.namespace == namespace, cache.c.key.in_(chunk)))
+
+    def count(self, table: Table) -> int:
+        with self.engine.connect() as conn:
+            return int(conn.execute(select(func.count()).select_from(table)).scalar() or 0)
+
+
+class StateCache:
+    """The ``KeyValueCache`` a target sees: namespaced to its instance; read-only during dry runs."""
+
+    def __init__(self, store: StateStore, prefix: str, *, read_only: bool = False) -> None:
+        self.store, self.prefix, self.read_only = store, prefix, read_only
+
+    def get_many(self, namespace: str, keys: list[str]) -> dict[str, Any]:
+        return self.store.cache_get(f"{self.prefix}:{namespace}", keys)
+
+    def put_many(self, namespace: str, values: Mapping[str, Any]) -> None:
+        if not self.read_only:
+            self.store.cache_put(f"{self.prefix}:{namespace}", values)
+
+    def delete(self, namespace: str, keys: list[str]) -> None:
+        if not self.read_only:
+            self.store.cache_delete(f"{self.prefix}:{namespace}", keys)
+
+
+def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")  # concurrent readers while a run writes
+    cur.execute("PRAGMA busy_timeout=10000")
+    cur.close()
