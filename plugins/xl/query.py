@@ -1,0 +1,247 @@
+"""The one set-based statement that reads every customer's credit, and the small mode/arity look-ups.
+
+All money sums are computed in SQL as integer *cents* (each row rounded to 0.01 first, like XL's own
+``ROUND(x, 2)``), so SQLite, whose NUMERIC columns hold binary floats, still yields exact amounts: the
+plugin turns the integers into ``Decimal`` itself. Currency conversion of the limit happens in Python
+(exact ``Decimal``). Bind parameters: ``today`` (XL day number), ``overdue_before`` (XL day number),
+``sys_currency`` and, for ``used = "functions"``, ``xl_ts`` and ``tolerance``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import BigInteger, Integer, and_, bindparam, case, cast, func, literal, or_, select
+from sqlalchemy.sql import ColumnElement, Select
+
+from .options import XlOptions
+from .schema import KntKarty, KntLimityK, PicoKonfig, Rezerwacje, TraNag, TraPlat, ZamElem, ZamNag
+
+RECEIVABLE = 2  # TrP_Typ: 2 = należność
+CUSTOMER_RESERVATION = 2576  # Rez_GIDTyp
+ORDER_SOURCE = 960  # Rez_ZrdTyp: ZS order (CDN.ZamNag)
+
+USED_FUNCTION = "SumaWartosciKredytuKontrahenta"
+OVERDUE_FUNCTION = "SumaWartosciKredytuTerminKontrahenta"
+
+TODAY = bindparam("today", type_=Integer)
+OVERDUE_BEFORE = bindparam("overdue_before", type_=Integer)
+
+
+def _sys_currency() -> ColumnElement[Any]:
+    return bindparam("sys_currency")
+
+
+def _zero(col: ColumnElement[Any]) -> ColumnElement[Any]:
+    return func.coalesce(col, 0)
+
+
+def is_foreign(currency: ColumnElement[Any]) -> ColumnElement[bool]:
+    """'' and the system currency are the system currency; anything else needs a rate."""
+    cur = func.coalesce(currency, "")
+    return and_(cur != "", cur != _sys_currency())
+
+
+def in_system_currency(amount: ColumnElement[Any], currency: ColumnElement[Any], rate_l: Any, rate_m: Any) -> Any:
+    """``amount`` in the system currency: foreign amounts × KursL / KursM (NULL when the rate is missing)."""
+    return case((is_foreign(currency), amount * rate_l / func.nullif(rate_m, 0)), else_=amount)
+
+
+def missing_rate(currency: ColumnElement[Any], rate_l: Any, rate_m: Any) -> ColumnElement[Any]:
+    """1 for a foreign-currency row without a usable exchange rate, else 0 (summed into a bad-data count)."""
+    return case((and_(is_foreign(currency), or_(_zero(rate_m) == 0, _zero(rate_l) == 0)), 1), else_=0)
+
+
+def cents(amount: Any) -> ColumnElement[Any]:
+    """Round to 0.01 and express in integer cents (exact on every engine, including SQLite's floats)."""
+    return cast(func.round(amount * 100, 0), BigInteger)
+
+
+def payer_of(card: Any) -> ColumnElement[Any]:
+    """The card whose limit applies: the card itself when Knt_KnPParam = 0, else Knt_KnPNumer."""
+    return case((_zero(card.c.Knt_KnPParam) == 0, card.c.Knt_GIDNumer), else_=card.c.Knt_KnPNumer)
+
+
+def _payers() -> Any:
+    return select(KntKarty.c.Knt_GIDNumer.label("knt"), payer_of(KntKarty).label("payer")).cte("payer_of")
+
+
+def _valid_limits() -> Any:
+    """Limit rows valid today, ranked: latest KLK_DataOd wins, ties go to the highest KLK_Id."""
+    part = KntLimityK.c.KLK_KntNumer
+    return (
+        select(
+            KntLimityK.c.KLK_Id, KntLimityK.c.KLK_KntNumer, KntLimityK.c.KLK_MaxLimitWart,
+            KntLimityK.c.KLK_LimitPoTerminie, KntLimityK.c.KLK_DataOd, KntLimityK.c.KLK_DataDo,
+            KntLimityK.c.KLK_Waluta, KntLimityK.c.KLK_KursL, KntLimityK.c.KLK_KursM,
+            func.row_number()
+            .over(partition_by=part, order_by=(KntLimityK.c.KLK_DataOd.desc(), KntLimityK.c.KLK_Id.desc()))
+            .label("rn"),
+            func.count().over(partition_by=part).label("valid_rows"),
+        )
+        .where(KntLimityK.c.KLK_DataOd <= TODAY, KntLimityK.c.KLK_DataDo >= TODAY)
+        .cte("valid_limits")
+    )
+
+
+def _receivables(options: XlOptions, payers: Any) -> Any:
+    t = TraPlat.c
+    if options.receivable_amount == "sys_column":
+        amount: Any = t.TrP_PozostajeSys
+        bad: Any = literal(0)
+    else:
+        amount = in_system_currency(t.TrP_Pozostaje, t.TrP_Waluta, t.TrP_KursL, t.TrP_KursM)
+        bad = missing_rate(t.TrP_Waluta, t.TrP_KursL, t.TrP_KursM)
+    row_cents = cents(amount)
+    conditions = [t.TrP_Typ == RECEIVABLE, _zero(t.TrP_Rozliczona).in_(options.open_settlement_codes)]
+    if options.receivable_document_types is not None:
+        conditions.append(t.TrP_GIDTyp.in_(options.receivable_document_types))
+    return (
+        select(
+            payers.c.payer,
+            func.sum(row_cents).label("used_cents"),
+            func.sum(case((t.TrP_Termin < OVERDUE_BEFORE, row_cents), else_=0)).label("overdue_cents"),
+            func.count().label("open_payments"),
+            func.sum(bad).label("payments_without_rate"),
+        )
+        .select_from(TraPlat.join(payers, payers.c.knt == t.TrP_KntNumer))
+        .where(*conditions)
+        .group_by(payers.c.payer)
+        .cte("receivables")
+    )
+
+
+def _reservations(payers: Any) -> Any:
+    r, e, n = Rezerwacje.c, ZamElem.c, ZamNag.c
+    open_qty = r.Rez_Ilosc - _zero(r.Rez_Zrealizowano)
+    value = in_system_currency(open_qty * e.ZaE_CenaUzgodniona, n.ZaN_Waluta, n.ZaN_KursL, n.ZaN_KursM)
+    valued = e.ZaE_GIDNumer.is_not(None)
+    return (
+        select(
+            payers.c.payer,
+            func.sum(case((valued, cents(value)), else_=0)).label("reserved_cents"),
+            func.sum(case((valued, 0), else_=1)).label("reservations_unvalued"),
+            func.sum(case((valued, missing_rate(n.ZaN_Waluta, n.ZaN_KursL, n.ZaN_KursM)), else_=0)).label(
+                "reservations_without_rate"
+            ),
+        )
+        .select_from(
+            Rezerwacje.join(payers, payers.c.knt == r.Rez_KntNumer)
+            .outerjoin(ZamElem, and_(e.ZaE_GIDNumer == r.Rez_ZrdNumer, e.ZaE_GIDLp == r.Rez_ZrdLp))
+            .outerjoin(ZamNag, n.ZaN_GIDNumer == r.Rez_ZrdNumer)
+        )
+        .where(
+            r.Rez_GIDTyp == CUSTOMER_RESERVATION,
+            r.Rez_ZrdTyp == ORDER_SOURCE,
+            r.Rez_Aktywna == 1,
+            r.Rez_DataAktywacji <= TODAY,
+            r.Rez_DataWaznosci >= TODAY,
+            open_qty > 0,
+        )
+        .group_by(payers.c.payer)
+        .cte("reservations")
+    )
+
+
+def _documents_without_payments(options: XlOptions, payers: Any) -> Any:
+    d = TraNag.c
+    value = in_system_currency(_zero(d.TrN_NettoR) + _zero(d.TrN_VatR), d.TrN_Waluta, d.TrN_KursL, d.TrN_KursM)
+    return (
+        select(
+            payers.c.payer,
+            func.sum(cents(value)).label("unpaid_documents_cents"),
+            func.sum(missing_rate(d.TrN_Waluta, d.TrN_KursL, d.TrN_KursM)).label("documents_without_rate"),
+        )
+        .select_from(TraNag.join(payers, payers.c.knt == d.TrN_KntNumer))
+        .where(_zero(d.TrN_Platnosci) == 0, d.TrN_GIDTyp.in_(options.document_types_without_payments))
+        .group_by(payers.c.payer)
+        .cte("documents_without_payments")
+    )
+
+
+def function_args(kind: str, arity: int, options: XlOptions, payer: Any) -> list[Any]:
+    """Explicit arguments for XL's credit functions (S6's layout), padded with 0 up to ``arity``."""
+    flags = [
+        literal(int(options.include_documents_without_payments)),
+        literal(int(options.include_reservations)),
+        literal(int(options.functions_main_balance)),
+    ]
+    ts = bindparam("xl_ts", type_=Integer)
+    prefix = [ts, payer, *flags] if kind == USED_FUNCTION else [ts, bindparam("tolerance", type_=Integer), payer, *flags]
+    if arity < len(prefix):
+        raise ValueError(f"CDN.{kind} needs at least {len(prefix)} parameters for the explicit flags, not {arity}")
+    return prefix + [literal(0)] * (arity - len(prefix))
+
+
+def credit_query(options: XlOptions, arity: dict[str, int] | None = None) -> Select[Any]:
+    """One statement: every card with its payer, the payer's valid limit and the payer's exposure."""
+    k = KntKarty.alias("k")
+    p = KntKarty.alias("p")
+    payer_ref = payer_of(k)
+    limits = _valid_limits()
+    columns: list[Any] = [
+        k.c.Knt_GIDNumer.label("erp_id"), k.c.Knt_Akronim.label("code"), k.c.Knt_Nazwa1.label("name1"),
+        k.c.Knt_Nazwa2.label("name2"), k.c.Knt_NipE.label("nip_e"), k.c.Knt_Nip.label("nip"),
+        k.c.Knt_Status.label("status"), k.c.Knt_Archiwalny.label("archived"),
+        k.c.Knt_KnPParam.label("payer_param"), payer_ref.label("payer_ref"),
+        p.c.Knt_GIDNumer.label("payer_id"), p.c.Knt_Akronim.label("payer_code"),
+        p.c.Knt_LimitTerminowy.label("limit_flag"),
+        limits.c.KLK_Id.label("limit_id"), limits.c.KLK_MaxLimitWart.label("limit_amount"),
+        limits.c.KLK_LimitPoTerminie.label("overdue_limit"), limits.c.KLK_DataOd.label("valid_from"),
+        limits.c.KLK_DataDo.label("valid_to"), limits.c.KLK_Waluta.label("limit_currency"),
+        limits.c.KLK_KursL.label("rate_l"), limits.c.KLK_KursM.label("rate_m"),
+        limits.c.valid_rows.label("valid_limit_rows"),
+    ]
+    joined: Any = k.outerjoin(p, p.c.Knt_GIDNumer == payer_ref).outerjoin(
+        limits, and_(limits.c.KLK_KntNumer == p.c.Knt_GIDNumer, limits.c.rn == 1)
+    )
+    if options.used == "functions":
+        arity = arity or options.expected_function_arity
+        used_fn = getattr(func.CDN, USED_FUNCTION)(*function_args(USED_FUNCTION, arity[USED_FUNCTION], options, p.c.Knt_GIDNumer))
+        overdue_fn = getattr(func.CDN, OVERDUE_FUNCTION)(
+            *function_args(OVERDUE_FUNCTION, arity[OVERDUE_FUNCTION], options, p.c.Knt_GIDNumer)
+        )
+        columns += [
+            case((p.c.Knt_GIDNumer.is_not(None), cents(used_fn))).label("used_cents"),
+            case((p.c.Knt_GIDNumer.is_not(None), cents(overdue_fn))).label("overdue_cents"),
+        ]
+    else:
+        payers = _payers()
+        debt = _receivables(options, payers)
+        joined = joined.outerjoin(debt, debt.c.payer == p.c.Knt_GIDNumer)
+        columns += [debt.c.used_cents, debt.c.overdue_cents, debt.c.open_payments, debt.c.payments_without_rate]
+        if options.include_reservations:
+            res = _reservations(payers)
+            joined = joined.outerjoin(res, res.c.payer == p.c.Knt_GIDNumer)
+            columns += [res.c.reserved_cents, res.c.reservations_unvalued, res.c.reservations_without_rate]
+        if options.include_documents_without_payments:
+            docs = _documents_without_payments(options, payers)
+            joined = joined.outerjoin(docs, docs.c.payer == p.c.Knt_GIDNumer)
+            columns += [docs.c.unpaid_documents_cents, docs.c.documents_without_rate]
+    stmt = select(*columns).select_from(joined)
+    if not options.include_archived:
+        stmt = stmt.where(_zero(k.c.Knt_Archiwalny) == 0)
+    return stmt.order_by(k.c.Knt_GIDNumer)
+
+
+def mode_query() -> Select[Any]:
+    """The branch's credit-limit handling code (PcK_LimitKrObs)."""
+    return select(PicoKonfig.c.PcK_LimitKrObs).where(PicoKonfig.c.PcK_PicoID == bindparam("branch_id", type_=Integer))
+
+
+def arity_query() -> Select[Any]:
+    """Parameter counts of XL's credit functions, from SQL Server's catalog (return value excluded)."""
+    from sqlalchemy import column, table
+
+    objects = table("objects", column("object_id"), column("name"), column("schema_id"), schema="sys")
+    params = table("parameters", column("object_id"), column("parameter_id"), schema="sys")
+    return (
+        select(objects.c.name, func.count(params.c.parameter_id).label("arity"))
+        .select_from(
+            objects.outerjoin(
+                params, and_(params.c.object_id == objects.c.object_id, params.c.parameter_id > 0)
+            )
+        )
+        .where(objects.c.schema_id == func.schema_id("CDN"), objects.c.name.in_([USED_FUNCTION, OVERDUE_FUNCTION]))
+        .group_by(objects.c.name)
+    )
