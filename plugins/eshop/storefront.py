@@ -1,0 +1,151 @@
+"""The Python API of the B2B storefront: start it, flip the admin switch, look at orders.
+
+    from tradecredit.plugins.eshop import start_storefront
+
+    with start_storefront(limits_enabled=True) as shop:
+        print(shop.url)                      # http://127.0.0.1:PORT
+        shop.target_options()                # {"plugin": "eshop", "base_url": ..., "api_key": ...}
+        shop.orders()                        # orders placed in the storefront
+
+``tradecredit demo`` and the tests use it; ``tradecredit sandbox eshop`` serves the same app in the foreground.
+"""
+
+from __future__ import annotations
+
+import secrets
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from tradecredit.core.engine import StaleFallback, StalePolicy
+from tradecredit.core.serving import RunningServer, serve_in_thread
+
+from .app import FeedFaults, create_app
+from .store import Customer, Order, StorefrontStore
+
+
+@dataclass
+class Storefront:
+    """A storefront over one SQLite file, not yet serving. ``app`` is the ASGI application."""
+
+    store: StorefrontStore
+    api_key: str
+    stale_policy: StalePolicy = field(default_factory=StalePolicy)
+    faults: FeedFaults = field(default_factory=FeedFaults)
+
+    def __post_init__(self) -> None:
+        self.app = create_app(self.store, self.api_key, stale_policy=self.stale_policy, faults=self.faults)
+
+    # --- the admin switch and the data ---------------------------------------------------------------------
+    @property
+    def limits_enabled(self) -> bool:
+        return self.store.limits_enabled()
+
+    def set_limits_enabled(self, enabled: bool) -> None:
+        """The admin switch "Limity kredytu i płatności" (off: nothing shown, nothing enforced)."""
+        self.store.set_limits_enabled(enabled)
+
+    def customers(self) -> list[Customer]:
+        return self.store.customers()
+
+    def customer(self, code: str) -> Customer | None:
+        return self.store.customer(code)
+
+    def orders(self, code: str | None = None) -> list[Order]:
+        """Orders placed in the storefront (all, or one customer's), oldest first."""
+        return self.store.orders(code)
+
+    def book_orders(self, code: str | None = None) -> int:
+        """Mark unbooked orders as booked by the ERP (they stop counting as pending); returns how many."""
+        return self.store.book_orders(code)
+
+    def inject_feed_failures(self, count: int, status: int = 503, retry_after: str | None = "0") -> None:
+        """Answer the next ``count`` feed requests with ``status`` (for testing retries)."""
+        self.faults.add(count, status, retry_after)
+
+
+@dataclass
+class RunningStorefront(Storefront):
+    """A storefront serving on loopback in a background thread. ``stop()`` (or ``with``) shuts it down."""
+
+    server: RunningServer | None = None
+    _tempdir: Path | None = None
+
+    @property
+    def url(self) -> str:
+        assert self.server is not None
+        return self.server.url
+
+    def target_options(self) -> dict[str, Any]:
+        """The ``[targets.<name>]`` table that points the ``eshop`` target at this storefront."""
+        return {"plugin": "eshop", "base_url": self.url, "api_key": self.api_key}
+
+    def stop(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+        self.store.close()
+        if self._tempdir is not None:
+            shutil.rmtree(self._tempdir, ignore_errors=True)
+            self._tempdir = None
+
+    def __enter__(self) -> RunningStorefront:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def stale_policy(max_age_hours: float | None = 24, fallback: str = "decide") -> StalePolicy:
+    return StalePolicy(
+        max_age=None if max_age_hours is None else timedelta(hours=max_age_hours),
+        fallback=StaleFallback(fallback),
+    )
+
+
+def _parts(
+    db: str | Path, api_key: str | None, limits_enabled: bool | None, policy: StalePolicy | None
+) -> dict[str, Any]:
+    store = StorefrontStore(db)
+    if limits_enabled is not None:
+        store.set_limits_enabled(limits_enabled)
+    return {"store": store, "api_key": api_key or secrets.token_urlsafe(24), "stale_policy": policy or StalePolicy()}
+
+
+def open_storefront(
+    db: str | Path,
+    *,
+    api_key: str | None = None,
+    limits_enabled: bool | None = None,
+    policy: StalePolicy | None = None,
+) -> Storefront:
+    """A storefront over the SQLite file ``db`` (created when missing). ``api_key`` None: a random key."""
+    return Storefront(**_parts(db, api_key, limits_enabled, policy))
+
+
+def start_storefront(
+    db: str | Path | None = None,
+    *,
+    api_key: str | None = None,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    limits_enabled: bool | None = None,
+    policy: StalePolicy | None = None,
+) -> RunningStorefront:
+    """Serve a storefront in a background thread on ``host:port`` (0: a free port).
+
+    ``db`` None keeps the state in a temporary directory removed by ``stop()``. ``limits_enabled`` sets the
+    admin switch (None: keep what the database has; a new database starts with the switch off).
+    """
+    tempdir = Path(tempfile.mkdtemp(prefix="tradecredit-eshop-")) if db is None else None
+    path = Path(db) if db is not None else tempdir / "eshop.db"  # type: ignore[operator]
+    running = RunningStorefront(**_parts(path, api_key, limits_enabled, policy), _tempdir=tempdir)
+    try:
+        running.server = serve_in_thread(running.app, host=host, port=port)
+    except BaseException:
+        running.stop()
+        raise
+    return running
