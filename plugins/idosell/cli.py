@@ -1,0 +1,68 @@
+"""``tradecredit sandbox idosell``: serve the IdoSell sandbox in the foreground until Ctrl+C."""
+
+from __future__ import annotations
+
+import click
+
+from .faults import parse_fault
+from .sandbox import DEFAULT_API_KEY, Sandbox
+
+
+def _scopes(text: str) -> dict[str, str]:
+    """``clients:r,orders:w`` → ``{"clients": "r", "orders": "w"}``."""
+    out = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        module, _, level = part.partition(":")
+        if level not in ("r", "w"):
+            raise click.BadParameter(f"{part!r}: expected module:r or module:w")
+        out[module.strip()] = level
+    return out
+
+
+@click.command("idosell")
+@click.option("--host", default="127.0.0.1", show_default=True, help="address to listen on (loopback by default)")
+@click.option("--port", default=8765, show_default=True, type=int)
+@click.option("--db", "db_path", type=click.Path(dir_okay=False), default=None,
+              help="SQLite file for the shop's state (default: in memory)")
+@click.option("--api-key", default=DEFAULT_API_KEY, show_default=True, help="the key with full scopes")
+@click.option("--key", "extra_keys", multiple=True, metavar="KEY=SCOPES",
+              help="another key with limited scopes, e.g. readonly=clients:r (repeatable)")
+@click.option("--fault", "faults", multiple=True, metavar="KIND[:opt=val,...]",
+              help="inject a fault: 429:times=3,retry_after=1 | 500:times=5 | slow:delay=5 | drop:times=1 | "
+                   "partial:refs=KH-1|KH-2 (repeatable)")
+@click.option("--balance-sign", type=click.Choice(["negative", "positive"]), default="negative", show_default=True,
+              help="how the shop reads clientBalanceAmountExternal: negative = debt is sent negative")
+@click.option("--zero-limit-means", type=click.Choice(["no_credit", "no_limit"]), default="no_credit",
+              show_default=True)
+@click.option("--client", "clients", multiple=True, metavar="LOGIN=CODE",
+              help="seed a shop account with this clientCodeExternal (repeatable)")
+def sandbox_cmd(host: str, port: int, db_path: str | None, api_key: str, extra_keys: tuple[str, ...],
+                faults: tuple[str, ...], balance_sign: str, zero_limit_means: str, clients: tuple[str, ...]) -> None:
+    """A local IdoSell Admin API v6 (clients, orders) for trying tradecredit without a shop."""
+    keys = {}
+    for spec in extra_keys:
+        key, sep, scopes = spec.partition("=")
+        if not sep:
+            raise click.BadParameter(f"{spec!r}: expected KEY=module:level,...", param_hint="--key")
+        keys[key] = _scopes(scopes)
+    try:
+        parsed = [parse_fault(f) for f in faults]
+    except (TypeError, ValueError) as exc:
+        raise click.BadParameter(str(exc), param_hint="--fault") from None
+    sandbox = Sandbox(db_path, api_key, keys=keys, balance_sign=balance_sign,  # type: ignore[arg-type]
+                      zero_limit_means=zero_limit_means)  # type: ignore[arg-type]
+    for spec in clients:
+        login, _, code = spec.partition("=")
+        if sandbox.client(login) is None:
+            sandbox.add_client(login, code or None, firm=login)
+    for fault in parsed:
+        sandbox.faults.add(fault)
+    click.echo(f"IdoSell sandbox on http://{host}:{port} (API http://{host}:{port}/api/admin/v6/)")
+    click.echo(f"state: {db_path or 'in memory'}; {len(sandbox.clients())} account(s); "
+               f"{len(parsed)} fault rule(s); Ctrl+C to stop")
+    from ...core.serving import serve_forever
+
+    try:
+        serve_forever(sandbox.app, host, port)
+    finally:
+        sandbox.store.close()

@@ -1,0 +1,375 @@
+"""The IdoSell target: writes ERP trade credit to IdoSell customer accounts through the Admin API.
+
+* match: ERP customer code = the shop's ``clientCodeExternal``; ``GET clients/clients`` in pages of ≤ 100 codes;
+  code → ``clientLogin``/``clientId`` cached in the state store (namespace ``match``).
+* payload: ``clientLogin``, ``clientTradeCreditLimitExternal``, ``clientBalanceAmountExternal`` (amounts as
+  decimal strings in the ledger, JSON numbers on the wire). Only ERP-booked debt is sent: the shop adds its own
+  trade-credit orders not yet taken over by the ERP (seed 000).
+* write: one ``PUT clients/clients`` per batch, ``requestReference`` = ERP code, mail and SMS notifications off;
+  200/207 parsed per item. Retries, ``Retry-After`` and 401/403 live in ``tradecredit.core.http``.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from decimal import Decimal
+from typing import Any, ClassVar, Literal
+
+import httpx
+from pydantic import Field, field_validator
+
+from ...core.adapters import CheckResult, CheckStatus, ItemResult, ItemStatus, OutgoingItem, PluginOptions, Target
+from ...core.config import Secret
+from ...core.engine import ModeMapping, degrade_mode, overdue_breached
+from ...core.errors import AuthError, ConfigError, DataError, TransientError
+from ...core.http import HttpClient, RetryPolicy
+from ...core.money import ZERO, to_currency, to_money
+from ...core.records import ControlMode, CreditRecord, LimitState, normalise_code
+from ...core.secrets import mask
+from .models import MAX_ELEMENTS
+
+log = logging.getLogger(__name__)
+
+CLIENTS = "clients/clients"
+MATCH_NAMESPACE = "match"
+DEFAULT_UNLIMITED = Decimal("999999999.99")
+# How the shop says "this login does not exist" inside a PUT batch is not documented (open question 4):
+# these patterns cover the sandbox and the wording seen in IdoSell's own messages.
+UNKNOWN_LOGIN = re.compile(r"(does not exist|not exist|unknown|not found|nie istnieje|brak klienta)", re.I)
+
+
+class IdoSellOptions(PluginOptions):
+    base_url: str = Field(description="the shop's address, https://{shop-domain}")
+    api_key: Secret = Field(description="Admin API key, sent as X-API-KEY")
+    api_version: str = Field("v6", pattern=r"^v\d+(\.\d+)?$")
+    timeout: float = Field(30.0, gt=0, description="read timeout of one request, seconds")
+    connect_timeout: float = Field(10.0, gt=0)
+    batch_size: int = Field(100, ge=1, le=MAX_ELEMENTS, description="clients per PUT (≤ 100)")
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    currency: str = Field("PLN", description="the shop's currency of the external amounts (open question 3)")
+    balance_sign: Literal["negative", "positive"] = Field(
+        "negative", description="negative: a customer owing 100 is sent as -100 (open question 2)"
+    )
+    none_limit: Literal["zero", "unlimited"] = Field(
+        "zero", description="what a customer with no limit granted (NONE) gets: 0 (no credit) or unlimited_amount"
+    )
+    unlimited_amount: Decimal = Field(DEFAULT_UNLIMITED, gt=0, description="the limit sent for 'unlimited'")
+    mode_policy: dict[ControlMode, ControlMode] = Field(
+        default_factory=lambda: {ControlMode.WARN: ControlMode.ALLOW},
+        description="how ERP modes IdoSell cannot enforce are mapped (WARN → allow or block)",
+    )
+    overdue_block: bool = Field(True, description="BLOCK + overdue rule breached → no credit left")
+    verify: bool = Field(False, description="read written clients back and fail items whose limit differs")
+    check_write_scope: bool = Field(True, description="check probes the write scope with an empty PUT")
+
+    @field_validator("base_url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if not re.match(r"^https?://[^/\s]+", v):
+            raise ValueError("must be http(s)://{shop-domain}")
+        return v.rstrip("/")
+
+    @field_validator("currency")
+    @classmethod
+    def _currency(cls, v: str) -> str:
+        return to_currency(v)
+
+    @field_validator("unlimited_amount")
+    @classmethod
+    def _amount(cls, v: Decimal) -> Decimal:
+        return to_money(v)
+
+
+def _wire(value: Any) -> Any:
+    """Ledger payload → request JSON: decimal strings become JSON numbers (the spec's ``number``)."""
+    return float(value) if isinstance(value, str) else value
+
+
+class IdoSellTarget(Target):
+    """IdoSell shops (Admin API v6+)."""
+
+    Options: ClassVar[type[PluginOptions]] = IdoSellOptions
+    description: ClassVar[str] = "IdoSell shop: clientTradeCreditLimitExternal / clientBalanceAmountExternal"
+    max_batch_size: ClassVar[int] = MAX_ELEMENTS
+    # IdoSell has only a limit: it blocks. ALLOW is expressed by lifting the limit (unlimited_amount);
+    # WARN has no counterpart and is degraded by ``mode_policy``.
+    native_modes: ClassVar[frozenset[ControlMode]] = frozenset({ControlMode.BLOCK, ControlMode.ALLOW})
+
+    options: IdoSellOptions
+
+    def __init__(self, options: PluginOptions, context: Any) -> None:
+        super().__init__(options, context)
+        self._http: HttpClient | None = None
+
+    # --- HTTP ---------------------------------------------------------------------------------------------
+    @property
+    def http(self) -> HttpClient:
+        if self._http is None:
+            o = self.options
+            self._http = HttpClient(
+                f"{o.base_url}/api/admin/{o.api_version}/",
+                headers={"X-API-KEY": o.api_key.get_secret_value(), "Content-Type": "application/json"},
+                timeout=o.timeout, connect_timeout=o.connect_timeout, retry=o.retry,
+                transport=self.context.extras.get("transport") if self.context else None,
+            )
+        return self._http
+
+    def close(self) -> None:
+        if self._http is not None:
+            self._http.close()
+            self._http = None
+
+    def _get_clients(self, params: dict[str, Any], what: str) -> list[dict[str, Any]]:
+        """All result pages of ``GET clients/clients``; an empty result (faultCode 2) is an empty list."""
+        out: list[dict[str, Any]] = []
+        page = 0
+        while True:
+            response = self.http.request("GET", CLIENTS, params={**params, "resultsPage": page,
+                                                                 "resultsLimit": MAX_ELEMENTS}, what=what)
+            body = self._json(response, what)
+            out.extend(body.get("results") or [])
+            pages = int(body.get("resultsNumberPage") or 0)
+            page += 1
+            if page >= pages or not body.get("results"):
+                return out
+
+    @staticmethod
+    def _json(response: httpx.Response, what: str) -> dict[str, Any]:
+        if response.status_code == 404:
+            raise ConfigError(f"{what}: HTTP 404 — check base_url and api_version ({mask(response.url)})")
+        if response.status_code not in (200, 207):
+            raise TransientError(f"{what}: HTTP {response.status_code}: {mask(_shop_message(response))}")
+        try:
+            body = response.json()
+        except ValueError:
+            raise TransientError(f"{what}: the shop answered with invalid JSON") from None
+        return body if isinstance(body, dict) else {}
+
+    # --- matching -----------------------------------------------------------------------------------------
+    def match(self, codes: list[str]) -> dict[str, dict[str, Any]]:
+        cache = self.context.cache if self.context else None
+        wanted = list(dict.fromkeys(codes))
+        found: dict[str, dict[str, Any]] = dict(cache.get_many(MATCH_NAMESPACE, wanted)) if cache else {}
+        missing = [c for c in wanted if c not in found and "," not in c]
+        skipped = [c for c in wanted if "," in c]
+        if skipped:
+            log.warning("%d code(s) contain a comma and cannot be looked up in IdoSell: %s", len(skipped),
+                        ", ".join(skipped[:5]))
+        fresh: dict[str, dict[str, Any]] = {}
+        for start in range(0, len(missing), MAX_ELEMENTS):
+            chunk = missing[start:start + MAX_ELEMENTS]
+            by_key: dict[str, list[str]] = {}
+            for code in chunk:
+                by_key.setdefault(normalise_code(code), []).append(code)
+            accounts: dict[str, list[dict[str, Any]]] = {}
+            rows = self._get_clients(
+                {"clientCodesExternal": ",".join(chunk), "returnElements": "clientId,clientLogin,clientCodeExternal"},
+                "match customers",
+            )
+            for row in rows:
+                key = normalise_code(str(row.get("clientCodeExternal") or ""))
+                if key in by_key and row.get("clientLogin"):
+                    accounts.setdefault(key, []).append(row)
+            for key, rows_for_key in accounts.items():
+                if len(rows_for_key) > 1:
+                    logins = ", ".join(str(r["clientLogin"]) for r in rows_for_key)
+                    log.warning("code %s is the external code of %d shop accounts (%s); left unmatched",
+                                by_key[key][0], len(rows_for_key), logins)
+                    continue
+                row = rows_for_key[0]
+                for code in by_key[key]:
+                    fresh[code] = {"clientLogin": str(row["clientLogin"]), "clientId": row.get("clientId")}
+        if cache and fresh:
+            cache.put_many(MATCH_NAMESPACE, fresh)
+        found.update(fresh)
+        return {c: found[c] for c in wanted if c in found}
+
+    def forget_matches(self, codes: list[str]) -> None:
+        if self.context.cache is not None and codes:
+            self.context.cache.delete(MATCH_NAMESPACE, codes)
+
+    # --- payload ------------------------------------------------------------------------------------------
+    def payload(self, record: CreditRecord, match: dict[str, Any], mode: ModeMapping) -> dict[str, Any]:
+        o = self.options
+        if record.currency != o.currency:
+            raise DataError(
+                f"customer currency {record.currency} differs from the shop's {o.currency}; IdoSell's external "
+                "amounts carry no currency (set the target's 'currency' option if the shop uses another one)"
+            )
+        debt = record.used
+        balance = -debt if o.balance_sign == "negative" else debt
+        limit = self.limit_for(record, mode)
+        return {
+            "clientLogin": str(match["clientLogin"]),
+            "clientTradeCreditLimitExternal": format(to_money(limit), "f"),
+            "clientBalanceAmountExternal": format(to_money(balance) + ZERO, "f"),
+        }
+
+    def limit_for(self, record: CreditRecord, mode: ModeMapping) -> Decimal:
+        """The limit IdoSell gets, by the documented policy (see docs/plugins/idosell.md)."""
+        o = self.options
+        if mode.effective is ControlMode.ALLOW:
+            return o.unlimited_amount  # the ERP lets breaching orders through: nothing for the shop to refuse
+        if o.overdue_block and overdue_breached(record):
+            return max(record.used, ZERO)  # BLOCK with overdue breached: no credit left
+        if record.limit_state is LimitState.LIMITED and record.credit_limit is not None:
+            return record.credit_limit
+        if record.limit_state is LimitState.UNLIMITED:
+            return o.unlimited_amount
+        return ZERO if o.none_limit == "zero" else o.unlimited_amount
+
+    # --- writing ------------------------------------------------------------------------------------------
+    def write(self, items: list[OutgoingItem]) -> list[ItemResult]:
+        if not items:
+            return []
+        body = {
+            "params": {"clients": [
+                {**{k: _wire(v) for k, v in item.payload.items()}, "requestReference": item.code} for item in items
+            ]},
+            "clientsSettings": {"clientSettingSendMail": False, "clientSettingSendSms": False},
+        }
+        what = f"PUT {CLIENTS} ({len(items)} client(s))"
+        response = self.http.request("PUT", CLIENTS, json=body, what=what)
+        if response.status_code not in (200, 207):
+            message = mask(f"HTTP {response.status_code}: {_shop_message(response)}")
+            return [ItemResult(key=i.key, status=ItemStatus.FAILED, error=message) for i in items]
+        try:
+            data = response.json()
+        except ValueError:
+            return [ItemResult(key=i.key, status=ItemStatus.FAILED, error="the shop answered with invalid JSON")
+                    for i in items]
+        results = self._pair(items, data)
+        if self.options.verify:
+            results = self._verify(items, results)
+        stale = [i.code for i in items if results[i.key].stale_match]
+        self.forget_matches(stale)
+        return [results[i.key] for i in items]
+
+    def _pair(self, items: list[OutgoingItem], data: dict[str, Any]) -> dict[str, ItemResult]:
+        rows = data.get("results") if isinstance(data, dict) else None
+        rows = rows if isinstance(rows, list) else []
+        by_ref = {str(r.get("clientsResult", {}).get("requestReference")): r for r in rows
+                  if isinstance(r, dict) and isinstance(r.get("clientsResult"), dict)}
+        top = data.get("errors") if isinstance(data, dict) else None
+        top_message = ""
+        if isinstance(top, dict) and top.get("faultCode"):
+            top_message = f"{top.get('faultCode')}: {top.get('faultString', '')}"
+        out: dict[str, ItemResult] = {}
+        for index, item in enumerate(items):
+            row = by_ref.get(item.code)
+            if row is None and len(rows) == len(items) and not by_ref:
+                row = rows[index]  # no references echoed: pair by position
+            if row is None:
+                error = f"the shop's answer did not mention this customer{f' ({top_message})' if top_message else ''}"
+                out[item.key] = ItemResult(key=item.key, status=ItemStatus.FAILED, error=mask(error))
+            elif row.get("resultStatus") is True and not row.get("errors"):
+                out[item.key] = ItemResult(key=item.key, status=ItemStatus.CONFIRMED)
+            else:
+                errors = [e for e in row.get("errors") or [] if isinstance(e, dict)]
+                text = "; ".join(f"{e.get('faultCode')}: {e.get('faultString', '')}" for e in errors) or "rejected"
+                stale = any(UNKNOWN_LOGIN.search(str(e.get("faultString", ""))) for e in errors)
+                out[item.key] = ItemResult(key=item.key, status=ItemStatus.FAILED, stale_match=stale,
+                                           error=mask(f"the shop refused the update: {text}"))
+        return out
+
+    def _verify(self, items: list[OutgoingItem], results: dict[str, ItemResult]) -> dict[str, ItemResult]:
+        confirmed = [i for i in items if results[i.key].status is ItemStatus.CONFIRMED]
+        logins = {str(i.payload["clientLogin"]): i for i in confirmed}
+        if not logins:
+            return results
+        ids = [str(i.match.get("clientId")) for i in confirmed]
+        if all(i.match.get("clientId") is not None for i in confirmed):
+            query = {"clientsIds": ",".join(ids)}
+        else:
+            query = {"clientCodesExternal": ",".join(i.code for i in confirmed)}
+        query["returnElements"] = "clientId,clientLogin,clientTradeCredit"
+        rows = self._get_clients(query, "verify written clients")
+        seen = {str(r.get("clientLogin")): r for r in rows}
+        out = dict(results)
+        for login, item in logins.items():
+            row = seen.get(login)
+            sent = Decimal(item.payload["clientTradeCreditLimitExternal"])
+            credit = row.get("clientTradeCredit") if row else None
+            shown = credit.get("clientTradeCreditLimit") if isinstance(credit, dict) else None
+            if shown is None or to_money(Decimal(str(shown)), strict=False) != sent:
+                out[item.key] = ItemResult(
+                    key=item.key, status=ItemStatus.FAILED,
+                    error=f"verify: the shop shows limit {shown!r} after writing {sent}",
+                )
+        return out
+
+    # --- check --------------------------------------------------------------------------------------------
+    def check(self, codes: list[str] | None = None) -> list[CheckResult]:
+        o = self.options
+        results: list[CheckResult] = []
+        try:
+            response = self.http.request("GET", CLIENTS, params={"resultsLimit": 1, "returnElements": "clientId"},
+                                         what="check read access")
+            if response.status_code == 404:
+                return [CheckResult(name="api", status=CheckStatus.FAIL,
+                                    detail=f"API {o.api_version} not found at {mask(o.base_url)}")]
+            if response.status_code not in (200, 207):
+                return [CheckResult(name="api", status=CheckStatus.FAIL,
+                                    detail=mask(f"HTTP {response.status_code}: {_shop_message(response)}"))]
+            results.append(CheckResult(name="api", status=CheckStatus.OK,
+                                       detail=f"Admin API {o.api_version} reachable; key accepted (clients: read)"))
+            if o.check_write_scope:
+                response = self.http.request("PUT", CLIENTS, json={"params": {"clients": []}},
+                                             what="check write access")
+                results.append(CheckResult(name="write scope", status=CheckStatus.OK,
+                                           detail=f"clients: write accepted (HTTP {response.status_code})"))
+        except AuthError as exc:
+            return [*results, CheckResult(name="credentials", status=CheckStatus.FAIL, detail=mask(exc))]
+        except TransientError as exc:
+            return [*results, CheckResult(name="api", status=CheckStatus.FAIL, detail=mask(exc))]
+        if codes is not None:
+            try:
+                matched = self.match(codes)
+            except (AuthError, TransientError, ConfigError) as exc:
+                results.append(CheckResult(name="match", status=CheckStatus.FAIL, detail=mask(exc)))
+            else:
+                unmatched = [c for c in codes if c not in matched]
+                detail = f"{len(matched)} of {len(codes)} ERP customer(s) match a shop account by clientCodeExternal"
+                if unmatched:
+                    detail += f"; unmatched: {', '.join(unmatched[:10])}{' …' if len(unmatched) > 10 else ''}"
+                results.append(CheckResult(name="match", status=CheckStatus.WARN if unmatched else CheckStatus.OK,
+                                           detail=detail))
+        results.extend(self.policy_report())
+        return results
+
+    def policy_report(self) -> list[CheckResult]:
+        """Which ERP modes are degraded and how, and the assumptions behind the open questions."""
+        o = self.options
+        lines = []
+        for mode in ControlMode:
+            mapping = degrade_mode(mode, self.native_modes, self.mode_policy())
+            how = {ControlMode.BLOCK: "limit sent, the shop refuses orders over it",
+                   ControlMode.ALLOW: f"limit lifted to {o.unlimited_amount} (the shop never refuses)"}
+            lines.append(CheckResult(
+                name=f"mode {mode.value}", status=CheckStatus.WARN if mapping.degraded else CheckStatus.OK,
+                detail=f"{mapping.describe()}; {how[mapping.effective]}",
+            ))
+        lines.append(CheckResult(
+            name="policy", status=CheckStatus.OK,
+            detail=(f"assumed: debt sent as {'-' if o.balance_sign == 'negative' else '+'}debt, amounts in "
+                    f"{o.currency}; no limit granted → "
+                    f"{'0 (no credit)' if o.none_limit == 'zero' else o.unlimited_amount}; unlimited → "
+                    f"{o.unlimited_amount}; overdue breached under BLOCK → "
+                    f"{'no credit left' if o.overdue_block else 'ignored'}"),
+        ))
+        return lines
+
+
+def _shop_message(response: httpx.Response) -> str:
+    """The shop's own error text: ``errors.faultString``, else the start of the body."""
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:300]
+    if isinstance(body, dict):
+        errors = body.get("errors")
+        if isinstance(errors, dict) and errors.get("faultString"):
+            return str(errors["faultString"])[:500]
+    return response.text[:300]
+
