@@ -1,0 +1,180 @@
+"""The SELECT statements of the Optima source, built with SQLAlchemy Core for any dialect.
+
+The whole read is one set-based statement: customer cards LEFT JOIN one aggregate over the open payments
+(``CDN.BnkZdarzenia``), CROSS JOIN the configured e-Sklep workstation's control-mode setting. Every
+statement here is a SELECT; ``tests/optima/golden/`` holds each one compiled for SQL Server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import (
+    ColumnElement,
+    DateTime,
+    Integer,
+    Select,
+    String,
+    and_,
+    case,
+    cast,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    true,
+)
+
+from .schema import TABLES
+
+K = TABLES.kontrahenci
+Z = TABLES.zdarzenia
+S = TABLES.stanowiska
+
+SUMS = ("recv_sys", "net_sys", "overdue_sys", "recv_cur", "net_cur", "overdue_cur")
+KONTRAHENT = 1  # *_PodmiotTyp = 1: a contractor card
+
+
+@dataclass(frozen=True)
+class ReadQuery:
+    """What shapes the read statement (all of it comes from the options)."""
+
+    system_currency: str = "PLN"
+    include_inactive: bool = False
+    workstation: int | str | None = None
+    sqlite: bool = False  # SQLite stores DECIMAL as REAL: amounts are read as text, sums as integer grosze
+
+
+def _amount(expr: ColumnElement, q: ReadQuery) -> ColumnElement:
+    """SQLite stores DECIMAL as REAL; CAST AS TEXT gives its exact 15-digit form instead of a float."""
+    return cast(expr, String) if q.sqlite else expr
+
+
+def _summand(expr: ColumnElement, q: ReadQuery) -> ColumnElement:
+    """What SUM adds up. SQLite: integer grosze, because a sum of REALs drifts past the 15th digit."""
+    return cast(func.round(expr * 100), Integer) if q.sqlite else expr
+
+
+def _currency(expr: ColumnElement, q: ReadQuery) -> ColumnElement:
+    """'' means the system currency (on payments and on the limit)."""
+    return case((expr == "", literal(q.system_currency)), else_=expr)
+
+
+def _sum_when(condition: ColumnElement | None, value: ColumnElement, q: ReadQuery) -> ColumnElement:
+    value = _summand(value, q)
+    if condition is None:
+        return func.sum(value)
+    return func.sum(case((condition, value), else_=None))
+
+
+def payments_aggregate(q: ReadQuery, day_start: datetime):
+    """Open receivables/payables per contractor, in system currency and in the limit's currency.
+
+    Open = ``BZd_Rozliczono = 1`` (unsettled or partly settled), ``BZd_Stan > 0`` (not in the buffer).
+    Rows whose status columns are NULL are kept and counted as ``bad_rows`` so the reader can reject
+    the customer instead of silently ignoring a payment.
+    """
+    k2 = K.alias("kl")
+    open_sys = Z.c.BZd_KwotaSys - Z.c.BZd_KwotaRozSys
+    open_cur = Z.c.BZd_Kwota - Z.c.BZd_KwotaRoz
+    receivable = Z.c.BZd_Kierunek > 0
+    overdue = and_(receivable, Z.c.BZd_Termin < literal(day_start, DateTime))
+    same_currency = _currency(Z.c.BZd_Waluta, q) == _currency(k2.c.Knt_LimitKredytuWal, q)
+    amounts = (Z.c.BZd_KwotaSys, Z.c.BZd_KwotaRozSys, Z.c.BZd_Kwota, Z.c.BZd_KwotaRoz)
+    sub_cent = or_(*(a != func.round(a, 2) for a in amounts))
+    bad = or_(
+        Z.c.BZd_KwotaSys.is_(None), Z.c.BZd_KwotaRozSys.is_(None), Z.c.BZd_Kwota.is_(None),
+        Z.c.BZd_KwotaRoz.is_(None), Z.c.BZd_Kierunek.is_(None), Z.c.BZd_Termin.is_(None),
+        Z.c.BZd_Waluta.is_(None), Z.c.BZd_Rozliczono.is_(None), Z.c.BZd_Stan.is_(None),
+    )
+    return (
+        select(
+            Z.c.BZd_PodmiotID.label("knt_id"),
+            _sum_when(receivable, open_sys, q).label("recv_sys"),
+            _sum_when(None, Z.c.BZd_Kierunek * open_sys, q).label("net_sys"),
+            _sum_when(overdue, open_sys, q).label("overdue_sys"),
+            _sum_when(and_(receivable, same_currency), open_cur, q).label("recv_cur"),
+            _sum_when(same_currency, Z.c.BZd_Kierunek * open_cur, q).label("net_cur"),
+            _sum_when(and_(overdue, same_currency), open_cur, q).label("overdue_cur"),
+            func.sum(case((same_currency, 0), else_=1)).label("other_currency_rows"),
+            func.sum(case((bad, 1), else_=0)).label("bad_rows"),
+            func.sum(case((sub_cent, 1), else_=0)).label("sub_cent_rows"),
+            func.count().label("open_rows"),
+        )
+        .select_from(Z.join(k2, k2.c.Knt_KntId == Z.c.BZd_PodmiotID))
+        .where(
+            Z.c.BZd_PodmiotTyp == KONTRAHENT,
+            or_(Z.c.BZd_Rozliczono == 1, Z.c.BZd_Rozliczono.is_(None)),
+            or_(Z.c.BZd_Stan > 0, Z.c.BZd_Stan.is_(None)),
+        )
+        .group_by(Z.c.BZd_PodmiotID)
+        .subquery("pay")
+    )
+
+
+def workstation_filter(workstation: int | str) -> ColumnElement:
+    if isinstance(workstation, int):
+        return S.c.ESS_ESSId == workstation
+    return S.c.ESS_Nazwa == workstation
+
+
+def workstation_setting(workstation: int | str):
+    """Exactly one row: how many workstations match and their (min, max) control-mode code."""
+    return (
+        select(
+            func.count().label("ess_count"),
+            func.min(S.c.ESS_KontrolaLimituPlat).label("ess_code"),
+            func.max(S.c.ESS_KontrolaLimituPlat).label("ess_code_max"),
+        )
+        .where(workstation_filter(workstation))
+        .subquery("ess")
+    )
+
+
+def read_statement(q: ReadQuery, day_start: datetime) -> Select:
+    """The one statement of a run: one row per contractor card, ordered by ``Knt_KntId``."""
+    pay = payments_aggregate(q, day_start)
+    amounts = [
+        _amount(K.c.Knt_LimitKredytu, q).label("limit_amount"),
+        _amount(K.c.Knt_LimitPrzeterKredytWartosc, q).label("overdue_limit_amount"),
+        _amount(K.c.Knt_LimitKredytuWykorzystany, q).label("stored_used"),
+        *(pay.c[name] for name in SUMS),
+    ]
+    columns = [
+        K.c.Knt_KntId, K.c.Knt_PodmiotTyp, K.c.Knt_Kod, K.c.Knt_Nazwa1, K.c.Knt_Nazwa2, K.c.Knt_NipKraj,
+        K.c.Knt_Nip, K.c.Knt_LimitFlag, K.c.Knt_LimitPrzeterKredytFlag, K.c.Knt_LimitKredytuWal, K.c.Knt_Finalny,
+        K.c.Knt_Nieaktywny, *amounts, pay.c.other_currency_rows, pay.c.bad_rows, pay.c.sub_cent_rows,
+        pay.c.open_rows,
+    ]
+    source = K.outerjoin(pay, pay.c.knt_id == K.c.Knt_KntId)
+    if q.workstation is not None:
+        ess = workstation_setting(q.workstation)
+        columns += [ess.c.ess_count, ess.c.ess_code, ess.c.ess_code_max]
+        source = source.join(ess, true())
+    else:
+        columns += [null().label("ess_count"), null().label("ess_code"), null().label("ess_code_max")]
+    conditions = [or_(K.c.Knt_PodmiotTyp == KONTRAHENT, K.c.Knt_PodmiotTyp.is_(None))]
+    if not q.include_inactive:
+        conditions.append(or_(K.c.Knt_Nieaktywny == 0, K.c.Knt_Nieaktywny.is_(None)))
+    return select(*columns).select_from(source).where(*conditions).order_by(K.c.Knt_KntId)
+
+
+def counts_statement() -> Select:
+    """``check``: how many contractor cards there are, by kind (one row)."""
+    active = or_(K.c.Knt_Nieaktywny == 0, K.c.Knt_Nieaktywny.is_(None))
+    return select(
+        func.count().label("cards"),
+        func.sum(case((active, 1), else_=0)).label("active"),
+        func.sum(case((and_(active, K.c.Knt_Finalny == 0), 1), else_=0)).label("business"),
+        func.sum(case((and_(active, K.c.Knt_LimitFlag == 1), 1), else_=0)).label("with_limit"),
+        func.sum(case((and_(active, K.c.Knt_LimitPrzeterKredytFlag == 1), 1), else_=0)).label("with_overdue_limit"),
+    ).where(or_(K.c.Knt_PodmiotTyp == KONTRAHENT, K.c.Knt_PodmiotTyp.is_(None)))
+
+
+def workstations_statement() -> Select:
+    """``check``: every e-Sklep workstation with its control-mode code."""
+    return select(S.c.ESS_ESSId, S.c.ESS_Nazwa, S.c.ESS_Nieaktywny, S.c.ESS_KontrolaLimituPlat).order_by(
+        S.c.ESS_ESSId
+    )

@@ -1,0 +1,404 @@
+"""``OptimaSource``: customers' trade credit read from a Comarch ERP Optima company database.
+
+One set-based SELECT per run, streamed; every bad card becomes a ``RejectedRow`` with its reason and the
+run goes on. See docs/plugins/optima.md for the options, the field mapping and the open questions.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping
+from datetime import datetime, time
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import Field, field_validator, model_validator
+from sqlalchemy import Engine
+from tradecredit import (
+    AdapterContext,
+    CheckResult,
+    CheckStatus,
+    ConfigError,
+    ControlMode,
+    CreditRecord,
+    DatabaseUrl,
+    LimitState,
+    PluginOptions,
+    RejectedRow,
+    Secret,
+    Source,
+    record_or_rejection,
+)
+from tradecredit.core.engine import OPTIMA_MODE_LABELS, mode_from_code
+from tradecredit.core.money import ZERO
+from tradecredit.core.secrets import mask
+from tradecredit.core.sql import create_source_engine, mssql_url, schema_map, streaming
+
+from .query import ReadQuery, counts_statement, read_statement, workstations_statement
+
+log = logging.getLogger(__name__)
+
+# ESS_KontrolaLimituPlat → mode. UNCONFIRMED: the order of the UI options (brak / ostrzeżenie / blokada)
+# is assumed; verify on a real database (set each option in Optima, read the column back).
+DEFAULT_MODE_CODES: dict[int, ControlMode] = {0: ControlMode.ALLOW, 1: ControlMode.WARN, 2: ControlMode.BLOCK}
+
+
+def parse_mode(value: Any) -> Any:
+    """Accept canonical modes (allow/warn/block) and Optima's labels (brak/ostrzeżenie/blokada)."""
+    if isinstance(value, str):
+        text = value.strip().casefold()
+        for label, mode in OPTIMA_MODE_LABELS.items():
+            if label.casefold() == text:
+                return mode
+        return text
+    return value
+
+
+class UsedBasis(StrEnum):
+    STORED = "stored"  # Knt_LimitKredytuWykorzystany as shown on the card
+    COMPUTED = "computed"  # recomputed from open receivables in CDN.BnkZdarzenia
+
+
+class ZeroLimit(StrEnum):
+    REJECT = "reject"  # flag on with amount 0 is bad data (default)
+    LIMITED = "limited"  # a real limit of 0: nothing may be bought on credit
+
+
+class SqlServer(PluginOptions):
+    """Connection parts for SQL Server, as an alternative to a full ``url``."""
+
+    server: str = Field(description=r"host, host,port or host\instance")
+    database: str
+    username: str | None = None
+    password: Secret | None = None
+    trusted: bool = Field(False, description="Windows authentication (Trusted_Connection)")
+    driver: Literal[17, 18] = 18
+    encrypt: bool = True
+    trust_server_certificate: bool = False
+
+    def url(self) -> str:
+        return mssql_url(
+            self.server, self.database, username=self.username,
+            password=self.password.get_secret_value() if self.password else None, trusted=self.trusted,
+            driver=f"ODBC Driver {self.driver} for SQL Server", encrypt=self.encrypt,
+            trust_server_certificate=self.trust_server_certificate,
+        )
+
+
+class OptimaOptions(PluginOptions):
+    url: DatabaseUrl | None = Field(None, description="SQLAlchemy URL of the Optima company database")
+    sqlserver: SqlServer | None = Field(None, description="SQL Server connection parts instead of url")
+    used: UsedBasis = Field(UsedBasis.STORED, description="where 'Limit wykorzystany' comes from")
+    net_payables: bool = Field(False, description="computed used: subtract open payables (Comarch 'saldo')")
+    system_currency: str = Field("PLN", description="the currency that '' stands for")
+    include_inactive: bool = Field(False, description="also read cards with Knt_Nieaktywny = 1")
+    skip_private: bool = Field(False, description="read only business entities (Knt_Finalny = 0)")
+    zero_limit: ZeroLimit = Field(ZeroLimit.REJECT, description="Knt_LimitFlag = 1 with amount 0")
+    workstation: int | str | None = Field(None, description="e-Sklep workstation: ESS_ESSId (int) or ESS_Nazwa")
+    control_mode: ControlMode | None = Field(None, description="fixed mode instead of the workstation setting")
+    mode_codes: dict[int, ControlMode] = Field(
+        default_factory=lambda: dict(DEFAULT_MODE_CODES), description="ESS_KontrolaLimituPlat code → mode"
+    )
+    timezone: str = Field("Europe/Warsaw", description="time zone of the ERP's dates (for 'overdue')")
+
+    @field_validator("control_mode", mode="before")
+    @classmethod
+    def _parse_mode(cls, value: Any) -> Any:
+        return parse_mode(value)
+
+    @field_validator("mode_codes", mode="before")
+    @classmethod
+    def _parse_codes(cls, value: Any) -> Any:
+        if isinstance(value, Mapping):
+            return {k: parse_mode(v) for k, v in value.items()}
+        return value
+
+    @field_validator("system_currency")
+    @classmethod
+    def _currency(cls, value: str) -> str:
+        from tradecredit.core.money import to_currency
+
+        return to_currency(value)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (on Windows: pip install tzdata)") from None
+        return value
+
+    @model_validator(mode="after")
+    def _one_of(self) -> OptimaOptions:
+        if (self.url is None) == (self.sqlserver is None):
+            raise ValueError("give exactly one of 'url' and 'sqlserver'")
+        if self.workstation is None and self.control_mode is None:
+            raise ValueError("give 'workstation' (read the mode from e-Sklep settings) or a fixed 'control_mode'")
+        if self.workstation is not None and self.control_mode is not None:
+            raise ValueError("give either 'workstation' or 'control_mode', not both")
+        return self
+
+    def database_url(self) -> str:
+        return self.url if self.url is not None else self.sqlserver.url()  # type: ignore[union-attr]
+
+
+def _money(value: Any) -> Decimal | None:
+    """Database amounts → Decimal. Text (SQLite) and Decimal pass exactly; floats are refused upstream."""
+    if value is None or isinstance(value, Decimal):
+        return value
+    if isinstance(value, float):
+        return value  # type: ignore[return-value]  # the record's Money validator rejects it with a reason
+    try:
+        return Decimal(str(value))
+    except InvalidOperation:
+        return value  # type: ignore[return-value]  # rejected with a reason by the record validator
+
+
+_REQUIRED = {
+    "Knt_Kod": "card code",
+    "Knt_LimitFlag": "'Limit kredytu' flag",
+    "limit_amount": "Knt_LimitKredytu",
+    "Knt_LimitPrzeterKredytFlag": "'Limit przeterminowanych płatności' flag",
+    "overdue_limit_amount": "Knt_LimitPrzeterKredytWartosc",
+    "Knt_LimitKredytuWal": "limit currency",
+    "stored_used": "Knt_LimitKredytuWykorzystany",
+    "Knt_Finalny": "business/private flag",
+}
+
+
+class OptimaSource(Source):
+    """Comarch ERP Optima: limits from CDN.Kontrahenci, debt and overdue from CDN.BnkZdarzenia."""
+
+    Options = OptimaOptions
+    description = "Comarch ERP Optima (SQL Server; SQLite/PostgreSQL copies for tests and demos)"
+
+    def __init__(self, options: OptimaOptions, context: AdapterContext) -> None:  # type: ignore[override]
+        super().__init__(options, context)
+        self.options: OptimaOptions = options
+        self._engine: Engine | None = None
+
+    # --- plumbing ---------------------------------------------------------------------------------------
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = create_source_engine(self.options.database_url())
+        return self._engine
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
+
+    def query(self) -> ReadQuery:
+        return ReadQuery(
+            system_currency=self.options.system_currency,
+            include_inactive=self.options.include_inactive,
+            workstation=self.options.workstation,
+            sqlite=self.engine.dialect.name == "sqlite",
+        )
+
+    def day_start(self, as_of: datetime) -> datetime:
+        """Midnight of the as-of date in the ERP's time zone (naive, like Optima's datetime columns)."""
+        local = as_of.astimezone(ZoneInfo(self.options.timezone)) if as_of.tzinfo else as_of
+        return datetime.combine(local.date(), time())
+
+    def _rows(self, as_of: datetime) -> Iterator[Any]:
+        stmt = read_statement(self.query(), self.day_start(as_of))
+        try:
+            with streaming(self.engine) as conn:
+                yield from conn.execute(stmt)
+        except ConfigError:
+            raise
+        except Exception as exc:
+            if type(exc).__module__.startswith("tradecredit"):
+                raise
+            where = mask(self.engine.url)
+            raise ConfigError(f"Optima source {self.name!r}: cannot read {where}: {mask(exc)}") from None
+
+    # --- reading ----------------------------------------------------------------------------------------
+    def read(self, as_of: datetime) -> Iterator[CreditRecord | RejectedRow]:
+        mode: ControlMode | None = self.options.control_mode
+        for row in self._rows(as_of):
+            if mode is None:
+                mode = self._mode_from_row(row)
+            result = self.build(row, mode, as_of)
+            if result is not None:
+                yield result
+
+    def _mode_from_row(self, row: Any) -> ControlMode:
+        ws = self.options.workstation
+        if not row.ess_count:
+            raise ConfigError(f"Optima source {self.name!r}: no e-Sklep workstation {ws!r} in CDN.eSklepStanowiska")
+        if row.ess_count > 1 and row.ess_code != row.ess_code_max:
+            raise ConfigError(f"Optima source {self.name!r}: {row.ess_count} workstations named {ws!r} disagree")
+        try:
+            return mode_from_code(row.ess_code, self.options.mode_codes)
+        except ValueError as exc:
+            raise ConfigError(
+                f"Optima source {self.name!r}: ESS_KontrolaLimituPlat of workstation {ws!r}: {exc}; "
+                "add the code to 'mode_codes'"
+            ) from None
+
+    def build(self, row: Any, mode: ControlMode, as_of: datetime) -> CreditRecord | RejectedRow | None:
+        """One contractor row → a record, a rejection, or None (skipped by the options)."""
+        m = row._mapping
+        erp_id, raw_code = row.Knt_KntId, row.Knt_Kod
+        code = raw_code.strip() if isinstance(raw_code, str) else raw_code
+        problems = [f"{col} is NULL ({what}; Optima stores a default there)" for col, what in _REQUIRED.items()
+                    if m[col] is None]
+        if row.Knt_PodmiotTyp is None:
+            problems.append("Knt_PodmiotTyp is NULL (Optima's default is 1 = Kontrahent)")
+        if row.Knt_Nieaktywny is None:
+            problems.append("Knt_Nieaktywny is NULL (Optima's default is 0 = active)")
+        if row.bad_rows:
+            problems.append(f"{row.bad_rows} open payment(s) in CDN.BnkZdarzenia have NULL amounts, dates or status")
+        if row.sub_cent_rows:
+            problems.append(f"{row.sub_cent_rows} open payment(s) in CDN.BnkZdarzenia have amounts with more than "
+                            "two decimal places")
+        for flag in ("Knt_LimitFlag", "Knt_LimitPrzeterKredytFlag", "Knt_Finalny"):
+            if m[flag] not in (None, 0, 1):
+                problems.append(f"{flag} = {m[flag]} is neither 0 nor 1")
+        if problems:
+            return RejectedRow(source=self.name, erp_id=str(erp_id), code=code, reason="; ".join(problems))
+        if self.options.skip_private and row.Knt_Finalny != 0:
+            return None
+
+        limit = _money(row.limit_amount)
+        currency_raw = row.Knt_LimitKredytuWal.strip().upper()
+        currency = currency_raw or self.options.system_currency
+        in_system = currency == self.options.system_currency
+        if row.Knt_LimitFlag == 1:
+            state = LimitState.LIMITED
+            if limit == 0 and self.options.zero_limit is ZeroLimit.REJECT:
+                return self._reject(row, code, "Knt_LimitFlag = 1 with Knt_LimitKredytu = 0 (limit switched on "
+                                    "without an amount; set zero_limit = \"limited\" to treat it as a 0 limit)")
+        else:
+            state, limit = LimitState.NONE, None
+        if not in_system and row.other_currency_rows:
+            return self._reject(row, code, f"the limit is in {currency} but {row.other_currency_rows} open "
+                                "payment(s) are in another currency; amounts in different currencies are never added")
+        suffix = "sys" if in_system else "cur"
+        recv, net, overdue_amount = (self._sum(m[f"{name}_{suffix}"]) for name in ("recv", "net", "overdue"))
+        computed = net if self.options.net_payables else recv
+        stored = _money(row.stored_used)
+        used = stored if self.options.used is UsedBasis.STORED else computed
+        return record_or_rejection(
+            self.name, erp_id, code,
+            tax_id=(row.Knt_Nip or "").strip() or None,
+            name=" ".join(p.strip() for p in (row.Knt_Nazwa1 or "", row.Knt_Nazwa2 or "") if p.strip()),
+            is_business=row.Knt_Finalny == 0,
+            limit_state=state,
+            credit_limit=limit,
+            used=used,
+            overdue=overdue_amount,
+            overdue_limit=_money(row.overdue_limit_amount) if row.Knt_LimitPrzeterKredytFlag == 1 else None,
+            currency=currency,
+            control_mode=mode,
+            as_of=as_of,
+            extra=self._extra(row, raw_code, code, stored, computed),
+        )
+
+    def _sum(self, value: Any) -> Decimal:
+        """A payment sum: integer grosze on SQLite, an exact Decimal elsewhere; no payments = 0.00."""
+        if value is None:
+            return ZERO
+        if self.engine.dialect.name == "sqlite":
+            return Decimal(int(value)).scaleb(-2)
+        return _money(value)  # type: ignore[return-value]
+
+    def _extra(self, row: Any, raw_code: str, code: str, stored: Any, computed: Any) -> dict[str, Any]:
+        extra: dict[str, Any] = {
+            "used_basis": self.options.used.value,
+            "stored_used": str(stored),
+            "computed_used": str(computed),
+            "open_payments": int(row.open_rows or 0),
+        }
+        if raw_code != code:
+            extra["raw_code"] = raw_code
+        if (row.Knt_NipKraj or "").strip():
+            extra["nip_country"] = row.Knt_NipKraj.strip()
+        return extra
+
+    def _reject(self, row: Any, code: Any, reason: str) -> RejectedRow:
+        return RejectedRow(source=self.name, erp_id=str(row.Knt_KntId), code=code, reason=reason)
+
+    # --- check ------------------------------------------------------------------------------------------
+    def check(self, as_of: datetime) -> list[CheckResult]:
+        results: list[CheckResult] = []
+        where = mask(self.engine.url)
+        try:
+            with self.engine.connect() as conn:
+                conn = conn.execution_options(schema_translate_map=schema_map(self.engine))
+                counts = conn.execute(counts_statement()).one()
+                stations = conn.execute(workstations_statement()).all()
+        except Exception as exc:  # noqa: BLE001 - reported as a failed check, masked
+            return [CheckResult(name="optima.connect", status=CheckStatus.FAIL, detail=f"{where}: {mask(exc)}")]
+        results.append(CheckResult(name="optima.connect", status=CheckStatus.OK, detail=f"connected to {where}"))
+        results.append(CheckResult(
+            name="optima.counts", status=CheckStatus.OK if counts.cards else CheckStatus.WARN,
+            detail=(f"{counts.cards} contractor cards, {counts.active or 0} active, {counts.business or 0} business, "
+                    f"{counts.with_limit or 0} with a credit limit, {counts.with_overdue_limit or 0} with an "
+                    "overdue-payments limit"),
+        ))
+        results.append(self._check_mode(stations))
+        if any(r.status is CheckStatus.FAIL for r in results):
+            return results
+        results.extend(self._check_used(as_of))
+        return results
+
+    def _check_mode(self, stations: list[Any]) -> CheckResult:
+        found = ", ".join(f"{s.ESS_ESSId} {s.ESS_Nazwa!r} code={s.ESS_KontrolaLimituPlat}" for s in stations)
+        found = found or "none"
+        if self.options.control_mode is not None:
+            return CheckResult(name="optima.control_mode", status=CheckStatus.OK,
+                               detail=f"fixed control_mode = {self.options.control_mode.value}; workstations: {found}")
+        ws = self.options.workstation
+        match = [s for s in stations if (s.ESS_ESSId if isinstance(ws, int) else s.ESS_Nazwa) == ws]
+        if not match:
+            return CheckResult(name="optima.control_mode", status=CheckStatus.FAIL,
+                               detail=f"workstation {ws!r} not found; workstations: {found}")
+        code = match[0].ESS_KontrolaLimituPlat
+        try:
+            mode = mode_from_code(code, self.options.mode_codes)
+        except ValueError as exc:
+            return CheckResult(name="optima.control_mode", status=CheckStatus.FAIL, detail=str(exc))
+        custom = self.options.mode_codes != DEFAULT_MODE_CODES
+        return CheckResult(
+            name="optima.control_mode", status=CheckStatus.OK if custom else CheckStatus.WARN,
+            detail=(f"workstation {ws!r}: ESS_KontrolaLimituPlat = {code} → {mode.value}"
+                    + ("" if custom else " (default code table, UNCONFIRMED: verify the codes and set mode_codes)")),
+        )
+
+    def _check_used(self, as_of: datetime) -> list[CheckResult]:
+        """Stored vs computed 'Limit wykorzystany' over every record the read would produce."""
+        differ, total, largest, largest_code, compared, rejected = 0, ZERO, ZERO, None, 0, 0
+        mode = self.options.control_mode or ControlMode.BLOCK
+        try:
+            for row in self._rows(as_of):
+                result = self.build(row, mode, as_of)
+                if isinstance(result, RejectedRow):
+                    rejected += 1
+                if not isinstance(result, CreditRecord):
+                    continue
+                compared += 1
+                stored, computed = Decimal(result.extra["stored_used"]), Decimal(result.extra["computed_used"])
+                diff = abs(stored - computed)
+                if diff:
+                    differ += 1
+                    total += diff
+                    if diff > largest:
+                        largest, largest_code = diff, result.code
+        except Exception as exc:  # noqa: BLE001
+            return [CheckResult(name="optima.used", status=CheckStatus.FAIL, detail=mask(exc))]
+        basis = "open receivables minus payables" if self.options.net_payables else "open receivables"
+        detail = (f"stored Knt_LimitKredytuWykorzystany vs computed ({basis}): {differ} of {compared} customers "
+                  f"differ, total difference {total}, largest {largest}"
+                  + (f" ({largest_code})" if largest_code else "") + f"; using '{self.options.used.value}'")
+        return [
+            CheckResult(name="optima.used", status=CheckStatus.WARN if differ else CheckStatus.OK, detail=detail),
+            CheckResult(name="optima.rejected", status=CheckStatus.WARN if rejected else CheckStatus.OK,
+                        detail=f"{rejected} card(s) would be rejected as bad data"),
+        ]
