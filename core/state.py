@@ -9,9 +9,11 @@ tradecredit is refused loudly rather than reset.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -34,6 +36,7 @@ from sqlalchemy import (
     insert,
     inspect,
     select,
+    text,
     update,
 )
 from sqlalchemy.engine import Connection, make_url
@@ -122,6 +125,13 @@ def _migration_1(conn: Connection) -> None:
 MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _migration_1}
 
 
+def _version_in(conn: Connection) -> int:
+    if not inspect(conn).has_table(meta.name):
+        return 0
+    value = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+    return int(value or 0)
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -208,19 +218,36 @@ class StateStore:
             raise StateError(f"the state store is corrupt: schema_version is {value!r}") from None
 
     def migrate(self) -> int:
-        current = self.schema_version()
-        if current > SCHEMA_VERSION:
-            raise StateError(
-                f"the state store has schema version {current}, newer than this tradecredit understands "
-                f"({SCHEMA_VERSION}); upgrade tradecredit instead of pointing an old one at it"
-            )
+        """Bring the schema to ``SCHEMA_VERSION``. Safe when several runners start on a fresh store at once."""
+        for attempt in range(5):
+            current = self.schema_version()
+            if current > SCHEMA_VERSION:
+                raise StateError(
+                    f"the state store has schema version {current}, newer than this tradecredit understands "
+                    f"({SCHEMA_VERSION}); upgrade tradecredit instead of pointing an old one at it"
+                )
+            if current == SCHEMA_VERSION:
+                return current
+            try:
+                self._migrate_from(current)
+            except SQLAlchemyError:
+                # Another runner migrated at the same moment: re-read the version and go on from there.
+                if attempt == 4:
+                    raise
+                time.sleep(0.05 * (attempt + 1))
+        return self.schema_version()
+
+    def _migrate_from(self, current: int) -> None:
         for version in range(current + 1, SCHEMA_VERSION + 1):
             with self.engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    conn.execute(text("SELECT pg_advisory_xact_lock(7231001)"))  # serialise concurrent migrations
+                if _version_in(conn) >= version:
+                    continue
                 meta.create(conn, checkfirst=True)
                 MIGRATIONS[version](conn)
                 conn.execute(delete(meta).where(meta.c.key == "schema_version"))
                 conn.execute(insert(meta).values(key="schema_version", value=str(version)))
-        return SCHEMA_VERSION
 
     # --- runs ------------------------------------------------------------------------------------------
     def start_run(self, pipeline: str, source: str, target: str, *, full_refresh: bool) -> int:
@@ -403,6 +430,9 @@ def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")  # concurrent readers while a run writes
-    cur.execute("PRAGMA busy_timeout=10000")
+    cur.execute("PRAGMA busy_timeout=10000")  # first, so that everything after it waits instead of failing
+    # Concurrent readers while a run writes. It persists in the file; if another connection is switching it
+    # right now, that one wins and the file is WAL all the same.
+    with contextlib.suppress(Exception):
+        cur.execute("PRAGMA journal_mode=WAL")
     cur.close()

@@ -91,3 +91,102 @@ def database_url(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def state_url(database_url: str) -> str:
     return database_url
+
+
+# --- fakes for pipeline tests (usable by plugin authors) ---------------------------------------------------
+from collections.abc import Iterable as _Iterable  # noqa: E402
+from typing import Any as _Any  # noqa: E402
+
+from .adapters import ItemResult, ItemStatus, PluginOptions, Source, Target  # noqa: E402
+from .hookspecs import hookimpl  # noqa: E402
+from .records import ControlMode, CreditRecord, RejectedRow  # noqa: E402
+
+MEMORY_ROWS: dict[str, list[CreditRecord | RejectedRow]] = {}
+"""Rows a ``memory`` source yields, by dataset name (set them in a test)."""
+
+
+class MemorySourceOptions(PluginOptions):
+    dataset: str = "default"
+
+
+class MemorySource(Source):
+    """Yields the rows stored under ``MEMORY_ROWS[dataset]``, re-stamped with the run's ``as_of``."""
+
+    Options = MemorySourceOptions
+
+    def read(self, as_of):  # type: ignore[no-untyped-def]
+        for row in MEMORY_ROWS.get(self.options.dataset, []):  # type: ignore[attr-defined]
+            yield row.model_copy(update={"as_of": as_of, "source": self.name}) if isinstance(row, CreditRecord) else row
+
+
+class FakeTargetOptions(PluginOptions):
+    batch_size: int = 100
+    known_codes: list[str] | None = None  # None = every code has a shop account
+    native_modes: list[ControlMode] | None = None
+    mode_policy: dict[ControlMode, ControlMode] = {}
+
+
+class FakeTarget(Target):
+    """Keeps what it is sent in memory; tests script failures per call with ``FakeTarget.script``.
+
+    ``script`` is a list consumed one entry per ``write`` call: ``None`` confirms all, a set of codes fails
+    those items, an exception instance is raised. ``calls`` records every batch (codes and payloads).
+    """
+
+    Options = FakeTargetOptions
+    script: list[_Any] = []
+    calls: list[list[dict[str, _Any]]] = []
+    shop: dict[str, dict[str, _Any]] = {}
+
+    @classmethod
+    def reset(cls) -> None:
+        cls.script, cls.calls, cls.shop = [], [], {}
+
+    @property
+    def native_modes(self) -> frozenset[ControlMode]:  # type: ignore[override]
+        modes = self.options.native_modes  # type: ignore[attr-defined]
+        return frozenset(modes) if modes else frozenset(ControlMode)
+
+    def batch_size(self) -> int:
+        return self.options.batch_size  # type: ignore[attr-defined,no-any-return]
+
+    def match(self, codes: list[str]) -> dict[str, dict[str, _Any]]:
+        known = self.options.known_codes  # type: ignore[attr-defined]
+        return {c: {"account": c.lower()} for c in codes if known is None or c in known}
+
+    def payload(self, record, match, mode):  # type: ignore[no-untyped-def]
+        return {
+            "account": match["account"],
+            "limit": None if record.credit_limit is None else format(record.credit_limit, "f"),
+            "used": format(record.used, "f"),
+            "mode": mode.effective.value,
+        }
+
+    def write(self, items):  # type: ignore[no-untyped-def]
+        type(self).calls.append([{"code": i.code, **i.payload} for i in items])
+        action = type(self).script.pop(0) if type(self).script else None
+        if isinstance(action, BaseException):
+            raise action
+        failing: _Iterable[str] = action or ()
+        results = []
+        for i in items:
+            if i.code in failing:
+                results.append(ItemResult(key=i.key, status=ItemStatus.FAILED, error=f"shop refused {i.code}"))
+            else:
+                type(self).shop[i.code] = i.payload
+                results.append(ItemResult(key=i.key, status=ItemStatus.CONFIRMED))
+        return results
+
+
+class testing_plugin:
+    """Add to a host with ``host.add_plugin(testing_plugin, name="testing")`` to get ``memory``/``fake``."""
+
+    @staticmethod
+    @hookimpl
+    def register_sources(register):  # type: ignore[no-untyped-def]
+        register("memory", MemorySource)
+
+    @staticmethod
+    @hookimpl
+    def register_targets(register):  # type: ignore[no-untyped-def]
+        register("fake", FakeTarget)

@@ -1,0 +1,194 @@
+"""The engine's rules, case by case from both seeds, plus property tests."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from tradecredit.core import engine as e
+from tradecredit.core.engine import Outcome, PaymentForm, Reason
+from tradecredit.core.records import ControlMode, CreditRecord, LimitState
+
+NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)
+D = Decimal
+
+
+def rec(limit="1000.00", used="0.00", overdue="0.00", overdue_limit=None, mode=ControlMode.BLOCK,
+        state=LimitState.LIMITED, business=True, as_of=NOW, currency="PLN") -> CreditRecord:
+    return CreditRecord(
+        source="t", erp_id="1", code="K1", is_business=business, limit_state=state,
+        credit_limit=D(limit) if state is LimitState.LIMITED else None, used=D(used), overdue=D(overdue),
+        overdue_limit=None if overdue_limit is None else D(overdue_limit), control_mode=mode, as_of=as_of,
+        currency=currency,
+    )
+
+
+# --- seed 001: control modes at checkout with a deferred payment form -------------------------------------
+SEED_001_MODES = [
+    # (mode, over the limit?, expected outcome, expected Polish message)
+    (ControlMode.ALLOW, True, Outcome.ALLOW, None),                 # brak / Zezwalaj: order goes through
+    (ControlMode.WARN, True, Outcome.WARN, e.WARN_MESSAGE_PL),      # ostrzeżenie / Ostrzegaj
+    (ControlMode.BLOCK, True, Outcome.BLOCK, e.BLOCK_MESSAGE_PL),   # blokada / Blokuj
+    (ControlMode.ALLOW, False, Outcome.ALLOW, None),
+    (ControlMode.WARN, False, Outcome.ALLOW, None),
+    (ControlMode.BLOCK, False, Outcome.ALLOW, None),
+]
+
+
+@pytest.mark.parametrize(("mode", "over", "outcome", "message"), SEED_001_MODES)
+def test_seed_001_control_modes(mode, over, outcome, message):
+    record = rec(limit="1000.00", used="900.00", mode=mode)
+    amount = D("200.00") if over else D("100.00")  # 900 + 100 = 1000 is exactly the limit: not over
+    d = e.decide_checkout(record, amount, PaymentForm.TRANSFER, now=NOW)
+    assert d.outcome is outcome
+    assert d.message_pl == message
+
+
+def test_seed_001_messages_are_verbatim():
+    assert e.BLOCK_MESSAGE_PL == (
+        "Twój limit płatności został przekroczony. Nie możesz złożyć zamówienie z odroczoną formą płatności "
+        "(Przelew). Celem wyjaśnienia skontaktuj się ze swoim opiekunem."
+    )
+    assert e.WARN_MESSAGE_PL == "Twój limit płatności został przekroczony."
+
+
+@pytest.mark.parametrize("form", [PaymentForm.CASH, PaymentForm.ONLINE])
+def test_seed_001_cash_and_online_are_never_restricted(form):
+    d = e.decide_checkout(rec(limit="0.00", used="5000.00", overdue="99.00", overdue_limit="0.00"), D("1e6"), form)
+    assert d.outcome is Outcome.ALLOW and d.reasons == (Reason.NOT_DEFERRED,) and d.message_pl is None
+
+
+def test_seed_001_overdue_limit_breach_triggers_the_mode_alone():
+    record = rec(limit="10000.00", used="0.00", overdue="500.01", overdue_limit="500.00", mode=ControlMode.BLOCK)
+    d = e.decide_checkout(record, D("1.00"), PaymentForm.TRANSFER)
+    assert d.outcome is Outcome.BLOCK
+    assert Reason.OVERDUE_EXCEEDED in d.reasons and Reason.WITHIN_LIMIT in d.reasons
+
+
+def test_seed_001_limits_apply_only_to_business_entities():
+    d = e.decide_checkout(rec(limit="0.00", business=False), D("10.00"), PaymentForm.TRANSFER)
+    assert d.outcome is Outcome.ALLOW and d.reasons == (Reason.NOT_BUSINESS,)
+
+
+def test_seed_001_mode_tables():
+    assert [e.mode_from_label("optima", x) for x in ("brak", "ostrzeżenie", "blokada")] == list(ControlMode)
+    assert [e.mode_from_label("xl", x) for x in ("Zezwalaj", "Ostrzegaj", "Blokuj")] == list(ControlMode)
+    assert e.mode_from_label("optima", "BLOKADA") is ControlMode.BLOCK
+    with pytest.raises(ValueError, match="not a xl control mode"):
+        e.mode_from_label("xl", "blokada")
+    assert e.mode_from_code(2, {0: ControlMode.ALLOW, 2: ControlMode.BLOCK}) is ControlMode.BLOCK
+    with pytest.raises(ValueError, match="not in the configured table"):
+        e.mode_from_code(7, {0: ControlMode.ALLOW})
+
+
+# --- seed 000: pending shop orders count against the limit ------------------------------------------------
+def test_seed_000_pending_orders_not_yet_in_the_erp_count():
+    record = rec(limit="1000.00", used="600.00")
+    assert e.available(record) == D("400.00")
+    assert e.available(record, pending=D("300.00")) == D("100.00")
+    assert e.decide_checkout(record, D("150.00"), PaymentForm.TRANSFER, pending=D("300.00")).outcome is Outcome.BLOCK
+    assert e.decide_checkout(record, D("100.00"), PaymentForm.TRANSFER, pending=D("300.00")).outcome is Outcome.ALLOW
+
+
+def test_three_limit_states_stay_distinct():
+    none = e.decide_checkout(rec(state=LimitState.NONE), D("1e6"), PaymentForm.TRANSFER)
+    unlimited = e.decide_checkout(rec(state=LimitState.UNLIMITED), D("1e6"), PaymentForm.TRANSFER)
+    zero = e.decide_checkout(rec(limit="0.00"), D("0.01"), PaymentForm.TRANSFER)
+    assert none.reasons == (Reason.NO_LIMIT,) and none.outcome is Outcome.ALLOW
+    assert unlimited.reasons == (Reason.UNLIMITED,) and unlimited.outcome is Outcome.ALLOW
+    assert zero.reasons == (Reason.LIMIT_EXCEEDED,) and zero.outcome is Outcome.BLOCK
+    assert e.available(rec(state=LimitState.NONE)) is None
+    assert e.available(rec(limit="0.00")) == D("0.00")
+
+
+def test_stale_data_is_flagged_and_follows_the_fallback():
+    old = rec(as_of=NOW - timedelta(hours=30), used="0.00")
+    d = e.decide_checkout(old, D("10.00"), PaymentForm.TRANSFER, now=NOW)
+    assert d.stale and Reason.STALE_DATA in d.reasons and d.outcome is Outcome.ALLOW
+    policy = e.StalePolicy(max_age=timedelta(hours=24), fallback=e.StaleFallback.BLOCK)
+    d = e.decide_checkout(old, D("10.00"), PaymentForm.TRANSFER, now=NOW, stale_policy=policy)
+    assert d.outcome is Outcome.BLOCK and d.message_pl == e.BLOCK_MESSAGE_PL
+    fresh = e.decide_checkout(rec(), D("10.00"), PaymentForm.TRANSFER, now=NOW, stale_policy=policy)
+    assert not fresh.stale
+
+
+# --- storefront view (seed 001: header shows each value only when > 0) -------------------------------------
+def test_storefront_header_shows_only_positive_values():
+    v = e.storefront_view(rec(limit="5000.00", used="1200.00", overdue="0.00", overdue_limit="300.00"))
+    assert (v.header_granted, v.header_remaining, v.header_overdue) == (D("5000.00"), D("3800.00"), None)
+    assert (v.zone_available, v.zone_overdue_limit) == (D("3800.00"), D("300.00"))
+    exhausted = e.storefront_view(rec(limit="1000.00", used="1500.00", overdue="250.00"))
+    assert exhausted.header_remaining is None and exhausted.header_overdue == D("250.00")
+    assert exhausted.zone_available == D("-500.00")
+
+
+def test_storefront_hides_everything_for_private_customers_and_when_switched_off():
+    assert not e.storefront_view(rec(business=False)).visible
+    assert not e.storefront_view(rec(), feature_enabled=False).visible
+
+
+def test_format_pln():
+    from tradecredit.core.money import format_pln
+
+    nbsp = "\u00a0"
+    assert format_pln(D("12345.67")) == f"12{nbsp}345,67{nbsp}zł"
+    assert format_pln(D("-5")) == f"-5,00{nbsp}zł"
+    assert format_pln(D("1234567.8"), "EUR") == f"1{nbsp}234{nbsp}567,80{nbsp}EUR"
+
+
+# --- mode degradation ---------------------------------------------------------------------------------------
+def test_degradation_default_policy_and_override():
+    only_block = {ControlMode.BLOCK}
+    assert not e.degrade_mode(ControlMode.BLOCK, only_block).degraded
+    warn = e.degrade_mode(ControlMode.WARN, {ControlMode.ALLOW, ControlMode.BLOCK})
+    assert warn.effective is ControlMode.ALLOW and warn.degraded and "enforced as allow" in warn.describe()
+    both = {ControlMode.ALLOW, ControlMode.BLOCK}
+    strict = e.degrade_mode(ControlMode.WARN, both, {ControlMode.WARN: ControlMode.BLOCK})
+    assert strict.effective is ControlMode.BLOCK
+    assert e.degrade_mode(ControlMode.WARN, only_block).effective is ControlMode.BLOCK
+    with pytest.raises(ValueError, match="enforces only block"):
+        e.degrade_mode(ControlMode.WARN, only_block, {ControlMode.WARN: ControlMode.ALLOW})
+
+
+# --- properties ---------------------------------------------------------------------------------------------
+money = st.decimals(min_value=0, max_value=10**9, places=2, allow_nan=False, allow_infinity=False)
+records = st.builds(
+    rec,
+    limit=money.map(str), used=money.map(str), overdue=money.map(str),
+    overdue_limit=st.none() | money.map(str), mode=st.sampled_from(list(ControlMode)),
+    state=st.sampled_from(list(LimitState)), business=st.booleans(),
+)
+
+
+@given(record=records, amount=money, pending=money, form=st.sampled_from([PaymentForm.CASH, PaymentForm.ONLINE]))
+def test_property_cash_and_online_never_restricted(record, amount, pending, form):
+    assert e.decide_checkout(record, amount, form, pending).outcome is Outcome.ALLOW
+
+
+@given(record=records, a=money, b=money, pending=money, form=st.sampled_from(list(PaymentForm)))
+def test_property_never_more_permissive_as_the_amount_grows(record, a, b, pending, form):
+    small, large = sorted((a, b))
+    d_small = e.decide_checkout(record, small, form, pending)
+    d_large = e.decide_checkout(record, large, form, pending)
+    assert e.severity(d_large.outcome) >= e.severity(d_small.outcome)
+
+
+@given(x=st.floats(allow_nan=True, allow_infinity=True))
+def test_property_no_float_ever_touches_money(x):
+    from tradecredit.core.money import MoneyError, to_money
+
+    with pytest.raises(MoneyError):
+        to_money(x)
+    with pytest.raises(ValueError, match="float"):
+        CreditRecord(source="t", erp_id="1", code="K1", is_business=True, limit_state=LimitState.LIMITED,
+                     credit_limit=x, as_of=NOW)
+
+
+@given(record=records, amount=money, pending=money)
+def test_property_decision_amounts_are_exact_decimals(record, amount, pending):
+    d = e.decide_checkout(record, amount, PaymentForm.TRANSFER, pending)
+    for value in (d.available_before, d.available_after):
+        assert value is None or (isinstance(value, Decimal) and value == value.quantize(D("0.01")))
