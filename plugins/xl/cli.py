@@ -6,7 +6,6 @@ import time
 from datetime import date
 
 import click
-
 from tradecredit.core.errors import ConfigError
 from tradecredit.core.secrets import mask
 

@@ -14,7 +14,6 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Table, create_engine, func, select
-
 from tradecredit.core.errors import ConfigError
 from tradecredit.core.secrets import mask
 from tradecredit.core.sql import bulk_insert, create_erp_tables, schema_map
@@ -151,7 +150,8 @@ def _reservation(data: DemoData, rng: random.Random, gid: int, order: int, t: in
     cur = "" if rng.random() < 0.85 else "EUR"
     lines = [(Decimal(rng.randint(1, 20)), _money(rng, 1, 500)) for _ in (1, 2)]
     dones = [Decimal(rng.choice((0, 0, 1))) for _ in lines]
-    rate = _no_half_cent(RATES["EUR"], *((q - d) * p for (q, p), d in zip(lines, dones, strict=True))) if cur else Decimal(0)
+    open_values = [(q - d) * p for (q, p), d in zip(lines, dones, strict=True)]
+    rate = _no_half_cent(RATES["EUR"], *open_values) if cur else Decimal(0)
     data.add(ZamNag, (order, 960, CARD, gid, cur, rate, Decimal(1)))
     for lp, ((qty, price), done) in enumerate(zip(lines, dones, strict=True), start=1):
         data.add(ZamElem, (order, lp, 960, qty, price, cur))

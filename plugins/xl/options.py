@@ -6,7 +6,6 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
-
 from tradecredit import ControlMode, DatabaseUrl, PluginOptions
 from tradecredit.core.money import to_currency
 

@@ -167,7 +167,8 @@ def function_args(kind: str, arity: int, options: XlOptions, payer: Any) -> list
         literal(int(options.functions_main_balance)),
     ]
     ts = bindparam("xl_ts", type_=Integer)
-    prefix = [ts, payer, *flags] if kind == USED_FUNCTION else [ts, bindparam("tolerance", type_=Integer), payer, *flags]
+    tolerance = bindparam("tolerance", type_=Integer)
+    prefix = [ts, payer, *flags] if kind == USED_FUNCTION else [ts, tolerance, payer, *flags]
     if arity < len(prefix):
         raise ValueError(f"CDN.{kind} needs at least {len(prefix)} parameters for the explicit flags, not {arity}")
     return prefix + [literal(0)] * (arity - len(prefix))
@@ -197,9 +198,12 @@ def credit_query(options: XlOptions, arity: dict[str, int] | None = None) -> Sel
     )
     if options.used == "functions":
         arity = arity or options.expected_function_arity
-        used_fn = getattr(func.CDN, USED_FUNCTION)(*function_args(USED_FUNCTION, arity[USED_FUNCTION], options, p.c.Knt_GIDNumer))
+        payer_id = p.c.Knt_GIDNumer
+        used_fn = getattr(func.CDN, USED_FUNCTION)(
+            *function_args(USED_FUNCTION, arity[USED_FUNCTION], options, payer_id)
+        )
         overdue_fn = getattr(func.CDN, OVERDUE_FUNCTION)(
-            *function_args(OVERDUE_FUNCTION, arity[OVERDUE_FUNCTION], options, p.c.Knt_GIDNumer)
+            *function_args(OVERDUE_FUNCTION, arity[OVERDUE_FUNCTION], options, payer_id)
         )
         columns += [
             case((p.c.Knt_GIDNumer.is_not(None), cents(used_fn))).label("used_cents"),

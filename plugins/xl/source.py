@@ -9,7 +9,6 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
-
 from tradecredit import (
     AdapterContext,
     CheckResult,
@@ -100,7 +99,8 @@ class XlSource(Source):
             mode = mode_from_code(None if code is None else int(code), self.opts.mode_codes)
         except ValueError as exc:
             raise ConfigError(f"branch {self.opts.branch_id}: PcK_LimitKrObs {exc}; extend mode_codes") from None
-        return mode, f"PcK_LimitKrObs = {code} of branch {self.opts.branch_id} ({_LABEL_OF[mode]}, code table UNCONFIRMED)"
+        origin = f"PcK_LimitKrObs = {code} of branch {self.opts.branch_id} ({_LABEL_OF[mode]}, code table UNCONFIRMED)"
+        return mode, origin
 
     def function_arity(self, conn: Any) -> dict[str, int]:
         """Read the XL functions' parameter counts and refuse to call them when they differ from the config."""
@@ -125,7 +125,9 @@ class XlSource(Source):
         erp_id, code = row["erp_id"], row["code"]
         problems: list[str] = []
         if row["payer_id"] is None:
-            problems.append(f"payer card {row['payer_ref']} (Knt_KnPNumer, Knt_KnPParam = {row['payer_param']}) not found")
+            problems.append(
+                f"payer card {row['payer_ref']} (Knt_KnPNumer, Knt_KnPParam = {row['payer_param']}) not found"
+            )
         for key, what in (
             ("payments_without_rate", "open receivable(s) in a foreign currency have no exchange rate"),
             ("reservations_without_rate", "reservation(s) on a foreign-currency order have no exchange rate"),
@@ -140,9 +142,8 @@ class XlSource(Source):
             except _BadRow as exc:
                 problems.append(str(exc))
         if problems:
-            return RejectedRow(
-                source=self.name, erp_id=_text(erp_id), code=None if code is None else str(code), reason="; ".join(problems)
-            )
+            text_code = None if code is None else str(code)
+            return RejectedRow(source=self.name, erp_id=_text(erp_id), code=text_code, reason="; ".join(problems))
         return record_or_rejection(self.name, erp_id, code, **fields)
 
     def _fields(self, row: Mapping[str, Any], as_of: datetime, mode: ControlMode) -> dict[str, Any]:
@@ -231,7 +232,7 @@ class XlSource(Source):
                     except ConfigError as exc:
                         results.append(CheckResult(name="xl.functions", status=CheckStatus.FAIL, detail=mask(exc)))
         except Exception as exc:  # noqa: BLE001 - check reports, never raises
-            results.append(CheckResult(name="xl.connect", status=CheckStatus.FAIL, detail=mask(f"{type(exc).__name__}: {exc}")))
+            results.append(_failed("xl.connect", exc))
             return results
         counts = {"records": 0, "rejected": 0, "limited": 0, "unlimited": 0, "none": 0, "overlapping": 0}
         first_rejections: list[str] = []
@@ -246,13 +247,18 @@ class XlSource(Source):
                 counts[item.limit_state.value] += 1
                 counts["overlapping"] += bool(item.extra.get("overlapping_limits"))
         except Exception as exc:  # noqa: BLE001
-            results.append(CheckResult(name="xl.read", status=CheckStatus.FAIL, detail=mask(f"{type(exc).__name__}: {exc}")))
+            results.append(_failed("xl.read", exc))
             return results
         detail = ", ".join(f"{k}={v}" for k, v in counts.items())
         results.append(CheckResult(name="xl.read", status=CheckStatus.OK, detail=detail))
         if counts["rejected"]:
-            results.append(CheckResult(name="xl.bad_data", status=CheckStatus.WARN, detail=" | ".join(first_rejections)))
+            detail = " | ".join(first_rejections)
+            results.append(CheckResult(name="xl.bad_data", status=CheckStatus.WARN, detail=detail))
         return results
+
+
+def _failed(name: str, exc: BaseException) -> CheckResult:
+    return CheckResult(name=name, status=CheckStatus.FAIL, detail=mask(f"{type(exc).__name__}: {exc}"))
 
 
 class _BadRow(ValueError):
