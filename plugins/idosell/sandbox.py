@@ -230,6 +230,11 @@ class ShopStore:
                              (*sets.values(), _now(), row["client_id"]))
             return int(row["client_id"])
 
+    def rename_client(self, login: str, new_login: str) -> None:
+        """Change an account's login (as a merchant may do in the panel)."""
+        with self._lock:
+            self._db.execute("UPDATE clients SET login = ?, modified = ? WHERE login = ?", (new_login, _now(), login))
+
     def set_external_code(self, client_id: int | None, login: str | None, code: str | None) -> bool:
         with self._lock:
             cur = self._db.execute(

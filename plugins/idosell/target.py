@@ -81,9 +81,16 @@ class IdoSellOptions(PluginOptions):
         return to_money(v)
 
 
-def _wire(value: Any) -> Any:
-    """Ledger payload → request JSON: decimal strings become JSON numbers (the spec's ``number``)."""
-    return float(value) if isinstance(value, str) else value
+AMOUNT_FIELDS = ("clientTradeCreditLimitExternal", "clientBalanceAmountExternal")
+
+
+def _wire(payload: dict[str, Any]) -> dict[str, Any]:
+    """Ledger payload → request JSON: the decimal-string amounts become JSON numbers (the spec's ``number``).
+
+    Amounts have two decimals and far fewer than 15 significant digits, so the float's shortest repr is
+    exactly the decimal string.
+    """
+    return {k: float(v) if k in AMOUNT_FIELDS else v for k, v in payload.items()}
 
 
 class IdoSellTarget(Target):
@@ -225,7 +232,7 @@ class IdoSellTarget(Target):
             return []
         body = {
             "params": {"clients": [
-                {**{k: _wire(v) for k, v in item.payload.items()}, "requestReference": item.code} for item in items
+                {**_wire(item.payload), "requestReference": item.code} for item in items
             ]},
             "clientsSettings": {"clientSettingSendMail": False, "clientSettingSendSms": False},
         }
