@@ -157,7 +157,9 @@ class IdoSellTarget(Target):
     def match(self, codes: list[str]) -> dict[str, dict[str, Any]]:
         cache = self.context.cache if self.context else None
         wanted = list(dict.fromkeys(codes))
-        found: dict[str, dict[str, Any]] = dict(cache.get_many(MATCH_NAMESPACE, wanted)) if cache else {}
+        found: dict[str, dict[str, Any]] = {}
+        if cache is not None:
+            found.update(cache.get_many(MATCH_NAMESPACE, wanted))
         missing = [c for c in wanted if c not in found and "," not in c]
         skipped = [c for c in wanted if "," in c]
         if skipped:
@@ -187,13 +189,13 @@ class IdoSellTarget(Target):
                 row = rows_for_key[0]
                 for code in by_key[key]:
                     fresh[code] = {"clientLogin": str(row["clientLogin"]), "clientId": row.get("clientId")}
-        if cache and fresh:
+        if cache is not None and fresh:
             cache.put_many(MATCH_NAMESPACE, fresh)
         found.update(fresh)
         return {c: found[c] for c in wanted if c in found}
 
     def forget_matches(self, codes: list[str]) -> None:
-        if self.context.cache is not None and codes:
+        if self.context is not None and self.context.cache is not None and codes:
             self.context.cache.delete(MATCH_NAMESPACE, codes)
 
     # --- payload ------------------------------------------------------------------------------------------

@@ -1,0 +1,146 @@
+"""The target's policy (payload), options, check and the cache behaviour of match."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from pydantic import ValidationError
+from tradecredit import CheckStatus, ControlMode, DataError, LimitState, degrade_mode
+from tradecredit.plugins.idosell.faults import Fault, parse_fault
+from tradecredit.plugins.idosell.target import IdoSellOptions, IdoSellTarget
+
+
+def payload(target: IdoSellTarget, rec: Any) -> dict[str, Any]:
+    mode = degrade_mode(rec.control_mode, target.native_modes, target.mode_policy())
+    return target.payload(rec, {"clientLogin": "firma", "clientId": 1}, mode)
+
+
+@pytest.fixture
+def target() -> IdoSellTarget:
+    opts = IdoSellOptions(base_url="https://shop.example.com/", api_key="k" * 12)
+    return IdoSellTarget(opts, None)  # type: ignore[arg-type]
+
+
+def test_payload_sends_erp_debt_negative_and_the_limit(target, h):
+    p = payload(target, h.record("KH-1", limit="5000.00", used="1234.56"))
+    assert p == {"clientLogin": "firma", "clientTradeCreditLimitExternal": "5000.00",
+                 "clientBalanceAmountExternal": "-1234.56"}
+    assert payload(target, h.record("KH-1", limit="5000.00", used="1234.56")) == p  # deterministic
+    assert payload(target, h.record("KH-1", used="0.00"))["clientBalanceAmountExternal"] == "0.00"  # never -0.00
+
+
+def test_balance_sign_positive(h):
+    t = IdoSellTarget(IdoSellOptions(base_url="https://s.example", api_key="kkkkkkkk", balance_sign="positive"), None)
+    assert payload(t, h.record("KH-1", used="10.00"))["clientBalanceAmountExternal"] == "10.00"
+
+
+def test_none_limited_zero_and_unlimited_are_distinct_choices(target, h):
+    none = payload(target, h.record("KH-1", limit=None))
+    zero = payload(target, h.record("KH-1", limit="0.00"))
+    unlimited = payload(target, h.record("KH-1", limit=None, limit_state=LimitState.UNLIMITED))
+    assert none["clientTradeCreditLimitExternal"] == "0.00" == zero["clientTradeCreditLimitExternal"]
+    assert unlimited["clientTradeCreditLimitExternal"] == "999999999.99"
+    t = IdoSellTarget(IdoSellOptions(base_url="https://s.example", api_key="kkkkkkkk", none_limit="unlimited",
+                                     unlimited_amount="5000000"), None)
+    assert payload(t, h.record("KH-1", limit=None))["clientTradeCreditLimitExternal"] == "5000000.00"
+
+
+def test_modes_allow_lifts_the_limit_warn_follows_the_policy(target, h):
+    assert payload(target, h.record("KH-1", control_mode=ControlMode.ALLOW))["clientTradeCreditLimitExternal"] \
+        == "999999999.99"
+    warn = h.record("KH-1", limit="300.00", control_mode=ControlMode.WARN)
+    assert degrade_mode(ControlMode.WARN, target.native_modes, target.mode_policy()).effective is ControlMode.ALLOW
+    assert payload(target, warn)["clientTradeCreditLimitExternal"] == "999999999.99"
+    strict = IdoSellTarget(IdoSellOptions(base_url="https://s.example", api_key="kkkkkkkk",
+                                          mode_policy={"warn": "block"}), None)
+    assert payload(strict, warn)["clientTradeCreditLimitExternal"] == "300.00"
+
+
+def test_overdue_breached_under_block_leaves_no_credit(target, h):
+    rec = h.record("KH-1", limit="1000.00", used="400.00", overdue=Decimal("50.00"), overdue_limit=Decimal("10.00"))
+    assert payload(target, rec)["clientTradeCreditLimitExternal"] == "400.00"  # limit = debt: nothing available
+    unlimited = h.record("KH-1", limit=None, limit_state=LimitState.UNLIMITED, overdue=Decimal("5.00"),
+                         overdue_limit=Decimal("0.00"))
+    assert payload(target, unlimited)["clientTradeCreditLimitExternal"] == "0.00"
+
+
+def test_other_currency_is_a_data_error(target, h):
+    with pytest.raises(DataError, match="EUR"):
+        payload(target, h.record("KH-1", currency="EUR"))
+
+
+def test_options_validation():
+    with pytest.raises(ValidationError) as err:
+        IdoSellOptions(base_url="shop.example.com", api_key="kkkkkkkk", batch_size=500, colour="red",
+                       balance_sign="up")
+    fields = {e["loc"][0] for e in err.value.errors()}
+    assert fields == {"base_url", "batch_size", "colour", "balance_sign"}
+    assert IdoSellTarget(IdoSellOptions(base_url="https://s.example", api_key="kkkkkkkk", batch_size=40),
+                         None).batch_size() == 40  # type: ignore[arg-type]
+
+
+def test_match_uses_the_cache_and_skips_codes_with_commas(sandbox, h):
+    class Cache(dict):
+        def get_many(self, ns, keys):
+            return {k: self[(ns, k)] for k in keys if (ns, k) in self}
+
+        def put_many(self, ns, values):
+            self.update({(ns, k): v for k, v in values.items()})
+
+        def delete(self, ns, keys):
+            for k in keys:
+                self.pop((ns, k), None)
+
+    codes = h.seed(sandbox, 3)
+    sandbox.add_client("dup_a", "KH-DUP")
+    sandbox.add_client("dup_b", "KH-DUP")
+    cache = Cache()
+    t = h.make_target(sandbox, cache=cache)
+    found = t.match([*codes, "A,B", "KH-DUP"])
+    assert set(found) == set(codes)  # a code on two accounts is ambiguous: unmatched, never guessed
+    assert found[codes[0]] == {"clientLogin": h.login_of(codes[0]), "clientId": 1}
+    n = sandbox.count()
+    assert t.match(codes) == found
+    assert sandbox.count() == n
+    t.forget_matches([codes[0]])
+    t.match(codes)
+    assert sandbox.count() == n + 1
+
+
+def test_check_reports_access_matching_and_degraded_modes(sandbox, h):
+    codes = h.seed(sandbox, 3)
+    lines = {r.name: r for r in h.make_target(sandbox).check([*codes, "KH-ZZZ"])}
+    assert lines["api"].status is CheckStatus.OK and lines["write scope"].status is CheckStatus.OK
+    assert lines["match"].status is CheckStatus.WARN and "3 of 4" in lines["match"].detail
+    assert lines["mode warn"].status is CheckStatus.WARN and "enforced as allow" in lines["mode warn"].detail
+    assert lines["mode block"].status is CheckStatus.OK and lines["mode allow"].status is CheckStatus.OK
+    sandbox.add_key("readonly-key-1234", {"clients": "r"})
+    lines = {r.name: r for r in h.make_target(sandbox, api_key="readonly-key-1234").check(None)}
+    assert lines["credentials"].status is CheckStatus.FAIL
+    assert "Scope: clients, level: w" in lines["credentials"].detail
+    assert "readonly-key-1234" not in lines["credentials"].detail
+    lines = h.make_target(sandbox, api_version="v5").check(None)
+    assert lines[0].status is CheckStatus.FAIL and "v5" in lines[0].detail
+
+
+def test_fault_syntax():
+    f = parse_fault("429:times=3,retry_after=1.5")
+    assert (f.kind, f.times, f.retry_after) == ("429", 3, 1.5)
+    assert parse_fault("503:times=always").status == 503 and parse_fault("503").times == 1
+    assert parse_fault("partial:refs=KH-1|KH-2").refs == {"KH-1", "KH-2"}
+    assert parse_fault("drop:op=PUT clients/clients").op == "PUT clients/clients"
+    for bad in ("teapot", "429:times", "slow:speed=2"):
+        with pytest.raises((ValueError, TypeError)):
+            parse_fault(bad)
+    assert Fault(kind="partial").op == "PUT clients/clients"
+
+
+def test_cli_registers_the_sandbox_command():
+    from tradecredit.core.cli import cli
+
+    result = CliRunner().invoke(cli, ["sandbox", "idosell", "--help"])
+    assert result.exit_code == 0, result.output
+    assert "--fault" in result.output and "--db" in result.output
