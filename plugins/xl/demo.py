@@ -119,11 +119,11 @@ def _limits(data: DemoData, rng: random.Random, gid: int, t: int) -> None:
     for start, end in periods:
         amount = Decimal(rng.randint(1, 200) * 500)
         after = Decimal(rng.choice((0, 0, 1000, 2500)))
-        if rng.random() < 0.15:
+        if gid % 499 == 0:
+            cur, rate = "USD", Decimal(0)  # bad data: a foreign limit without a rate
+        elif rng.random() < 0.15:
             cur = rng.choice(tuple(RATES))
             rate = _no_half_cent(RATES[cur], amount, after)
-            if gid % 1499 == 0:
-                rate = Decimal(0)  # bad data: foreign limit without a rate
         else:
             cur, rate = rng.choice(("", "PLN")), Decimal(1)
         data.add(KntLimityK, (

@@ -1,0 +1,3 @@
+SELECT [CDN].[PicoKonfig].[PcK_LimitKrObs] 
+FROM [CDN].[PicoKonfig] 
+WHERE [CDN].[PicoKonfig].[PcK_PicoID] = 1
