@@ -19,8 +19,6 @@ import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
-import pytest
-
 from .adapters import ItemStatus, OutgoingItem, Source, Target
 from .engine import degrade_mode
 from .records import CreditRecord, RejectedRow
