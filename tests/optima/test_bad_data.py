@@ -1,0 +1,94 @@
+"""Every kind of bad card is rejected with its reason; the rest of the read goes on (SQLite and PostgreSQL).
+
+The tables are created "loose" (every column nullable, four-decimal amounts) so the databases can hold
+what a damaged or hand-edited Optima database could.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from tradecredit import CreditRecord, LimitState, RejectedRow
+from tradecredit.core.records import normalise_code
+
+AS_OF = datetime(2025, 3, 10, 11, 0, tzinfo=UTC)
+D = Decimal
+
+CASES = {
+    # code: (column overrides, words the reason must contain)
+    "NULL-FLAG": ({"Knt_LimitFlag": None}, "Knt_LimitFlag is NULL"),
+    "NULL-LIMIT": ({"Knt_LimitFlag": 1, "Knt_LimitKredytu": None}, "Knt_LimitKredytu"),
+    "NULL-USED": ({"Knt_LimitKredytuWykorzystany": None}, "Knt_LimitKredytuWykorzystany"),
+    "NULL-WAL": ({"Knt_LimitKredytuWal": None}, "limit currency"),
+    "NULL-TYP": ({"Knt_PodmiotTyp": None}, "Knt_PodmiotTyp is NULL"),
+    "NULL-NIEAKT": ({"Knt_Nieaktywny": None}, "Knt_Nieaktywny is NULL"),
+    "NEGATIVE": ({"Knt_LimitFlag": 1, "Knt_LimitKredytu": D("-100.00")}, "negative"),
+    "NEG-OVERDUE": ({"Knt_LimitPrzeterKredytFlag": 1, "Knt_LimitPrzeterKredytWartosc": D("-5.00")}, "negative"),
+    "XYZ": ({"Knt_LimitFlag": 1, "Knt_LimitKredytu": D("100.00"), "Knt_LimitKredytuWal": "XYZ"}, "ISO 4217"),
+    "ZERO": ({"Knt_LimitFlag": 1, "Knt_LimitKredytu": D("0.00")}, "Knt_LimitFlag = 1 with Knt_LimitKredytu = 0"),
+    "DECIMALS": ({"Knt_LimitFlag": 1, "Knt_LimitKredytu": D("100.125")}, "more than two decimal places"),
+    "FLAG-7": ({"Knt_LimitFlag": 7}, "Knt_LimitFlag = 7 is neither 0 nor 1"),
+}
+
+
+@pytest.fixture
+def bad_db(database_url, optima_db):
+    db = optima_db(database_url, loose=True)
+    for code, (overrides, _) in CASES.items():
+        db.card(code, **overrides)
+    db.card("GOOD", Knt_LimitFlag=1, Knt_LimitKredytu=D("1000.00"))
+    sub_cent = db.card("PAY-DECIMALS")
+    db.pay(sub_cent, "10.005")
+    null_pay = db.card("PAY-NULL")
+    db.pay(null_pay, "10.00", BZd_KwotaRozSys=None)
+    null_state = db.card("PAY-NULL-STATE")
+    db.pay(null_state, "10.00", BZd_Rozliczono=None)
+    db.card("", Knt_Nazwa1="no code")
+    # duplicates differing only by case and spaces: the reader lets both through, the orchestrator rejects
+    db.card("Dup Firma")
+    db.card(" dup  FIRMA ")
+    return db.commit()
+
+
+@pytest.mark.parametrize("code", sorted(CASES))
+def test_bad_card_is_rejected_with_its_reason(bad_db, optima_source, read_all, code):
+    records, rejected = read_all(optima_source(bad_db.url), AS_OF)
+    assert code not in records
+    assert CASES[code][1] in rejected[code].reason
+    assert rejected[code].erp_id is not None and rejected[code].source == "erp"
+    assert records["GOOD"].credit_limit == D("1000.00")  # the run goes on
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        ("PAY-DECIMALS", "more than two decimal places"),
+        ("PAY-NULL", "NULL amounts, dates or status"),
+        ("PAY-NULL-STATE", "NULL amounts, dates or status"),
+        ("", "code"),
+    ],
+)
+def test_bad_payments_reject_their_customer(bad_db, optima_source, read_all, code, reason):
+    _, rejected = read_all(optima_source(bad_db.url, used="computed"), AS_OF)
+    assert reason in rejected[code].reason
+
+
+def test_every_row_is_accounted_for(bad_db, optima_source):
+    results = list(optima_source(bad_db.url).read(AS_OF))
+    assert len(results) == len(bad_db.cards_committed)
+    assert all(isinstance(r, CreditRecord | RejectedRow) for r in results)
+
+
+def test_zero_limit_can_be_configured_as_a_real_zero_limit(bad_db, optima_source, read_all):
+    records, rejected = read_all(optima_source(bad_db.url, zero_limit="limited"), AS_OF)
+    assert "ZERO" not in rejected
+    assert (records["ZERO"].limit_state, records["ZERO"].credit_limit) == (LimitState.LIMITED, D("0.00"))
+
+
+def test_duplicate_codes_both_come_through_for_the_orchestrator(bad_db, optima_source, read_all):
+    records, _ = read_all(optima_source(bad_db.url), AS_OF)
+    dups = [r for r in records.values() if r.key == normalise_code("Dup Firma")]
+    assert sorted(r.code for r in dups) == ["Dup Firma", "dup  FIRMA"]
+    assert next(r for r in dups if r.code == "dup  FIRMA").extra["raw_code"] == " dup  FIRMA "
