@@ -126,7 +126,7 @@ def create_app(
         return JSONResponse({
             "contract": feed.CONTRACT,
             "max_batch_size": feed.MAX_BATCH,
-            "currency": store.currency,
+            "currencies": list(store.currencies),
             "limits_enabled": store.limits_enabled(),
             "customers": len(store.customers()),
         })
@@ -141,12 +141,13 @@ def create_app(
         enabled = store.limits_enabled()
         view = pending = None
         if customer is not None:
-            pending = store.pending(customer.code)
+            pending = store.pending(customer.code, customer.item.currency)
             view = storefront_view(customer.record(), pending, feature_enabled=enabled)
         return templates.TemplateResponse(
             request,
             name,
             {"customer": customer, "view": view, "pending": pending, "limits_enabled": enabled,
+             "currency": customer.item.currency if customer else "PLN",
              "LimitState": LimitState, **context},
             status_code=status_code,
         )

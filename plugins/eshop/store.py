@@ -33,7 +33,6 @@ from tradecredit.core.records import CreditRecord, normalise_code
 from .feed import ACCEPTED, REJECTED, UNKNOWN, FeedItem, validation_message
 
 SCHEMA_VERSION = 1
-SHOP_CURRENCY = "PLN"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -60,14 +59,28 @@ CREATE TABLE IF NOT EXISTS orders (
 CREATE INDEX IF NOT EXISTS orders_customer ON orders (customer_key, booked);
 """
 
-PRODUCTS: tuple[tuple[str, str, Decimal], ...] = (
-    ("papier", "Papier ksero A4, karton 5 ryz", Decimal("89.90")),
-    ("toner", "Toner do drukarki laserowej", Decimal("349.00")),
-    ("krzeslo", "Krzesło biurowe ergonomiczne", Decimal("1249.00")),
-    ("laptop", "Laptop biznesowy 15,6″", Decimal("3999.00")),
-    ("serwer", "Serwer plików NAS, 4 dyski", Decimal("12345.67")),
+# The catalogue, with a price list per currency: a B2B customer buys in the currency of their trade credit,
+# so the engine always compares amounts of one currency (orders, pending, limit).
+PRODUCTS: tuple[tuple[str, str, dict[str, Decimal]], ...] = (
+    ("papier", "Papier ksero A4, karton 5 ryz",
+     {"PLN": Decimal("89.90"), "EUR": Decimal("21.00"), "USD": Decimal("23.00")}),
+    ("toner", "Toner do drukarki laserowej",
+     {"PLN": Decimal("349.00"), "EUR": Decimal("81.00"), "USD": Decimal("88.00")}),
+    ("krzeslo", "Krzesło biurowe ergonomiczne",
+     {"PLN": Decimal("1249.00"), "EUR": Decimal("290.00"), "USD": Decimal("316.00")}),
+    ("laptop", "Laptop biznesowy 15,6″",
+     {"PLN": Decimal("3999.00"), "EUR": Decimal("930.00"), "USD": Decimal("1012.00")}),
+    ("serwer", "Serwer plików NAS, 4 dyski",
+     {"PLN": Decimal("12345.67"), "EUR": Decimal("2871.00"), "USD": Decimal("3125.00")}),
 )
-PRODUCT_PRICES = {pid: price for pid, _, price in PRODUCTS}
+CURRENCIES = ("EUR", "PLN", "USD")
+
+
+def price(product_id: str, currency: str) -> Decimal:
+    for pid, _, prices in PRODUCTS:
+        if pid == product_id:
+            return prices[currency]
+    raise ValueError(f"unknown product {product_id!r}")
 
 
 @dataclass(frozen=True)
@@ -121,9 +134,9 @@ def _iso(dt: datetime) -> str:
 class StorefrontStore:
     """All storefront state. Safe to share between threads."""
 
-    def __init__(self, path: str | Path, *, currency: str = SHOP_CURRENCY) -> None:
+    def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.currency = currency
+        self.currencies = CURRENCIES
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -193,10 +206,10 @@ class StorefrontStore:
         return results
 
     def _check_item(self, db: sqlite3.Connection, item: FeedItem) -> None:
-        if item.currency != self.currency:
+        if item.currency not in self.currencies:
             raise ValueError(
-                f"currency {item.currency} differs from the shop currency {self.currency}; "
-                "the shop cannot compare the limit with its orders"
+                f"currency {item.currency}: the shop has no price list in it (it sells in "
+                f"{', '.join(self.currencies)}), so it cannot compare the limit with orders"
             )
         row = db.execute("SELECT as_of FROM customers WHERE key = ?", (normalise_code(item.code),)).fetchone()
         if row and datetime.fromisoformat(row["as_of"]) > item.as_of:
@@ -227,14 +240,15 @@ class StorefrontStore:
         return [_customer(r) for r in rows]
 
     # --- orders -------------------------------------------------------------------------------------------
-    def pending(self, code: str, db: sqlite3.Connection | None = None) -> Decimal:
-        """Value of the customer's deferred orders not yet booked by the ERP."""
+    def pending(self, code: str, currency: str) -> Decimal:
+        """Value of the customer's deferred orders in ``currency`` not yet booked by the ERP."""
         forms = tuple(f.value for f in DEFERRED_FORMS)
         marks = ", ".join("?" for _ in forms)
         with self._lock:
-            rows = (db or self._db).execute(
-                f"SELECT amount FROM orders WHERE customer_key = ? AND booked = 0 AND payment_form IN ({marks})",
-                (normalise_code(code), *forms),
+            rows = self._db.execute(
+                "SELECT amount FROM orders WHERE customer_key = ? AND currency = ? AND booked = 0"
+                f" AND payment_form IN ({marks})",
+                (normalise_code(code), currency, *forms),
             ).fetchall()
         return to_money(sum((Decimal(r["amount"]) for r in rows), ZERO))
 
@@ -249,21 +263,20 @@ class StorefrontStore:
     ) -> CheckoutResult:
         """Decide and (unless refused) place an order, atomically: two tabs cannot both spend the last credit."""
         lines = {pid: qty for pid, qty in lines.items() if qty > 0}
-        unknown = sorted(set(lines) - set(PRODUCT_PRICES))
-        if unknown:
-            raise ValueError(f"unknown products: {', '.join(unknown)}")
         if not lines:
             raise ValueError("the order is empty")
-        amount = to_money(sum((PRODUCT_PRICES[pid] * qty for pid, qty in lines.items()), ZERO))
         now = now or _now()
         with self._tx() as db:
             customer = self.customer(code)
             if customer is None:
                 raise ValueError(f"unknown customer {code!r}")
+            currency = customer.item.currency
+            amount = to_money(sum((price(pid, currency) * qty for pid, qty in lines.items()), ZERO))
             decision = None
             if self.limits_enabled():
+                pending = self.pending(code, currency)
                 decision = decide_checkout(
-                    customer.record(), amount, payment_form, self.pending(code, db), now=now, stale_policy=stale_policy
+                    customer.record(), amount, payment_form, pending, now=now, stale_policy=stale_policy
                 )
             if decision is not None and not decision.allowed:
                 return CheckoutResult(decision=decision, order=None)
@@ -271,7 +284,7 @@ class StorefrontStore:
             cur = db.execute(
                 "INSERT INTO orders (customer_key, code, amount, currency, payment_form, outcome, lines, placed_at)"
                 " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (customer.key, customer.code, format(amount, "f"), self.currency, payment_form.value,
+                (customer.key, customer.code, format(amount, "f"), currency, payment_form.value,
                  outcome.value, json.dumps(lines, sort_keys=True), _iso(now)),
             )
             order_id = cur.lastrowid
