@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, text
+from sqlalchemy import Engine, create_engine, inspect, text
 from tradecredit.core.sql import bulk_insert, create_erp_tables, schema_map
 
 from .schema import TABLES, OptimaTables
@@ -150,6 +150,8 @@ def make_demo_db(
         if replace:
             with engine.begin() as conn:
                 tables.metadata.drop_all(conn.execution_options(schema_translate_map=schema_map(engine)))
+        elif inspect(engine).has_table(tables.kontrahenci.name, schema=schema_map(engine).get("CDN", "CDN")):
+            raise ValueError("the database already has Optima tables; use replace=True (--replace) to rebuild them")
         create_erp_tables(engine, tables.metadata)
         render, write = _writer(engine)
         cards = _customers(rng, customers)
