@@ -156,10 +156,21 @@ def _loads(text: str, what: str) -> Any:
 
 @dataclass(frozen=True)
 class LedgerEntry:
+    """The last confirmed payload of one customer, kept as canonical JSON text.
+
+    Comparing texts is enough to know a customer is unchanged; the payload is decoded only when it is
+    needed (a changed customer's plan), and a corrupt entry then raises ``StateError``.
+    """
+
     code: str
-    payload: dict[str, Any]
-    confirmed_at: datetime
-    run_id: int
+    payload_text: str
+
+    @property
+    def payload(self) -> dict[str, Any]:
+        value = _loads(self.payload_text, f"ledger entry {self.code!r}")
+        if not isinstance(value, dict):
+            raise StateError(f"the state store is corrupt: ledger entry {self.code!r} is not a JSON object")
+        return value
 
 
 @dataclass(frozen=True)
@@ -295,13 +306,11 @@ class StateStore:
 
     # --- ledger ----------------------------------------------------------------------------------------
     def load_ledger(self, pipeline: str, target: str) -> dict[str, LedgerEntry]:
-        query = select(ledger).where(ledger.c.pipeline == pipeline, ledger.c.target == target)
-        out: dict[str, LedgerEntry] = {}
+        query = select(ledger.c.customer_key, ledger.c.code, ledger.c.payload).where(
+            ledger.c.pipeline == pipeline, ledger.c.target == target
+        )
         with self.engine.connect() as conn:
-            for row in conn.execute(query).mappings():
-                payload = _loads(row["payload"], f"ledger entry {row['customer_key']!r}")
-                out[row["customer_key"]] = LedgerEntry(row["code"], payload, _aware(row["confirmed_at"]), row["run_id"])
-        return out
+            return {key: LedgerEntry(code, text) for key, code, text in conn.execute(query)}
 
     def record_batch(
         self, run_id: int, pipeline: str, target: str, confirmed: Sequence[tuple[str, str, Mapping[str, Any]]],

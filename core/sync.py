@@ -18,13 +18,13 @@ from typing import Any
 
 from .adapters import AdapterContext, ItemStatus, OutgoingItem, Source, Target
 from .config import Config, ConfiguredAdapter, load_config
-from .engine import degrade_mode
+from .engine import ModeMapping, degrade_mode
 from .errors import ConfigError, DataError, TransientError
 from .plugins import PluginHost, get_host
-from .records import CreditRecord, RejectedRow
+from .records import ControlMode, CreditRecord, RejectedRow
 from .report import PlannedChange, Problem, RunReport
 from .secrets import mask
-from .state import ItemRecord, StateCache, StateStore
+from .state import ItemRecord, StateCache, StateStore, dumps
 
 log = logging.getLogger(__name__)
 
@@ -202,13 +202,17 @@ def _execute(
         matches = target.match([r.code for r in records.values()])
     outgoing: list[OutgoingItem] = []
     ledger = {} if info.full_refresh else store.load_ledger(info.pipeline, info.target)
+    native, policy = target.native_modes, target.mode_policy()
+    modes: dict[ControlMode, ModeMapping] = {}
     with _timed(report, "diff"):
         for key, record in records.items():
             if record.code not in matches:
                 report.unmatched.append(record.code)
                 continue
             try:
-                mode = degrade_mode(record.control_mode, target.native_modes, target.mode_policy())
+                mode = modes.get(record.control_mode) or modes.setdefault(
+                    record.control_mode, degrade_mode(record.control_mode, native, policy)
+                )
                 payload = target.payload(record, matches[record.code], mode)
             except (ValueError, DataError) as exc:
                 report.rejected.append(Problem(code=record.code, erp_id=record.erp_id, reason=mask(exc)))
@@ -217,15 +221,17 @@ def _execute(
                 label = f"{mode.requested.value} → {mode.effective.value}"
                 report.degraded_modes[label] = report.degraded_modes.get(label, 0) + 1
             previous = ledger.get(key)
-            if previous is not None and previous.payload == payload:
+            if previous is not None and previous.payload_text == dumps(payload):
                 counts.unchanged += 1
                 continue
+            # Decoding the old payload of every changed customer also makes a corrupt entry a loud error.
+            old_payload = previous.payload if previous is not None else None
             outgoing.append(
                 OutgoingItem(key=key, code=record.code, payload=payload, match=matches[record.code],
                              record=record, mode=mode)
             )
             if info.dry_run:
-                report.plan.extend(diff_fields(previous.payload if previous else None, payload, record.code))
+                report.plan.extend(diff_fields(old_payload, payload, record.code))
     counts.unmatched = len(report.unmatched)
     counts.rejected = len(report.rejected)
     counts.to_write = len(outgoing)

@@ -212,3 +212,20 @@ def test_lifecycle_hooks_see_the_run(host, state_url):
     MEMORY_ROWS["default"] = [customer("A"), customer("B")]
     run_pipeline(make_config(host, state_url), "p", host=host)
     assert seen == [("before", "p"), ("batch", 2), ("after", 2)]
+
+
+def test_a_corrupt_ledger_entry_is_a_loud_error_not_a_silent_resend(host, state_url):
+    from sqlalchemy import update
+    from tradecredit.core.errors import StateError
+
+    MEMORY_ROWS["default"] = [customer("A")]
+    cfg = make_config(host, state_url)
+    run_pipeline(cfg, "p", host=host)
+    store = StateStore.open(state_url)
+    with store.engine.begin() as conn:
+        conn.execute(update(ledger).values(payload="{truncated"))
+    store.close()
+    with pytest.raises(StateError, match="corrupt"):
+        run_pipeline(cfg, "p", host=host, dry_run=True)
+    with pytest.raises(StateError, match="corrupt"):
+        run_pipeline(cfg, "p", host=host)
