@@ -139,8 +139,18 @@ def test_fault_syntax():
 
 
 def test_cli_registers_the_sandbox_command():
-    from tradecredit.core.cli import cli
+    import click
+    from tradecredit.plugins import idosell
 
-    result = CliRunner().invoke(cli, ["sandbox", "idosell", "--help"])
+    @click.group()
+    def root() -> None: ...
+
+    @root.group()
+    def sandbox() -> None: ...
+
+    idosell.register_commands(cli=root)  # the hook, on a fresh CLI (the real one is process-global)
+    result = CliRunner().invoke(root, ["sandbox", "idosell", "--help"])
     assert result.exit_code == 0, result.output
     assert "--fault" in result.output and "--db" in result.output
+    bad = CliRunner().invoke(root, ["sandbox", "idosell", "--fault", "teapot"])
+    assert bad.exit_code == 2 and "unknown fault kind" in bad.output
