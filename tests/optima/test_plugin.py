@@ -218,3 +218,14 @@ def test_pipeline_from_an_optima_database(database_url, optima_db, tc_host_facto
         "EUR": {"limit": "900.00", "used": "0.00", "overdue": "0.00", "mode": "warn", "currency": "EUR"},
     }
     assert report.counts.written == 2
+
+
+def test_docs_cover_every_option():
+    from pathlib import Path
+
+    from tradecredit.plugins.optima.source import SqlServer
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "plugins" / "optima.md").read_text(encoding="utf-8")
+    for model in (OptimaSource.Options, SqlServer):
+        for name in model.model_fields:
+            assert f"`{name}`" in doc, f"docs/plugins/optima.md does not document option {name!r}"
