@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tradecredit.core.adapters import AdapterContext, OutgoingItem
+from tradecredit.core.adapters import AdapterContext, ItemResult, OutgoingItem
 from tradecredit.core.engine import degrade_mode
 from tradecredit.core.http import RetryPolicy
 from tradecredit.core.records import ControlMode, CreditRecord, LimitState
@@ -60,29 +60,34 @@ def make_record() -> Callable[..., CreditRecord]:
     return make
 
 
+def make_target(url: str, api_key: str = API_KEY) -> EshopTarget:
+    options = EshopTarget.Options.model_validate(
+        {"base_url": url, "api_key": api_key, "retry": FAST_RETRY.model_dump()}
+    )
+    return EshopTarget(options, AdapterContext(instance_name="store"))
+
+
+def write_records(target: EshopTarget, *records: CreditRecord) -> list[ItemResult]:
+    """Write records through the real target in one batch, as the orchestrator would."""
+    items = []
+    for record in records:
+        mode = degrade_mode(record.control_mode, target.native_modes)
+        items.append(OutgoingItem(key=record.key, code=record.code, payload=target.payload(record, {}, mode),
+                                  record=record, mode=mode))
+    return target.write(items)
+
+
 @pytest.fixture
 def target(shop: RunningStorefront) -> Iterator[EshopTarget]:
-    options = EshopTarget.Options.model_validate(
-        {"base_url": shop.url, "api_key": API_KEY, "retry": FAST_RETRY.model_dump()}
-    )
-    t = EshopTarget(options, AdapterContext(instance_name="store"))
+    t = make_target(shop.url)
     yield t
     t.close()
 
 
 @pytest.fixture
-def send(target: EshopTarget) -> Callable[..., list[Any]]:
-    """``send(*records)``: write records through the real target, as the orchestrator would."""
-
-    def write(*records: CreditRecord) -> list[Any]:
-        items = []
-        for record in records:
-            mode = degrade_mode(record.control_mode, target.native_modes)
-            items.append(OutgoingItem(key=record.key, code=record.code, payload=target.payload(record, {}, mode),
-                                      record=record, mode=mode))
-        return target.write(items)
-
-    return write
+def send(target: EshopTarget) -> Callable[..., list[ItemResult]]:
+    """``send(*records)``: write records to the ``shop`` fixture through the real target."""
+    return lambda *records: write_records(target, *records)
 
 
 # --- the browser -----------------------------------------------------------------------------------------------

@@ -13,7 +13,7 @@ from tradecredit.core.errors import AuthError, TransientError
 from tradecredit.core.records import ControlMode, LimitState
 from tradecredit.plugins.eshop import EshopTarget, feed
 
-from .conftest import API_KEY, FAST_RETRY
+from .conftest import API_KEY, FAST_RETRY, make_target, write_records
 
 
 def _mode(mode: ControlMode) -> ModeMapping:
@@ -86,16 +86,9 @@ def test_retries_are_bounded(shop, send, make_record):
 
 
 def test_a_wrong_key_is_a_configuration_error(shop, make_record):
-    options = EshopTarget.Options.model_validate({"base_url": shop.url, "api_key": "not-the-key"})
-    bad = EshopTarget(options, AdapterContext(instance_name="store"))
-    record = make_record()
-    item_mode = _mode(record.control_mode)
-    from tradecredit.core.adapters import OutgoingItem
-
-    item = OutgoingItem(key=record.key, code=record.code, payload=bad.payload(record, {}, item_mode), record=record,
-                        mode=item_mode)
+    bad = make_target(shop.url, api_key="not-the-key")
     with pytest.raises(AuthError, match="HTTP 401"):
-        bad.write([item])
+        write_records(bad, make_record())
     bad.close()
 
 

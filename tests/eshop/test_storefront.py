@@ -1,0 +1,101 @@
+"""Storefront rules below the pages: pending orders, atomic checkout, stale data, the state file."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import httpx
+import pytest
+from tradecredit.core.engine import Outcome, PaymentForm, Reason, StaleFallback, StalePolicy
+from tradecredit.core.errors import StateError
+from tradecredit.core.records import ControlMode
+from tradecredit.plugins.eshop import open_storefront, start_storefront
+from tradecredit.plugins.eshop.store import StorefrontStore
+
+from .conftest import API_KEY, make_target, write_records
+
+
+def test_pending_counts_only_unbooked_deferred_orders_in_the_credit_currency(shop, send, make_record):
+    send(make_record("K1", limit="10000.00", used="0.00", mode=ControlMode.ALLOW))
+    store = shop.store
+    store.checkout("K1", {"laptop": 1}, PaymentForm.TRANSFER)
+    store.checkout("K1", {"laptop": 1}, PaymentForm.CASH)
+    store.checkout("K1", {"toner": 1}, PaymentForm.ONLINE)
+    assert store.pending("K1", "PLN") == Decimal("3999.00")
+    store.checkout("K1", {"toner": 2}, PaymentForm.TRANSFER)
+    assert store.pending("k1", "PLN") == Decimal("4697.00")
+    assert shop.book_orders("K1") == 4
+    assert store.pending("K1", "PLN") == Decimal("0.00")
+    assert [o.booked for o in shop.orders("K1")] == [True] * 4
+
+
+def test_a_customer_buys_in_the_currency_of_the_credit(shop, send, make_record):
+    send(make_record("E1", limit="1000.00", used="0.00", currency="EUR"))
+    result = shop.store.checkout("E1", {"laptop": 1}, PaymentForm.TRANSFER)
+    assert result.order is not None and (result.order.amount, result.order.currency) == (Decimal("930.00"), "EUR")
+    refused = shop.store.checkout("E1", {"toner": 1}, PaymentForm.TRANSFER)  # 930 + 81 > 1000 EUR
+    assert refused.order is None and refused.decision.outcome is Outcome.BLOCK
+
+
+def test_two_tabs_cannot_both_spend_the_last_credit(shop, send, make_record):
+    send(make_record("K1", limit="5000.00", used="0.00"))
+    results = []
+    barrier = threading.Barrier(8)
+
+    def buy() -> None:
+        barrier.wait()
+        results.append(shop.store.checkout("K1", {"laptop": 1}, PaymentForm.TRANSFER))
+
+    threads = [threading.Thread(target=buy) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sum(r.order is not None for r in results) == 1  # 3 999 fits once into 5 000
+    assert shop.store.pending("K1", "PLN") == Decimal("3999.00")
+
+
+def test_stale_data_follows_the_configured_fallback(tmp_path, make_record):
+    old = datetime.now(UTC) - timedelta(hours=30)
+    policy = StalePolicy(max_age=timedelta(hours=24), fallback=StaleFallback.BLOCK)
+    with start_storefront(tmp_path / "s.db", api_key=API_KEY, limits_enabled=True, policy=policy) as shop:
+        target = make_target(shop.url)
+        write_records(target, make_record("K1", limit="10000.00", used="0.00", as_of=old))
+        stale = shop.store.checkout("K1", {"papier": 1}, PaymentForm.TRANSFER, stale_policy=policy)
+        assert stale.order is None and Reason.STALE_DATA in stale.decision.reasons
+        client = httpx.Client(base_url=shop.url, cookies={"tc_customer": "K1"})
+        assert "Dane o limicie mogą być nieaktualne." in client.get("/strefa-klienta").text
+
+        target.confirm_fresh(["K1"], datetime.now(UTC))  # the ERP confirms the data is unchanged
+        fresh = shop.store.checkout("K1", {"papier": 1}, PaymentForm.TRANSFER, stale_policy=policy)
+        assert fresh.order is not None and not fresh.decision.stale
+        assert "nieaktualne" not in client.get("/strefa-klienta").text
+        target.close()
+
+
+def test_state_survives_a_restart_and_a_newer_schema_is_refused(tmp_path, make_record):
+    path = tmp_path / "shop" / "eshop.db"
+    first = open_storefront(path, api_key=API_KEY, limits_enabled=True)
+    first.store.upsert([{"code": "Zażółć-1", "name": "Gęślą Jaźń S.A.", "is_business": True, "limit_state": "none",
+                         "used": "0.00", "overdue": "0.00", "control_mode": "warn", "currency": "PLN",
+                         "as_of": "2026-01-01T00:00:00+00:00"}])
+    first.store.close()
+    again = open_storefront(path, api_key=API_KEY)
+    assert again.limits_enabled is True
+    assert again.customer("zażółć-1").item.name == "Gęślą Jaźń S.A."
+    again.store.close()
+    with sqlite3.connect(path) as db:
+        db.execute("PRAGMA user_version = 99")
+    with pytest.raises(StateError, match="newer storefront"):
+        StorefrontStore(path)
+
+
+def test_pages_are_utf8_and_need_a_login(shop):
+    r = httpx.get(shop.url + "/")
+    assert r.headers["content-type"] == "text/html; charset=utf-8"
+    assert "Zaloguj się" in r.text
+    assert httpx.get(shop.url + "/strefa-klienta").status_code == 303
+    assert httpx.post(shop.url + "/logowanie", data={"code": "NOPE"}).status_code == 404
