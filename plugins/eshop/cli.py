@@ -16,7 +16,7 @@ from .storefront import open_storefront, stale_policy
 @click.option("--db", "db", default="tradecredit-eshop.db", show_default=True, type=click.Path(path_type=Path),
               help="SQLite file with the storefront's state (created when missing)")
 @click.option("--api-key", envvar="TRADECREDIT_ESHOP_API_KEY", default=None,
-              help="key the feed must send in X-API-Key (default: a random one, printed)")
+              help="key the feed must send in X-API-Key (default: the one stored in --db, else a new random one)")
 @click.option("--limits/--no-limits", "limits", default=None,
               help="set the admin switch 'Limity kredytu i płatności' (default: keep the stored setting)")
 @click.option("--max-age-hours", type=float, default=24, show_default=True,

@@ -7,6 +7,7 @@ from the test or demo thread). Amounts are stored as decimal text, never as floa
 from __future__ import annotations
 
 import json
+import secrets
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -176,6 +177,18 @@ class StorefrontStore:
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 ("1" if enabled else "0",),
             )
+
+    def api_key(self, given: str | None = None) -> str:
+        """The feed's API key: ``given`` (stored), else the stored one, else a new random one (stored)."""
+        with self._tx() as db:
+            row = db.execute("SELECT value FROM settings WHERE key = 'api_key'").fetchone()
+            key = given or (row["value"] if row else secrets.token_urlsafe(24))
+            db.execute(
+                "INSERT INTO settings (key, value) VALUES ('api_key', ?)"
+                " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                (key,),
+            )
+        return key
 
     # --- the feed ---------------------------------------------------------------------------------------
     def upsert(self, raw_items: list[Any]) -> list[dict[str, Any]]:

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import secrets
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -20,11 +19,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from tradecredit.core.engine import StaleFallback, StalePolicy
+from tradecredit.core.engine import PaymentForm, StaleFallback, StalePolicy
 from tradecredit.core.serving import RunningServer, serve_in_thread
 
 from .app import FeedFaults, create_app
-from .store import Customer, Order, StorefrontStore
+from .store import CheckoutResult, Customer, Order, StorefrontStore
 
 
 @dataclass
@@ -61,6 +60,15 @@ class Storefront:
     def book_orders(self, code: str | None = None) -> int:
         """Mark unbooked orders as booked by the ERP (they stop counting as pending); returns how many."""
         return self.store.book_orders(code)
+
+    def place_order(
+        self, code: str, lines: dict[str, int], payment_form: PaymentForm | str = PaymentForm.TRANSFER
+    ) -> CheckoutResult:
+        """Check out as the customer would (same engine, same admin switch); ``.order`` is None when refused.
+
+        ``lines`` maps product ids (``papier``, ``toner``, ``krzeslo``, ``laptop``, ``serwer``) to quantities.
+        """
+        return self.store.checkout(code, lines, PaymentForm(payment_form), stale_policy=self.stale_policy)
 
     def inject_feed_failures(self, count: int, status: int = 503, retry_after: str | None = "0") -> None:
         """Answer the next ``count`` feed requests with ``status`` (for testing retries)."""
@@ -112,7 +120,7 @@ def _parts(
     store = StorefrontStore(db)
     if limits_enabled is not None:
         store.set_limits_enabled(limits_enabled)
-    return {"store": store, "api_key": api_key or secrets.token_urlsafe(24), "stale_policy": policy or StalePolicy()}
+    return {"store": store, "api_key": store.api_key(api_key), "stale_policy": policy or StalePolicy()}
 
 
 def open_storefront(
@@ -122,7 +130,10 @@ def open_storefront(
     limits_enabled: bool | None = None,
     policy: StalePolicy | None = None,
 ) -> Storefront:
-    """A storefront over the SQLite file ``db`` (created when missing). ``api_key`` None: a random key."""
+    """A storefront over the SQLite file ``db`` (created when missing).
+
+    ``api_key`` None: the key stored in ``db``, or a new random one stored there (so a restart keeps it).
+    """
     return Storefront(**_parts(db, api_key, limits_enabled, policy))
 
 

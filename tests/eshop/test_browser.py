@@ -160,7 +160,7 @@ def test_checkout_over_the_limit_by_mode_and_payment_form(page, shop, send, make
         assert page.input_value("#qty-toner") == "1" and page.is_checked("#pay-przelew")  # the cart is kept
         if os.environ.get("TRADECREDIT_UPDATE_SCREENSHOTS"):
             DOCS_IMG.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(DOCS_IMG / "eshop-checkout-blocked.png"))
+            page.screenshot(path=str(DOCS_IMG / "eshop-checkout-blocked.png"), full_page=True)
     assert len(shop.orders("K1")) == (1 if placed else 0)
 
 

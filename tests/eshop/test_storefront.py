@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -99,3 +102,40 @@ def test_pages_are_utf8_and_need_a_login(shop):
     assert "Zaloguj się" in r.text
     assert httpx.get(shop.url + "/strefa-klienta").status_code == 303
     assert httpx.post(shop.url + "/logowanie", data={"code": "NOPE"}).status_code == 404
+
+
+def test_python_api_places_orders_and_keeps_the_api_key(tmp_path, make_record):
+    path = tmp_path / "eshop.db"
+    with start_storefront(path, limits_enabled=True) as shop:
+        key = shop.api_key
+        write_records(make_target(shop.url, key), make_record("K1", limit="1000.00", used="900.00"))
+        assert shop.place_order("K1", {"toner": 1}, "przelew").order is None
+        placed = shop.place_order("K1", {"toner": 1}, "online")
+        assert placed.order is not None and [o.id for o in shop.orders()] == [placed.order.id]
+        assert shop.target_options() == {"plugin": "eshop", "base_url": shop.url, "api_key": key}
+    with start_storefront(path) as again:
+        assert again.api_key == key and again.limits_enabled
+
+
+def test_sandbox_command_serves_the_storefront(tmp_path):
+    from tradecredit.core.serving import free_port
+
+    port = free_port()
+    status_url = f"http://127.0.0.1:{port}/api/credit-feed/v1/status"
+    cmd = [sys.executable, "-m", "tradecredit.core.cli", "sandbox", "eshop", "--port", str(port),
+           "--db", str(tmp_path / "cli.db"), "--api-key", "cli-key-123", "--limits"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, encoding="utf-8")
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                r = httpx.get(status_url, headers={"X-API-Key": "cli-key-123"})
+                break
+            except httpx.TransportError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.stdout else ""
+                time.sleep(0.1)
+        assert r.json()["limits_enabled"] is True and r.json()["contract"] == "tradecredit-credit-feed/1"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert "Limity kredytu i płatności': on" in (proc.stdout.read() if proc.stdout else "")
