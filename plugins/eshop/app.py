@@ -33,6 +33,7 @@ from .store import PRODUCTS, Customer, StorefrontStore
 
 HERE = Path(__file__).parent
 CUSTOMER_COOKIE = "tc_customer"
+LOGIN_LIST = 100  # customers listed on the test login page (any code can be typed in)
 PAYMENT_LABELS = {
     PaymentForm.TRANSFER: "Przelew (płatność odroczona)",
     PaymentForm.CASH: "Gotówka przy odbiorze",
@@ -160,12 +161,13 @@ def create_app(
             form = await request.form()
             customer = store.customer(str(form.get("code", "")))
             if customer is None:
-                return page(request, "login.html", 404, customers=store.customers(),
+                return page(request, "login.html", 404, customers=store.customers()[:LOGIN_LIST],
                             error=f"Nie znaleziono klienta o kodzie „{form.get('code', '')}”.")
             response = RedirectResponse("/", status_code=303)
             response.set_cookie(CUSTOMER_COOKIE, quote(customer.code), httponly=True, samesite="lax")
             return response
-        return page(request, "login.html", customers=store.customers())
+        customers = store.customers()
+        return page(request, "login.html", customers=customers[:LOGIN_LIST], total=len(customers))
 
     async def logout(request: Request) -> Response:
         response = RedirectResponse("/", status_code=303)

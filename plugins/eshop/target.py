@@ -98,12 +98,14 @@ class EshopTarget(Target):
                 out.append(ItemResult(key=item.key, status=ItemStatus.FAILED, error=str(answer.get("error") or "")))
         return out
 
-    def confirm_fresh(self, codes: list[str], as_of: datetime) -> dict[str, str]:
+    def confirm_unchanged(self, codes: list[str], as_of: datetime) -> dict[str, str]:
         """Tell the storefront that these customers' credit is unchanged as of ``as_of``.
 
         Unchanged customers are not re-sent (their payload equals the ledger), so without this call the
-        storefront would see their data age grow until the stale policy kicks in. Returns code → status
-        (``accepted`` / ``unknown``). Sent in chunks of the batch size.
+        storefront would see their data age grow until its stale policy kicks in. Meant to be called by the
+        orchestrator once per successful run with the unchanged customers. Returns code → status:
+        ``accepted``, or ``unknown`` for a customer the shop no longer holds (its ledger entry should be dropped
+        so the next run re-sends it). Sent in chunks of the batch size.
         """
         statuses: dict[str, str] = {}
         size = self.batch_size()

@@ -72,7 +72,7 @@ def test_stale_data_follows_the_configured_fallback(tmp_path, make_record):
         client = httpx.Client(base_url=shop.url, cookies={"tc_customer": "K1"})
         assert "Dane o limicie mogą być nieaktualne." in client.get("/strefa-klienta").text
 
-        target.confirm_fresh(["K1"], datetime.now(UTC))  # the ERP confirms the data is unchanged
+        target.confirm_unchanged(["K1"], datetime.now(UTC))  # the ERP confirms the data is unchanged
         fresh = shop.store.checkout("K1", {"papier": 1}, PaymentForm.TRANSFER, stale_policy=policy)
         assert fresh.order is not None and not fresh.decision.stale
         assert "nieaktualne" not in client.get("/strefa-klienta").text

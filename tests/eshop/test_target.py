@@ -96,7 +96,7 @@ def test_freshness_restarts_the_data_age_without_resending(shop, target, send, m
     record = make_record(as_of=datetime.now(UTC) - timedelta(days=2))
     send(record)
     now = datetime.now(UTC)
-    assert target.confirm_fresh(["K001", "NOPE"], now) == {"K001": "accepted", "NOPE": "unknown"}
+    assert target.confirm_unchanged(["K001", "NOPE"], now) == {"K001": "accepted", "NOPE": "unknown"}
     assert shop.customer("K001").record().as_of == now
     assert shop.customer("K001").item.as_of == record.as_of  # the data itself is unchanged
 
