@@ -62,12 +62,14 @@ def _errors_to_exit_codes(func: Callable[..., Any]) -> Callable[..., Any]:
 class _PluginAwareGroup(click.Group):
     """Loads plugin commands lazily, the first time the CLI needs its command list."""
 
-    _plugins_loaded = False
+    _loaded_from: object = None
 
     def _load_plugin_commands(self) -> None:
-        if not self._plugins_loaded:
-            self._plugins_loaded = True
-            get_host().call_lifecycle("register_commands", cli=self)
+        # Keyed on the host, so an embedding application or a test that swaps the host gets its commands.
+        host = get_host()
+        if self._loaded_from is not host:
+            self._loaded_from = host
+            host.call_lifecycle("register_commands", cli=self)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         self._load_plugin_commands()

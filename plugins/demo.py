@@ -1,0 +1,236 @@
+"""``tradecredit demo``: the whole product on the embedded default, in well under a minute.
+
+A built-in plugin like the others (entry point ``demo``), because it composes three of them: it builds an
+Optima demo database, starts the IdoSell sandbox (and the e-Sklep storefront) on loopback, and walks through
+a dry run, the first sync, an unchanged rerun, a few ERP changes and two trade-credit orders.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import Counter
+from collections.abc import Callable
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import click
+from sqlalchemy import create_engine, select, update
+from tradecredit import hookimpl
+from tradecredit.core.config import load_config
+from tradecredit.core.money import format_pln, round_money
+from tradecredit.core.report import RunReport
+from tradecredit.core.sql import schema_map
+from tradecredit.core.sync import run_pipeline
+
+API_KEY_ENV = "TC_DEMO_IDOSELL_KEY"
+DEMO_KEY = "demo-key-7f3a9c"
+
+
+def _echo_table(rows: list[tuple[Any, ...]], header: tuple[str, ...]) -> None:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    click.echo("  " + "  ".join(str(h).ljust(w) for h, w in zip(header, widths, strict=True)))
+    click.echo("  " + "  ".join("-" * w for w in widths))
+    for r in rows:
+        click.echo("  " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)))
+
+
+def _step(n: int, title: str) -> None:
+    click.echo()
+    click.secho(f"[{n}] {title}", bold=True)
+
+
+def _summary(report: RunReport, requests: dict[str, int] | None = None) -> None:
+    c = report.counts
+    rows = [
+        ("read from Optima", c.read), ("rejected (bad ERP data)", c.rejected), ("no shop account", c.unmatched),
+        ("unchanged", c.unchanged), ("to write" if report.dry_run else "sent", c.to_write),
+        ("confirmed by the shop", c.written), ("failed", c.failed),
+    ]
+    for name, value in (requests or {}).items():
+        rows.append((name, value))
+    _echo_table(rows, ("customers", "count"))
+
+
+def _config_text(workdir: Path, optima_url: str, idosell_url: str, eshop: tuple[str, str] | None) -> str:
+    text = f"""# Written by `tradecredit demo`; run it yourself: tradecredit run -c {workdir / 'tradecredit.toml'}
+[state]
+url = "sqlite:///state.db"
+
+[sources.optima_demo]
+plugin = "optima"
+url = "{optima_url}"
+workstation = "e-Sklep"
+
+[targets.idosell_sandbox]
+plugin = "idosell"
+base_url = "{idosell_url}"
+api_key = {{ env = "{API_KEY_ENV}" }}
+
+[[pipelines]]
+name = "optima-to-idosell"
+source = "optima_demo"
+target = "idosell_sandbox"
+"""
+    if eshop:
+        text += f"""
+[targets.eshop_storefront]
+plugin = "eshop"
+base_url = "{eshop[0]}"
+api_key = "{eshop[1]}"
+
+[[pipelines]]
+name = "optima-to-eshop"
+source = "optima_demo"
+target = "eshop_storefront"
+"""
+    return text
+
+
+def run_demo(workdir: Path, customers: int = 2000, *, serve: bool = False, port: int = 0,
+             storefront: Callable[..., Any] | None = None) -> dict[str, Any]:
+    """Run the demo; returns the numbers it printed (used by the tests)."""
+    from tradecredit.plugins.idosell import start_sandbox
+    from tradecredit.plugins.optima import make_demo_db
+    from tradecredit.plugins.optima.schema import TABLES
+
+    started = time.perf_counter()
+    workdir.mkdir(parents=True, exist_ok=True)
+    for stale in ("optima-demo.db", "idosell-sandbox.db", "state.db", "state.db-wal", "state.db-shm",
+                  "eshop-storefront.db"):
+        (workdir / stale).unlink(missing_ok=True)
+    optima_url = f"sqlite:///{(workdir / 'optima-demo.db').as_posix()}"
+    results: dict[str, Any] = {}
+
+    _step(1, f"Build an Optima demo database with {customers} customers")
+    stats = make_demo_db(optima_url, customers=customers, replace=True)
+    click.echo(f"  {optima_url}  ({stats})")
+
+    _step(2, "Start the IdoSell sandbox and open shop accounts for most customers")
+    sandbox = start_sandbox(workdir / "idosell-sandbox.db", api_key=DEMO_KEY, port=port)
+    kh = TABLES.kontrahenci
+    raw_erp = create_engine(optima_url)  # the demo plays the ERP user here, so it may write
+    erp = raw_erp.execution_options(schema_translate_map=schema_map(raw_erp))
+    with erp.connect() as conn:
+        codes = [r[0] for r in conn.execute(
+            select(kh.c.Knt_Kod).where(kh.c.Knt_PodmiotTyp == 1, kh.c.Knt_Nieaktywny == 0).order_by(kh.c.Knt_KntId)
+        )]
+    with_account = [c for i, c in enumerate(codes) if i % 20 != 7]  # every 20th customer has no shop account
+    sandbox.add_clients([{"login": f"login_{c.lower()}", "code_external": c} for c in with_account])
+    click.echo(f"  sandbox at {sandbox.url}: {len(with_account)} shop accounts for {len(codes)} active ERP cards")
+
+    eshop_handle = storefront(workdir) if storefront else None
+    eshop = (eshop_handle.url, eshop_handle.api_key) if eshop_handle else None
+    config_path = workdir / "tradecredit.toml"
+    config_path.write_text(_config_text(workdir, optima_url, sandbox.url, eshop), encoding="utf-8")
+    os.environ[API_KEY_ENV] = DEMO_KEY
+    config = load_config(config_path)
+    pipeline = "optima-to-idosell"
+
+    try:
+        _step(3, "Dry run: what the first sync would overwrite in the shop (nothing is written)")
+        sandbox.reset_log()
+        dry = run_pipeline(config, pipeline, dry_run=True)
+        _summary(dry, {"write requests sent": sandbox.count("PUT clients/clients")})
+        rows = [(p.code, p.field, "—" if p.old is None else p.old, p.new) for p in dry.plan[:6]]
+        _echo_table(rows, ("customer", "field", "shop now", "after sync"))
+        click.echo(f"  … {len(dry.plan)} field changes in all")
+        results["dry_run_writes"] = sandbox.count("PUT clients/clients")
+
+        _step(4, "First sync")
+        sandbox.reset_log()
+        first = run_pipeline(config, pipeline)
+        _summary(first, {"PUT clients/clients requests": sandbox.count("PUT clients/clients")})
+        reasons = Counter(p.reason for p in first.rejected)
+        for reason, n in reasons.most_common(4):
+            click.echo(f"  rejected {n}×: {reason}")
+        results["first_written"] = first.counts.written
+
+        _step(5, "Second sync with no ERP change: nothing to send")
+        sandbox.reset_log()
+        second = run_pipeline(config, pipeline)
+        _summary(second, {"PUT clients/clients requests": sandbox.count("PUT clients/clients")})
+        results["second_writes"] = sandbox.count("PUT clients/clients")
+
+        _step(6, "Three customers change in Optima (limit raised, a payment booked); only they are sent")
+        limited = [c for c in with_account if (sandbox.client(f"login_{c.lower()}").limit or 0) > 0][:3]
+        with erp.begin() as conn:
+            for code in limited:
+                limit, used = conn.execute(
+                    select(kh.c.Knt_LimitKredytu, kh.c.Knt_LimitKredytuWykorzystany).where(kh.c.Knt_Kod == code)
+                ).one()
+                conn.execute(update(kh).where(kh.c.Knt_Kod == code).values(
+                    Knt_LimitKredytu=round_money(Decimal(str(limit)) + 5000),
+                    Knt_LimitKredytuWykorzystany=round_money(max(Decimal(str(used)) - 1000, Decimal(0))),
+                ))
+        sandbox.reset_log()
+        third = run_pipeline(config, pipeline)
+        _summary(third, {"PUT clients/clients requests": sandbox.count("PUT clients/clients")})
+        shop_now = [sandbox.client(f"login_{c.lower()}") for c in limited]
+        _echo_table([(c, format_pln(s.limit), format_pln(s.balance)) for c, s in zip(limited, shop_now, strict=True)],
+                    ("customer", "limit in the shop now", "ERP balance in the shop"))
+        results["third_written"] = third.counts.written
+
+        _step(7, "Two trade-credit orders in the shop, checked by the shop's own credit rule")
+        buyer = next(
+            login for c in with_account if (avail := sandbox.available(login := f"login_{c.lower()}")) and avail > 500
+        )
+        left = sandbox.available(buyer) or Decimal("0")
+        small = Decimal("100.00")
+        ok = sandbox.place_order(buyer, str(small))
+        big = sandbox.place_order(buyer, str(left + Decimal("1000.00")))
+        _echo_table(
+            [(buyer, format_pln(small), "accepted" if ok.accepted else f"refused: {ok.message}"),
+             (buyer, format_pln(left + Decimal("1000.00")), "accepted" if big.accepted else f"refused: {big.message}")],
+            ("shop account", "order (tradecredit)", "result"),
+        )
+        results["orders"] = (ok.accepted, big.accepted)
+
+        if eshop_handle is not None:
+            _step(8, "Sync the same customers into the e-Sklep B2B storefront")
+            store_report = run_pipeline(config, "optima-to-eshop")
+            _summary(store_report)
+            click.echo(f"  storefront: {eshop_handle.url}  (log in with a customer code, e.g. {limited[0]})")
+            results["eshop_written"] = store_report.counts.written
+
+        elapsed = time.perf_counter() - started
+        click.echo()
+        click.secho(f"Demo finished in {elapsed:.1f}s. Files in {workdir}", bold=True)
+        click.echo(f"  config: {config_path}   (try: tradecredit state history -c {config_path})")
+        results["seconds"] = elapsed
+        if serve:
+            shown = f"  IdoSell sandbox: {sandbox.url}"
+            click.echo(shown + (f"   storefront: {eshop_handle.url}" if eshop_handle else ""))
+            click.echo("  Serving until Ctrl+C …")
+            try:
+                while True:
+                    time.sleep(1)
+            except KeyboardInterrupt:
+                pass
+    finally:
+        sandbox.stop()
+        if eshop_handle is not None:
+            eshop_handle.stop()
+        raw_erp.dispose()
+    return results
+
+
+@click.command("demo")
+@click.option("--dir", "workdir", type=click.Path(file_okay=False, path_type=Path), default=Path("var/demo"),
+              show_default=True, help="Where the demo's databases and config are written.")
+@click.option("--customers", default=2000, show_default=True, help="Customers in the Optima demo database.")
+@click.option("--serve", is_flag=True, help="Keep the sandbox (and storefront) running afterwards, until Ctrl+C.")
+@click.option("--port", default=0, help="Port of the IdoSell sandbox (0 = any free port).")
+def demo_command(workdir: Path, customers: int, serve: bool, port: int) -> None:
+    """Run the end-to-end demo on the embedded default (SQLite, loopback sandboxes)."""
+    run_demo(workdir, customers, serve=serve, port=port, storefront=_storefront_factory())
+
+
+def _storefront_factory() -> Callable[..., Any] | None:
+    return None
+
+
+@hookimpl
+def register_commands(cli: Any) -> None:
+    cli.add_command(demo_command)
