@@ -159,6 +159,16 @@ class Target(ABC):
         credentials are refused.
         """
 
+    def confirm_unchanged(self, codes: list[str], as_of: datetime) -> dict[str, str]:
+        """Tell the shop that these customers' credit is unchanged as of ``as_of`` (optional).
+
+        Unchanged customers are not re-sent, so a shop that shows data age would see it grow. Called once
+        per real run with the unchanged customers' codes. Return code → ``"accepted"`` or ``"unknown"``;
+        an unknown customer's ledger entry is dropped so the next run sends it again. The default does
+        nothing (for shops without a notion of data age).
+        """
+        return {}
+
     def forget_matches(self, codes: list[str]) -> None:
         """Drop cached matches the shop no longer recognises (``ItemResult.stale_match``).
 

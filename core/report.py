@@ -68,6 +68,7 @@ class RunReport(BaseModel):
     failed: list[Problem] = Field(default_factory=list)
     plan: list[PlannedChange] = Field(default_factory=list)
     degraded_modes: dict[str, int] = Field(default_factory=dict)
+    warnings: list[str] = Field(default_factory=list, description="problems that did not fail the run")
     error: str | None = None
 
     @property
@@ -130,6 +131,8 @@ def render_text(report: RunReport, *, limit: int = 20) -> str:
         lines += ["  " + r for r in _table(rows, ("customer", "field", "shop now (last confirmed)", "after sync"))]
         if len(report.plan) > limit * 5:
             lines.append(f"  … {len(report.plan) - limit * 5} more (use --json for all)")
+    if report.warnings:
+        lines += ["", "Warnings:"] + [f"  {w}" for w in report.warnings]
     if report.durations:
         lines += ["", "Durations: " + ", ".join(f"{k} {v:.2f}s" for k, v in report.durations.items())]
     if report.error:

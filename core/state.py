@@ -344,6 +344,16 @@ class StateStore:
             if rows:
                 conn.execute(insert(run_items), rows)
 
+    def forget_customers(self, pipeline: str, target: str, keys: Sequence[str]) -> None:
+        """Drop ledger entries so the next run sends these customers again."""
+        with self.engine.begin() as conn:
+            for chunk in _chunks(list(keys), 500):
+                conn.execute(
+                    delete(ledger).where(
+                        ledger.c.pipeline == pipeline, ledger.c.target == target, ledger.c.customer_key.in_(chunk)
+                    )
+                )
+
     def forget_ledger(self, pipeline: str, target: str) -> int:
         with self.engine.begin() as conn:
             result = conn.execute(delete(ledger).where(ledger.c.pipeline == pipeline, ledger.c.target == target))

@@ -204,6 +204,7 @@ def _execute(
     ledger = {} if info.full_refresh else store.load_ledger(info.pipeline, info.target)
     native, policy = target.native_modes, target.mode_policy()
     modes: dict[ControlMode, ModeMapping] = {}
+    unchanged: dict[str, str] = {}  # code → key
     with _timed(report, "diff"):
         for key, record in records.items():
             if record.code not in matches:
@@ -223,6 +224,7 @@ def _execute(
             previous = ledger.get(key)
             if previous is not None and previous.payload_text == dumps(payload):
                 counts.unchanged += 1
+                unchanged[record.code] = key
                 continue
             # Decoding the old payload of every changed customer also makes a corrupt entry a loud error.
             old_payload = previous.payload if previous is not None else None
@@ -239,12 +241,33 @@ def _execute(
     if not info.dry_run:
         with _timed(report, "write"):
             _write(report, store, target, outgoing, info, host, progress)
+        if unchanged:
+            with _timed(report, "confirm unchanged"):
+                _confirm_unchanged(report, store, target, unchanged, info)
         unmatched_items = [ItemRecord(None, code, "unmatched", "no shop account with this code") for code in
                            report.unmatched]
         rejected_items = [ItemRecord(None, p.code, "rejected", p.reason) for p in report.rejected]
         if info.run_id is not None:
             store.record_batch(info.run_id, info.pipeline, info.target, [], [*rejected_items, *unmatched_items])
     report.status = "partial" if counts.failed else "ok"
+
+
+def _confirm_unchanged(
+    report: RunReport, store: StateStore, target: Target, unchanged: dict[str, str], info: RunInfo
+) -> None:
+    """Refresh the shop's data age for customers whose payload did not change. Never fails the run."""
+    try:
+        statuses = target.confirm_unchanged(list(unchanged), info.as_of)
+    except Exception as exc:  # noqa: BLE001 - the writes already succeeded; this is only data age
+        report.warnings.append(mask(f"could not confirm unchanged customers to the shop: {exc}"))
+        return
+    unknown = [code for code, status in statuses.items() if status == "unknown" and code in unchanged]
+    if unknown:
+        store.forget_customers(info.pipeline, info.target, [unchanged[c] for c in unknown])
+        report.warnings.append(
+            f"{len(unknown)} unchanged customer(s) are unknown to the shop and will be sent again next run: "
+            + ", ".join(unknown[:10]) + (" …" if len(unknown) > 10 else "")
+        )
 
 
 def _write(

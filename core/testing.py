@@ -138,9 +138,16 @@ class FakeTarget(Target):
     calls: list[list[dict[str, _Any]]] = []
     shop: dict[str, dict[str, _Any]] = {}
 
+    unchanged_calls: list[list[str]] = []
+    forgotten: set[str] = set()  # codes the "shop" answers as unknown in confirm_unchanged
+
     @classmethod
     def reset(cls) -> None:
-        cls.script, cls.calls, cls.shop = [], [], {}
+        cls.script, cls.calls, cls.shop, cls.unchanged_calls, cls.forgotten = [], [], {}, [], set()
+
+    def confirm_unchanged(self, codes, as_of):  # type: ignore[no-untyped-def]
+        type(self).unchanged_calls.append(list(codes))
+        return {c: "unknown" if c in type(self).forgotten else "accepted" for c in codes}
 
     @property
     def native_modes(self) -> frozenset[ControlMode]:  # type: ignore[override]

@@ -39,6 +39,9 @@ def test_wheel_contains_the_package_and_no_tests(tmp_path):
     assert "tradecredit/__init__.py" in names and "tradecredit/core/engine.py" in names
     assert not [n for n in names if n.startswith(("tests/", "tradecredit/tests/", "tradecredit/bench/"))]
     assert not [n for n in names if "shared/reference" in n]
+    # the storefront's pages are package data in subfolders, which a plain "*" pattern does not reach
+    assert [n for n in names if n.startswith("tradecredit/plugins/eshop/templates/") and n.endswith(".html")]
+    assert [n for n in names if n.startswith("tradecredit/plugins/eshop/static/") and n.endswith(".css")]
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
     text = zipfile.ZipFile(wheel).read(entry_points).decode()
     for plugin in ("optima", "xl", "idosell", "eshop"):

@@ -229,3 +229,31 @@ def test_a_corrupt_ledger_entry_is_a_loud_error_not_a_silent_resend(host, state_
         run_pipeline(cfg, "p", host=host, dry_run=True)
     with pytest.raises(StateError, match="corrupt"):
         run_pipeline(cfg, "p", host=host)
+
+
+def test_unchanged_customers_are_confirmed_and_unknown_ones_resent(host, state_url):
+    MEMORY_ROWS["default"] = [customer("A"), customer("B"), customer("C")]
+    cfg = make_config(host, state_url)
+    run_pipeline(cfg, "p", host=host)
+    assert FakeTarget.unchanged_calls == []
+    FakeTarget.forgotten = {"B"}  # the shop lost customer B since the last run
+    second = run_pipeline(cfg, "p", host=host)
+    assert FakeTarget.unchanged_calls == [["A", "B", "C"]]
+    assert second.counts.written == 0 and "will be sent again next run: B" in second.warnings[0]
+    third = run_pipeline(cfg, "p", host=host)
+    assert [c["code"] for c in FakeTarget.calls[-1]] == ["B"] and third.counts.written == 1
+    dry = run_pipeline(cfg, "p", host=host, dry_run=True)
+    assert len(FakeTarget.unchanged_calls) == 2 and dry.counts.unchanged == 3, "a dry run confirms nothing"
+
+
+def test_a_failing_unchanged_confirmation_is_a_warning_not_a_failure(host, state_url, monkeypatch):
+    MEMORY_ROWS["default"] = [customer("A")]
+    cfg = make_config(host, state_url)
+    run_pipeline(cfg, "p", host=host)
+
+    def broken(self, codes, as_of):
+        raise TransientError("freshness endpoint down")
+
+    monkeypatch.setattr(FakeTarget, "confirm_unchanged", broken)
+    report = run_pipeline(cfg, "p", host=host)
+    assert report.status == "ok" and "freshness endpoint down" in report.warnings[0]
