@@ -36,7 +36,7 @@ def _fail(message: str, code: ExitCode) -> None:
     sys.exit(int(code))
 
 
-def _errors_to_exit_codes(func: Callable[..., Any]) -> Callable[..., Any]:
+def exit_codes_for_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     """Map typed errors to the documented exit codes, masking every message."""
 
     @wraps(func)
@@ -132,7 +132,7 @@ class _TerminalProgress:
 )
 @click.option("--full-refresh", is_flag=True, help="Ignore the ledger and resend every matched customer.")
 @click.option("--json", "as_json", is_flag=True, help="Print the run report(s) as JSON on stdout.")
-@_errors_to_exit_codes
+@exit_codes_for_errors
 def run(config_path: str, pipelines: tuple[str, ...], dry_run: bool, full_refresh: bool, as_json: bool) -> None:
     """Run PIPELINES (all enabled ones when none are named).
 
@@ -168,7 +168,7 @@ def run(config_path: str, pipelines: tuple[str, ...], dry_run: bool, full_refres
 @cli.command()
 @CONFIG_OPTION
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
-@_errors_to_exit_codes
+@exit_codes_for_errors
 def check(config_path: str, as_json: bool) -> None:
     """Connect to every source and target and say what works (and what the targets would degrade)."""
     from .check import check_config
@@ -230,7 +230,7 @@ def state() -> None:
 @click.option("--limit", default=20, show_default=True, help="How many runs.")
 @click.option("--run", "run_id", type=int, help="Show the per-customer items of one run.")
 @click.option("--json", "as_json", is_flag=True)
-@_errors_to_exit_codes
+@exit_codes_for_errors
 def state_history(config_path: str, pipeline: str | None, limit: int, run_id: int | None, as_json: bool) -> None:
     """Recent runs with their counts, or (with --run) what was sent to which shop, when, with what result."""
     from .config import load_config
@@ -271,7 +271,7 @@ def config() -> None:
 
 @config.command("validate")
 @CONFIG_OPTION
-@_errors_to_exit_codes
+@exit_codes_for_errors
 def config_validate(config_path: str) -> None:
     """Validate the config; every problem is listed with its dotted path."""
     from .config import load_config
@@ -282,7 +282,7 @@ def config_validate(config_path: str) -> None:
 
 @config.command("show")
 @CONFIG_OPTION
-@_errors_to_exit_codes
+@exit_codes_for_errors
 def config_show(config_path: str) -> None:
     """Print the effective config (defaults filled in) with every secret replaced by ***."""
     from .config import load_config

@@ -102,7 +102,7 @@ def render_text(report: RunReport, *, limit: int = 20) -> str:
         *_table(
             [
                 ("read from the ERP", str(c.read)),
-                ("rejected (bad ERP data)", str(c.rejected)),
+                ("rejected (bad data; reasons below)", str(c.rejected)),
                 ("no account in the shop", str(c.unmatched)),
                 ("unchanged since last confirmed write", str(c.unchanged)),
                 ("to write" if report.dry_run else "sent", str(c.to_write)),

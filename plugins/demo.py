@@ -18,6 +18,7 @@ from typing import Any
 import click
 from sqlalchemy import create_engine, select, update
 from tradecredit import hookimpl
+from tradecredit.core.cli import exit_codes_for_errors
 from tradecredit.core.config import load_config
 from tradecredit.core.money import format_pln, round_money
 from tradecredit.core.report import RunReport
@@ -26,6 +27,7 @@ from tradecredit.core.sync import run_pipeline
 
 API_KEY_ENV = "TC_DEMO_IDOSELL_KEY"
 DEMO_KEY = "demo-key-7f3a9c"
+ESHOP_KEY = "demo-eshop-key-51d0"
 
 
 def _echo_table(rows: list[tuple[Any, ...]], header: tuple[str, ...]) -> None:
@@ -44,7 +46,7 @@ def _step(n: int, title: str) -> None:
 def _summary(report: RunReport, requests: dict[str, int] | None = None) -> None:
     c = report.counts
     rows = [
-        ("read from Optima", c.read), ("rejected (bad ERP data)", c.rejected), ("no shop account", c.unmatched),
+        ("read from Optima", c.read), ("rejected (see the reasons)", c.rejected), ("no shop account", c.unmatched),
         ("unchanged", c.unchanged), ("to write" if report.dry_run else "sent", c.to_write),
         ("confirmed by the shop", c.written), ("failed", c.failed),
     ]
@@ -96,6 +98,7 @@ def run_demo(workdir: Path, customers: int = 2000, *, serve: bool = False, port:
     from tradecredit.plugins.optima.schema import TABLES
 
     started = time.perf_counter()
+    workdir = workdir.resolve()  # the config written below must not depend on the current directory
     workdir.mkdir(parents=True, exist_ok=True)
     for stale in ("optima-demo.db", "idosell-sandbox.db", "state.db", "state.db-wal", "state.db-shm",
                   "eshop-storefront.db"):
@@ -222,13 +225,20 @@ def run_demo(workdir: Path, customers: int = 2000, *, serve: bool = False, port:
 @click.option("--customers", default=2000, show_default=True, help="Customers in the Optima demo database.")
 @click.option("--serve", is_flag=True, help="Keep the sandbox (and storefront) running afterwards, until Ctrl+C.")
 @click.option("--port", default=0, help="Port of the IdoSell sandbox (0 = any free port).")
+@exit_codes_for_errors
 def demo_command(workdir: Path, customers: int, serve: bool, port: int) -> None:
     """Run the end-to-end demo on the embedded default (SQLite, loopback sandboxes)."""
     run_demo(workdir, customers, serve=serve, port=port, storefront=_storefront_factory())
 
 
 def _storefront_factory() -> Callable[..., Any] | None:
-    return None
+    """Start the e-Sklep demo storefront beside the IdoSell sandbox, with the credit-limit switch on."""
+    from tradecredit.plugins.eshop import start_storefront
+
+    def start(workdir: Path) -> Any:
+        return start_storefront(workdir / "eshop-storefront.db", api_key=ESHOP_KEY, limits_enabled=True)
+
+    return start
 
 
 @hookimpl
