@@ -70,3 +70,36 @@ def main(n: int) -> None:
 
 if __name__ == "__main__":
     main(int(sys.argv[1]) if len(sys.argv) > 1 else 5000)
+
+
+def unchanged_rerun_vs_first_sync(scale: float):  # type: ignore[no-untyped-def]
+    """Whole pipeline against the IdoSell sandbox: the first sync (every customer written) against a rerun."""
+    from bench.harness import Result
+
+    n = max(500, int(5_000 * scale))
+    with tempfile.TemporaryDirectory() as tmp:
+        sb = start_sandbox(Path(tmp) / "shop.db", "bench-key")
+        codes = [f"KH-{i:06d}" for i in range(n)]
+        sb.add_clients({"login": f"firma_{i}", "code_external": c} for i, c in enumerate(codes))
+        host = PluginHost(strict=True)
+        host.add_plugin(Plugin(), name="bench")
+        host.add_plugin(idosell, name="idosell")
+        cfg = parse_config({
+            "state": {"url": f"sqlite:///{tmp}/state.db"}, "sources": {"erp": {"plugin": "bench"}},
+            "targets": {"shop": {"plugin": "idosell", "base_url": sb.url, "api_key": "bench-key"}},
+            "pipelines": [{"name": "sync", "source": "erp", "target": "shop"}],
+        }, host)
+        RECORDS[:] = [CreditRecord(source="erp", erp_id=c, code=c, is_business=True, limit_state=LimitState.LIMITED,
+                                   credit_limit=Decimal(10000 + i), used=Decimal(i % 5000), as_of=AS_OF)
+                      for i, c in enumerate(codes)]
+        t0 = time.perf_counter()
+        run_pipeline(cfg, "sync", host=host, as_of=AS_OF)
+        first = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        run_pipeline(cfg, "sync", host=host, as_of=AS_OF)
+        rerun = time.perf_counter() - t0
+        sb.stop()
+    return Result("idosell: sync over HTTP", "first sync", first, "unchanged rerun", rerun, f"{n:,} customers")
+
+
+BENCHMARKS = [unchanged_rerun_vs_first_sync]

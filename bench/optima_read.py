@@ -36,3 +36,42 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def set_based_read_vs_query_per_customer(scale: float):  # type: ignore[no-untyped-def]
+    """The plugin's one streamed query against the naive design: one query per customer (N+1)."""
+    from sqlalchemy import create_engine, text
+
+    from bench.harness import Result, best_of
+
+    n = max(500, int(5_000 * scale))
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'optima-bench.db'}"
+        make_demo_db(url, n, replace=True)
+        as_of = datetime.now(UTC)
+        engine = create_engine(url)
+
+        def per_customer() -> None:
+            with engine.connect() as conn:
+                ids = [r[0] for r in conn.execute(text("SELECT Knt_KntId FROM Kontrahenci WHERE Knt_PodmiotTyp = 1"))]
+                for kid in ids:
+                    conn.execute(text("SELECT * FROM Kontrahenci WHERE Knt_KntId = :k"), {"k": kid}).one()
+                    conn.execute(
+                        text("SELECT SUM(BZd_KwotaSys - BZd_KwotaRozSys) FROM BnkZdarzenia WHERE BZd_PodmiotTyp = 1 "
+                             "AND BZd_PodmiotID = :k AND BZd_Rozliczono = 1 AND BZd_Kierunek > 0"), {"k": kid}
+                    ).scalar()
+
+        def set_based() -> None:
+            source = OptimaSource(OptimaSource.Options(url=url, workstation=1), AdapterContext(instance_name="b"))
+            for _ in source.read(as_of):
+                pass
+            source.close()
+
+        baseline = best_of(per_customer, repeat=3)
+        candidate = best_of(set_based, repeat=3)
+        engine.dispose()
+    return Result("optima: read", "query per customer", baseline, "one set-based query", candidate,
+                  f"{n:,} customers")
+
+
+BENCHMARKS = [set_based_read_vs_query_per_customer]
