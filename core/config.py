@@ -11,8 +11,18 @@ import tomllib
 from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
 from sqlalchemy.engine import make_url
 
 from .adapters import PluginOptions, Registered
@@ -69,6 +79,18 @@ def _database_url(value: Any) -> Any:
                 register_secret(val.strip().strip("{}"))
     return value
 
+
+def _time_zone(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (on Windows: pip install tzdata)") from None
+    return value
+
+
+TimeZoneName = Annotated[str, AfterValidator(_time_zone)]
+"""An IANA time-zone name (``Europe/Warsaw``), checked against the system's (or tzdata's) database."""
 
 Secret = Annotated[SecretStr, BeforeValidator(_secret)]
 """A secret option: inline, ``{ env = "NAME" }`` or ``{ file = "path" }``; masked everywhere."""

@@ -24,7 +24,7 @@ from ...core.config import Secret
 from ...core.engine import ModeMapping, degrade_mode, overdue_breached
 from ...core.errors import AuthError, ConfigError, DataError, TransientError
 from ...core.http import HttpClient, RetryPolicy
-from ...core.money import ZERO, to_currency, to_money
+from ...core.money import ZERO, Currency, to_money
 from ...core.records import ControlMode, CreditRecord, LimitState, normalise_code
 from ...core.secrets import mask
 from .models import MAX_ELEMENTS
@@ -47,7 +47,7 @@ class IdoSellOptions(PluginOptions):
     connect_timeout: float = Field(10.0, gt=0)
     batch_size: int = Field(100, ge=1, le=MAX_ELEMENTS, description="clients per PUT (≤ 100)")
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
-    currency: str = Field("PLN", description="the shop's currency of the external amounts (open question 3)")
+    currency: Currency = Field("PLN", description="the shop's currency of the external amounts (open question 3)")
     balance_sign: Literal["negative", "positive"] = Field(
         "negative", description="negative: a customer owing 100 is sent as -100 (open question 2)"
     )
@@ -69,11 +69,6 @@ class IdoSellOptions(PluginOptions):
         if not re.match(r"^https?://[^/\s]+", v):
             raise ValueError("must be http(s)://{shop-domain}")
         return v.rstrip("/")
-
-    @field_validator("currency")
-    @classmethod
-    def _currency(cls, v: str) -> str:
-        return to_currency(v)
 
     @field_validator("unlimited_amount")
     @classmethod

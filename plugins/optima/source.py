@@ -12,7 +12,7 @@ from datetime import datetime, time
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from typing import Any, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
 from sqlalchemy import Engine
@@ -31,8 +31,9 @@ from tradecredit import (
     Source,
     record_or_rejection,
 )
+from tradecredit.core.config import TimeZoneName
 from tradecredit.core.engine import OPTIMA_MODE_LABELS, mode_from_code
-from tradecredit.core.money import ZERO
+from tradecredit.core.money import ZERO, Currency
 from tradecredit.core.secrets import mask
 from tradecredit.core.sql import create_source_engine, mssql_url, schema_map, streaming
 
@@ -92,7 +93,7 @@ class OptimaOptions(PluginOptions):
     sqlserver: SqlServer | None = Field(None, description="SQL Server connection parts instead of url")
     used: UsedBasis = Field(UsedBasis.STORED, description="where 'Limit wykorzystany' comes from")
     net_payables: bool = Field(False, description="computed used: subtract open payables (Comarch 'saldo')")
-    system_currency: str = Field("PLN", description="the currency that '' stands for")
+    system_currency: Currency = Field("PLN", description="the currency that '' stands for")
     include_inactive: bool = Field(False, description="also read cards with Knt_Nieaktywny = 1")
     skip_private: bool = Field(False, description="read only business entities (Knt_Finalny = 0)")
     zero_limit: ZeroLimit = Field(ZeroLimit.REJECT, description="Knt_LimitFlag = 1 with amount 0")
@@ -101,7 +102,7 @@ class OptimaOptions(PluginOptions):
     mode_codes: dict[int, ControlMode] = Field(
         default_factory=lambda: dict(DEFAULT_MODE_CODES), description="ESS_KontrolaLimituPlat code → mode"
     )
-    timezone: str = Field("Europe/Warsaw", description="time zone of the ERP's dates (for 'overdue')")
+    timezone: TimeZoneName = Field("Europe/Warsaw", description="time zone of the ERP's dates (for 'overdue')")
 
     @field_validator("control_mode", mode="before")
     @classmethod
@@ -113,22 +114,6 @@ class OptimaOptions(PluginOptions):
     def _parse_codes(cls, value: Any) -> Any:
         if isinstance(value, Mapping):
             return {k: parse_mode(v) for k, v in value.items()}
-        return value
-
-    @field_validator("system_currency")
-    @classmethod
-    def _currency(cls, value: str) -> str:
-        from tradecredit.core.money import to_currency
-
-        return to_currency(value)
-
-    @field_validator("timezone")
-    @classmethod
-    def _tz(cls, value: str) -> str:
-        try:
-            ZoneInfo(value)
-        except (ZoneInfoNotFoundError, ValueError):
-            raise ValueError(f"unknown time zone {value!r} (on Windows: pip install tzdata)") from None
         return value
 
     @model_validator(mode="after")
