@@ -36,22 +36,28 @@ class Plugin:
         register("bench", BenchSource)
 
 
+def _prepare(n: int, tmp: str) -> tuple[Any, PluginHost, Any]:
+    """A sandbox with ``n`` shop accounts, a host with the bench source and IdoSell, and their config."""
+    sb = start_sandbox(Path(tmp) / "shop.db", "bench-key")
+    codes = [f"KH-{i:06d}" for i in range(n)]
+    sb.add_clients({"login": f"firma_{i}", "code_external": c} for i, c in enumerate(codes))
+    host = PluginHost(strict=True)
+    host.add_plugin(Plugin(), name="bench")
+    host.add_plugin(idosell, name="idosell")
+    cfg = parse_config({
+        "state": {"url": f"sqlite:///{tmp}/state.db"}, "sources": {"erp": {"plugin": "bench"}},
+        "targets": {"shop": {"plugin": "idosell", "base_url": sb.url, "api_key": "bench-key"}},
+        "pipelines": [{"name": "sync", "source": "erp", "target": "shop"}],
+    }, host)
+    RECORDS[:] = [CreditRecord(source="erp", erp_id=c, code=c, is_business=True, limit_state=LimitState.LIMITED,
+                               credit_limit=Decimal(10000 + i), used=Decimal(i % 5000), as_of=AS_OF)
+                  for i, c in enumerate(codes)]
+    return sb, host, cfg
+
+
 def main(n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        sb = start_sandbox(Path(tmp) / "shop.db", "bench-key")
-        codes = [f"KH-{i:06d}" for i in range(n)]
-        sb.add_clients({"login": f"firma_{i}", "code_external": c} for i, c in enumerate(codes))
-        host = PluginHost(strict=True)
-        host.add_plugin(Plugin(), name="bench")
-        host.add_plugin(idosell, name="idosell")
-        cfg = parse_config({
-            "state": {"url": f"sqlite:///{tmp}/state.db"}, "sources": {"erp": {"plugin": "bench"}},
-            "targets": {"shop": {"plugin": "idosell", "base_url": sb.url, "api_key": "bench-key"}},
-            "pipelines": [{"name": "sync", "source": "erp", "target": "shop"}],
-        }, host)
-        RECORDS[:] = [CreditRecord(source="erp", erp_id=c, code=c, is_business=True, limit_state=LimitState.LIMITED,
-                                   credit_limit=Decimal(10000 + i), used=Decimal(i % 5000), as_of=AS_OF)
-                      for i, c in enumerate(codes)]
+        sb, host, cfg = _prepare(n, tmp)
         for label in ("first sync", "unchanged rerun", "1 % changed"):
             if label == "1 % changed":
                 for i in range(0, n, 100):
@@ -78,20 +84,7 @@ def unchanged_rerun_vs_first_sync(scale: float):  # type: ignore[no-untyped-def]
 
     n = max(500, int(5_000 * scale))
     with tempfile.TemporaryDirectory() as tmp:
-        sb = start_sandbox(Path(tmp) / "shop.db", "bench-key")
-        codes = [f"KH-{i:06d}" for i in range(n)]
-        sb.add_clients({"login": f"firma_{i}", "code_external": c} for i, c in enumerate(codes))
-        host = PluginHost(strict=True)
-        host.add_plugin(Plugin(), name="bench")
-        host.add_plugin(idosell, name="idosell")
-        cfg = parse_config({
-            "state": {"url": f"sqlite:///{tmp}/state.db"}, "sources": {"erp": {"plugin": "bench"}},
-            "targets": {"shop": {"plugin": "idosell", "base_url": sb.url, "api_key": "bench-key"}},
-            "pipelines": [{"name": "sync", "source": "erp", "target": "shop"}],
-        }, host)
-        RECORDS[:] = [CreditRecord(source="erp", erp_id=c, code=c, is_business=True, limit_state=LimitState.LIMITED,
-                                   credit_limit=Decimal(10000 + i), used=Decimal(i % 5000), as_of=AS_OF)
-                      for i, c in enumerate(codes)]
+        sb, host, cfg = _prepare(n, tmp)
         t0 = time.perf_counter()
         run_pipeline(cfg, "sync", host=host, as_of=AS_OF)
         first = time.perf_counter() - t0

@@ -57,8 +57,8 @@ class AdapterContext:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-class Source(ABC):
-    """Reads customers' credit from an ERP. Read-only, set-based, streamed."""
+class _Adapter:
+    """What sources and targets share: validated options, the host's context, the instance name."""
 
     Options: ClassVar[type[PluginOptions]] = PluginOptions
     description: ClassVar[str] = ""
@@ -71,6 +71,10 @@ class Source(ABC):
     def name(self) -> str:
         return self.context.instance_name
 
+
+class Source(_Adapter, ABC):
+    """Reads customers' credit from an ERP. Read-only, set-based, streamed."""
+
     @abstractmethod
     def read(self, as_of: datetime) -> Iterator[CreditRecord | RejectedRow]:
         """Yield one ``CreditRecord`` per customer, or a ``RejectedRow`` saying why a row is unusable."""
@@ -79,7 +83,7 @@ class Source(ABC):
         """Connectivity and data-shape checks for ``tradecredit check``."""
         return []
 
-    def close(self) -> None:  # noqa: B027 - optional for adapters without resources
+    def close(self) -> None:
         """Release connections."""
 
 
@@ -111,21 +115,11 @@ class ItemResult(BaseModel):
     stale_match: bool = False
 
 
-class Target(ABC):
+class Target(_Adapter, ABC):
     """Writes customers' credit to a shop. Declares the modes it can enforce natively."""
 
-    Options: ClassVar[type[PluginOptions]] = PluginOptions
-    description: ClassVar[str] = ""
     max_batch_size: ClassVar[int] = 100
     native_modes: ClassVar[frozenset[ControlMode]] = frozenset(ControlMode)
-
-    def __init__(self, options: PluginOptions, context: AdapterContext) -> None:
-        self.options = options
-        self.context = context
-
-    @property
-    def name(self) -> str:
-        return self.context.instance_name
 
     def batch_size(self) -> int:
         """The batch size to use (options may lower it below ``max_batch_size``)."""
@@ -181,7 +175,7 @@ class Target(ABC):
         """Connectivity, credentials and matching checks for ``tradecredit check``."""
         return []
 
-    def close(self) -> None:  # noqa: B027
+    def close(self) -> None:
         """Release connections."""
 
 
