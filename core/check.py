@@ -43,7 +43,10 @@ def check_config(config: Config, *, as_of: datetime | None = None) -> list[Check
             finally:
                 source.close()
         lines += _guarded(f"source {name}", source_check)
+    in_pipelines = {p.target for p in config.pipelines}
     for name, adapter in config.targets.items():
+        if name in in_pipelines:
+            continue  # checked below, with the codes of each pipeline's source
         def target_check(adapter=adapter):  # type: ignore[no-untyped-def]
             target = instantiate(adapter)
             try:

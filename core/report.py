@@ -115,12 +115,10 @@ def render_text(report: RunReport, *, limit: int = 20) -> str:
     if report.degraded_modes:
         lines += ["", "Control modes the target cannot enforce natively:"]
         lines += [f"  {k}: {v} customer(s)" for k, v in sorted(report.degraded_modes.items())]
-    for title, problems in (("Rejected ERP rows", report.rejected), ("Failed writes", report.failed)):
+    for title, problems in (("Rejected", report.rejected), ("Failed writes", report.failed)):
         if problems:
-            lines += ["", f"{title} ({len(problems)}):"]
-            lines += [f"  {p.code or '?'} (ERP id {p.erp_id or '?'}): {p.reason}" for p in problems[:limit]]
-            if len(problems) > limit:
-                lines.append(f"  … {len(problems) - limit} more (use --json for all)")
+            lines += ["", f"{title} ({len(problems)}), by reason:"]
+            lines += _by_reason(problems, limit)
     if report.unmatched:
         shown = ", ".join(report.unmatched[:limit])
         more = f" … and {len(report.unmatched) - limit} more" if len(report.unmatched) > limit else ""
@@ -138,6 +136,21 @@ def render_text(report: RunReport, *, limit: int = 20) -> str:
     if report.error:
         lines += ["", f"Error: {report.error}"]
     return mask("\n".join(lines))
+
+
+def _by_reason(problems: list[Problem], limit: int) -> list[str]:
+    """Group problems that share a reason: a credit controller reads 3 reasons, not 300 lines."""
+    groups: dict[str, list[Problem]] = {}
+    for p in problems:
+        groups.setdefault(p.reason, []).append(p)
+    lines = []
+    for reason, group in sorted(groups.items(), key=lambda kv: -len(kv[1]))[:limit]:
+        codes = ", ".join(p.code or f"ERP id {p.erp_id or '?'}" for p in group[:10])
+        more = f" … and {len(group) - 10} more" if len(group) > 10 else ""
+        lines += [f"  {len(group)}× {reason}", f"      {codes}{more}"]
+    if len(groups) > limit:
+        lines.append(f"  … {len(groups) - limit} more reasons (use --json for all)")
+    return lines
 
 
 def _fmt(value: Any) -> str:
