@@ -3,6 +3,7 @@
     .venv/bin/python bench/xl_demo.py [CUSTOMERS] [URL]
 
 Defaults: 100,000 customers into a temporary SQLite file. Prints generate/write/read seconds and peak RSS.
+``python -m bench --only xl`` runs the ratio benchmark below (one set-based query vs. a query per customer).
 """
 
 from __future__ import annotations
@@ -51,6 +52,54 @@ def main() -> None:
     print(f"generate {t1 - t0:.1f} s, write {t2 - t1:.1f} s, read {t4 - t3:.1f} s "
           f"({records} items, {rejected} rejected, {len(source.statements)} statements)")
     print(f"peak RSS {_peak_mib()} MiB (after generating: {rss_before} MiB)")
+
+
+
+def set_based_read_vs_query_per_customer(scale: float):  # type: ignore[no-untyped-def]
+    """The plugin's one streamed query against the naive design: per card, its payer's limit and debt (N+1)."""
+    from sqlalchemy import create_engine, text
+    from tradecredit.plugins.xl.xldates import to_xl_date
+
+    from bench.harness import Result, best_of
+
+    n = max(500, int(5_000 * scale))
+    today = date(2025, 3, 10)
+    day = to_xl_date(today)
+    with tempfile.TemporaryDirectory() as tmp:
+        url = f"sqlite:///{Path(tmp) / 'xl-bench.db'}"
+        write(url, generate(n, seed=1, today=today))
+        engine = create_engine(url)
+
+        def per_customer() -> None:
+            with engine.connect() as conn:
+                cards = conn.execute(text(
+                    'SELECT "Knt_GIDNumer", CASE WHEN COALESCE("Knt_KnPParam", 0) = 0 THEN "Knt_GIDNumer" '
+                    'ELSE "Knt_KnPNumer" END FROM "KntKarty" WHERE COALESCE("Knt_Archiwalny", 0) = 0')).all()
+                for _card, payer in cards:
+                    conn.execute(text(
+                        'SELECT * FROM "KntLimityK" WHERE "KLK_KntNumer" = :p AND "KLK_DataOd" <= :d '
+                        'AND "KLK_DataDo" >= :d ORDER BY "KLK_DataOd" DESC, "KLK_Id" DESC LIMIT 1'),
+                        {"p": payer, "d": day}).first()
+                    conn.execute(text(
+                        'SELECT SUM("TrP_Pozostaje"), SUM(CASE WHEN "TrP_Termin" < :d THEN "TrP_Pozostaje" END) '
+                        'FROM "TraPlat" JOIN "KntKarty" ON "Knt_GIDNumer" = "TrP_KntNumer" '
+                        'WHERE "TrP_Typ" = 2 AND COALESCE("TrP_Rozliczona", 0) = 0 AND CASE WHEN '
+                        'COALESCE("Knt_KnPParam", 0) = 0 THEN "Knt_GIDNumer" ELSE "Knt_KnPNumer" END = :p'),
+                        {"p": payer, "d": day}).one()
+
+        def set_based() -> None:
+            source = XlSource(XlOptions(url=url, control_mode="block"), AdapterContext(instance_name="bench"))
+            for _ in source.read(datetime(2025, 3, 10, 11, tzinfo=UTC)):
+                pass
+            source.close()
+
+        baseline = best_of(per_customer, repeat=3)
+        candidate = best_of(set_based, repeat=3)
+        engine.dispose()
+    return Result("xl: read", "query per customer", baseline, "one set-based query", candidate, f"{n:,} customers")
+
+
+BENCHMARKS = [set_based_read_vs_query_per_customer]
 
 
 if __name__ == "__main__":

@@ -146,3 +146,18 @@ def bulk_insert(conn: Connection, table: Any, rows: list[dict[str, Any]] | list[
                 copy.write_row(row)
         return
     conn.execute(table.insert(), [dict(zip(columns, t, strict=True)) for t in tuples])
+
+
+def refresh_statistics(conn: Connection, tables: list[Any]) -> None:
+    """Refresh the planner's statistics after a bulk load, as a production ERP database has them.
+
+    Without them PostgreSQL estimates one row per filtered table and picks nested loops that make a large
+    read quadratic; SQLite's ``ANALYZE`` likewise feeds its planner. SQL Server keeps statistics itself.
+    """
+    if conn.dialect.name == "postgresql":
+        mapping = conn.get_execution_options().get("schema_translate_map") or {}
+        for table in tables:
+            schema = mapping.get(table.schema, table.schema)
+            conn.exec_driver_sql(f'ANALYZE "{schema}"."{table.name}"' if schema else f'ANALYZE "{table.name}"')
+    elif conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("ANALYZE")

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, inspect, text
-from tradecredit.core.sql import bulk_insert, create_erp_tables, schema_map
+from sqlalchemy import Engine, create_engine, inspect
+from tradecredit.core.sql import bulk_insert, create_erp_tables, refresh_statistics, schema_map
 
 from .schema import TABLES, OptimaTables
 
@@ -168,8 +168,7 @@ def make_demo_db(
             for start in range(0, customers, CHUNK):
                 write(conn, tables.kontrahenci, [_card(rng, c, now) for c in cards[start:start + CHUNK]])
             write(conn, tables.stanowiska, [(WORKSTATION_ID, WORKSTATION_NAME, 0, WORKSTATION_CODE)])
-            if engine.dialect.name == "postgresql":
-                conn.execute(text('ANALYZE "CDN"."BnkZdarzenia"'))
+            refresh_statistics(conn, [tables.zdarzenia, tables.kontrahenci, tables.stanowiska])
     finally:
         engine.dispose()
     return DemoStats(customers, payments, time.perf_counter() - started)

@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Table, create_engine, func, select
 from tradecredit.core.errors import ConfigError
 from tradecredit.core.secrets import mask
-from tradecredit.core.sql import bulk_insert, create_erp_tables, schema_map
+from tradecredit.core.sql import bulk_insert, create_erp_tables, refresh_statistics, schema_map
 
 from .schema import KntKarty, KntLimityK, PicoKonfig, Rezerwacje, TraNag, TraPlat, ZamElem, ZamNag, metadata
 from .xldates import to_xl_date
@@ -179,6 +179,7 @@ def write(url: str, data: DemoData) -> dict[str, int]:
                 raise ConfigError(f"{mask(url)} already holds XL contractor cards; use an empty database")
             for table in TABLE_ORDER:
                 bulk_insert(conn, table, data.table(table))
+            refresh_statistics(conn, list(TABLE_ORDER))
     finally:
         engine.dispose()
     return data.counts()

@@ -36,6 +36,16 @@ def _zero(col: ColumnElement[Any]) -> ColumnElement[Any]:
     return func.coalesce(col, 0)
 
 
+def _in_treating_null_as_zero(col: ColumnElement[Any], codes: list[int] | tuple[int, ...]) -> ColumnElement[bool]:
+    """``COALESCE(col, 0) IN codes``, written so planners can use the column's statistics.
+
+    PostgreSQL guesses 0.5 % selectivity for a filter on an expression; on 100,000 cards that estimate made
+    it re-run every per-payer aggregate once per customer.
+    """
+    test = col.in_(codes)
+    return or_(test, col.is_(None)) if 0 in codes else test
+
+
 def is_foreign(currency: ColumnElement[Any]) -> ColumnElement[bool]:
     """'' and the system currency are the system currency; anything else needs a rate."""
     cur = func.coalesce(currency, "")
@@ -63,7 +73,10 @@ def payer_of(card: Any) -> ColumnElement[Any]:
 
 
 def _payers() -> Any:
-    return select(KntKarty.c.Knt_GIDNumer.label("knt"), payer_of(KntKarty).label("payer")).cte("payer_of")
+    # The CAST gives the CASE an INTEGER type: SQLite only indexes an expression column that has an affinity,
+    # and without it scanned each per-payer aggregate once per customer (a 100,000-customer read took 590 s).
+    payer = cast(payer_of(KntKarty), Integer)
+    return select(KntKarty.c.Knt_GIDNumer.label("knt"), payer.label("payer")).cte("payer_of")
 
 
 def _valid_limits() -> Any:
@@ -93,7 +106,7 @@ def _receivables(options: XlOptions, payers: Any) -> Any:
         amount = in_system_currency(t.TrP_Pozostaje, t.TrP_Waluta, t.TrP_KursL, t.TrP_KursM)
         bad = missing_rate(t.TrP_Waluta, t.TrP_KursL, t.TrP_KursM)
     row_cents = cents(amount)
-    conditions = [t.TrP_Typ == RECEIVABLE, _zero(t.TrP_Rozliczona).in_(options.open_settlement_codes)]
+    conditions = [t.TrP_Typ == RECEIVABLE, _in_treating_null_as_zero(t.TrP_Rozliczona, options.open_settlement_codes)]
     if options.receivable_document_types is not None:
         conditions.append(t.TrP_GIDTyp.in_(options.receivable_document_types))
     return (
@@ -153,7 +166,10 @@ def _documents_without_payments(options: XlOptions, payers: Any) -> Any:
             func.sum(missing_rate(d.TrN_Waluta, d.TrN_KursL, d.TrN_KursM)).label("documents_without_rate"),
         )
         .select_from(TraNag.join(payers, payers.c.knt == d.TrN_KntNumer))
-        .where(_zero(d.TrN_Platnosci) == 0, d.TrN_GIDTyp.in_(options.document_types_without_payments))
+        .where(
+            _in_treating_null_as_zero(d.TrN_Platnosci, [0]),
+            d.TrN_GIDTyp.in_(options.document_types_without_payments),
+        )
         .group_by(payers.c.payer)
         .cte("documents_without_payments")
     )
@@ -224,7 +240,7 @@ def credit_query(options: XlOptions, arity: dict[str, int] | None = None) -> Sel
             columns += [docs.c.unpaid_documents_cents, docs.c.documents_without_rate]
     stmt = select(*columns).select_from(joined)
     if not options.include_archived:
-        stmt = stmt.where(_zero(k.c.Knt_Archiwalny) == 0)
+        stmt = stmt.where(_in_treating_null_as_zero(k.c.Knt_Archiwalny, [0]))
     return stmt.order_by(k.c.Knt_GIDNumer)
 
 

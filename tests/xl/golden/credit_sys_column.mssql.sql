@@ -3,11 +3,11 @@ WITH valid_limits AS
 FROM [CDN].[KntLimityK] 
 WHERE [CDN].[KntLimityK].[KLK_DataOd] <= 81887 AND [CDN].[KntLimityK].[KLK_DataDo] >= 81887), 
 payer_of AS 
-(SELECT [CDN].[KntKarty].[Knt_GIDNumer] AS knt, CASE WHEN (coalesce([CDN].[KntKarty].[Knt_KnPParam], 0) = 0) THEN [CDN].[KntKarty].[Knt_GIDNumer] ELSE [CDN].[KntKarty].[Knt_KnPNumer] END AS payer 
+(SELECT [CDN].[KntKarty].[Knt_GIDNumer] AS knt, CAST(CASE WHEN (coalesce([CDN].[KntKarty].[Knt_KnPParam], 0) = 0) THEN [CDN].[KntKarty].[Knt_GIDNumer] ELSE [CDN].[KntKarty].[Knt_KnPNumer] END AS INTEGER) AS payer 
 FROM [CDN].[KntKarty]), 
 receivables AS 
 (SELECT payer_of.payer AS payer, sum(CAST(round([CDN].[TraPlat].[TrP_PozostajeSys] * 100, 0) AS BIGINT)) AS used_cents, sum(CASE WHEN ([CDN].[TraPlat].[TrP_Termin] < 81887) THEN CAST(round([CDN].[TraPlat].[TrP_PozostajeSys] * 100, 0) AS BIGINT) ELSE 0 END) AS overdue_cents, count(*) AS open_payments, sum(0) AS payments_without_rate 
 FROM [CDN].[TraPlat] JOIN payer_of ON payer_of.knt = [CDN].[TraPlat].[TrP_KntNumer] 
-WHERE [CDN].[TraPlat].[TrP_Typ] = 2 AND coalesce([CDN].[TraPlat].[TrP_Rozliczona], 0) IN (0) GROUP BY payer_of.payer)
+WHERE [CDN].[TraPlat].[TrP_Typ] = 2 AND ([CDN].[TraPlat].[TrP_Rozliczona] IN (0) OR [CDN].[TraPlat].[TrP_Rozliczona] IS NULL) GROUP BY payer_of.payer)
  SELECT k.[Knt_GIDNumer] AS erp_id, k.[Knt_Akronim] AS code, k.[Knt_Nazwa1] AS name1, k.[Knt_Nazwa2] AS name2, k.[Knt_NipE] AS nip_e, k.[Knt_Nip] AS nip, k.[Knt_Status] AS status, k.[Knt_Archiwalny] AS archived, k.[Knt_KnPParam] AS payer_param, CASE WHEN (coalesce(k.[Knt_KnPParam], 0) = 0) THEN k.[Knt_GIDNumer] ELSE k.[Knt_KnPNumer] END AS payer_ref, p.[Knt_GIDNumer] AS payer_id, p.[Knt_Akronim] AS payer_code, p.[Knt_LimitTerminowy] AS limit_flag, valid_limits.[KLK_Id] AS limit_id, valid_limits.[KLK_MaxLimitWart] AS limit_amount, valid_limits.[KLK_LimitPoTerminie] AS overdue_limit, valid_limits.[KLK_DataOd] AS valid_from, valid_limits.[KLK_DataDo] AS valid_to, valid_limits.[KLK_Waluta] AS limit_currency, valid_limits.[KLK_KursL] AS rate_l, valid_limits.[KLK_KursM] AS rate_m, valid_limits.valid_rows AS valid_limit_rows, receivables.used_cents, receivables.overdue_cents, receivables.open_payments, receivables.payments_without_rate 
 FROM [CDN].[KntKarty] AS k LEFT OUTER JOIN [CDN].[KntKarty] AS p ON p.[Knt_GIDNumer] = CASE WHEN (coalesce(k.[Knt_KnPParam], 0) = 0) THEN k.[Knt_GIDNumer] ELSE k.[Knt_KnPNumer] END LEFT OUTER JOIN valid_limits ON valid_limits.[KLK_KntNumer] = p.[Knt_GIDNumer] AND valid_limits.rn = 1 LEFT OUTER JOIN receivables ON p.[Knt_GIDNumer] = receivables.payer ORDER BY k.[Knt_GIDNumer]
