@@ -10,7 +10,8 @@ class TestMySource(SourceConformance):
 ```
 
 ``TargetConformance`` needs ``target`` (a ready Target talking to a sandbox) and ``records`` (a few
-CreditRecords whose codes the target can match).
+CreditRecords whose codes the target can match). A target keyed by the ERP code itself (it creates the
+customer on first write, like ``eshop``) sets ``matches_every_code = True``.
 """
 
 from __future__ import annotations
@@ -60,6 +61,8 @@ class SourceConformance:
 class TargetConformance:
     """What every shop target must do, whatever the shop."""
 
+    matches_every_code = False
+
     def _items(self, target: Target, records: list[CreditRecord]) -> list[OutgoingItem]:
         matches = target.match([r.code for r in records])
         items = []
@@ -88,4 +91,12 @@ class TargetConformance:
         assert all(r.status is ItemStatus.CONFIRMED or r.error for r in results)
 
     def test_unknown_codes_are_unmatched_not_errors(self, target: Target) -> None:
-        assert target.match(["TC-CONFORMANCE-NO-SUCH-CUSTOMER"]) == {}
+        unknown = "TC-CONFORMANCE-NO-SUCH-CUSTOMER"
+        assert target.match([unknown]) == ({unknown: {}} if self.matches_every_code else {})
+
+    def test_a_confirmed_write_is_idempotent(self, target: Target, records: list[CreditRecord]) -> None:
+        items = self._items(target, records)[: target.batch_size()]
+        first = target.write(items)
+        again = target.write(self._items(target, records)[: target.batch_size()])
+        confirmed = {r.key for r in first if r.status is ItemStatus.CONFIRMED}
+        assert confirmed and confirmed <= {r.key for r in again if r.status is ItemStatus.CONFIRMED}
