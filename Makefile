@@ -45,7 +45,7 @@ test: $(STAMP) chromium postgres lint
 	$(BIN)/pytest
 
 demo: $(STAMP)
-	$(BIN)/tradecredit demo
+	$(BIN)/tradecredit demo $(ARGS)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -27,6 +27,20 @@ BLOCK_MESSAGE_EN = (
 )
 WARN_MESSAGE_EN = "Your payment limit has been exceeded."
 
+# --- our own texts for a fallback on stale data (the seed has none; the limit may not be exceeded at all) ----
+STALE_BLOCK_MESSAGE_PL = (
+    "Nie możemy teraz potwierdzić Twojego limitu płatności, ponieważ dane z systemu księgowego są nieaktualne. "
+    "Nie możesz złożyć zamówienia z odroczoną formą płatności (Przelew). Wybierz inną formę płatności "
+    "lub skontaktuj się ze swoim opiekunem."
+)
+STALE_WARN_MESSAGE_PL = "Dane o Twoim limicie płatności są nieaktualne. Zamówienie sprawdzi Twój opiekun."
+STALE_BLOCK_MESSAGE_EN = (
+    "We cannot confirm your payment limit right now because the accounting data is out of date. You cannot "
+    "place an order with a deferred payment form (bank transfer). Choose another payment form or contact "
+    "your account manager."
+)
+STALE_WARN_MESSAGE_EN = "Your payment limit data is out of date. Your account manager will review the order."
+
 # --- control-mode tables (seed 001) -----------------------------------------------------------------------
 OPTIMA_MODE_LABELS: Mapping[str, ControlMode] = {
     "brak": ControlMode.ALLOW,
@@ -146,12 +160,18 @@ class CheckoutDecision(BaseModel):
         return self.outcome is not Outcome.BLOCK
 
 
-def _messages(outcome: Outcome) -> tuple[str | None, str | None]:
+def _messages(outcome: Outcome, *, only_stale: bool = False) -> tuple[str | None, str | None]:
+    """The customer message; ``only_stale`` when the outcome comes from the stale fallback, not a breach."""
     if outcome is Outcome.BLOCK:
-        return BLOCK_MESSAGE_PL, BLOCK_MESSAGE_EN
+        return (STALE_BLOCK_MESSAGE_PL, STALE_BLOCK_MESSAGE_EN) if only_stale else (BLOCK_MESSAGE_PL, BLOCK_MESSAGE_EN)
     if outcome is Outcome.WARN:
-        return WARN_MESSAGE_PL, WARN_MESSAGE_EN
+        return (STALE_WARN_MESSAGE_PL, STALE_WARN_MESSAGE_EN) if only_stale else (WARN_MESSAGE_PL, WARN_MESSAGE_EN)
     return None, None
+
+
+def is_stale(as_of: datetime, now: datetime | None, policy: StalePolicy) -> bool:
+    """Data is stale when it is older than the policy's maximum age (never, without a clock or a maximum)."""
+    return now is not None and policy.max_age is not None and now - as_of > policy.max_age
 
 
 def decide_checkout(
@@ -174,7 +194,7 @@ def decide_checkout(
     pending = to_money(pending)
     policy = stale_policy or StalePolicy()
     age = (now - record.as_of) if now is not None else None
-    stale = bool(age is not None and policy.max_age is not None and age > policy.max_age)
+    stale = is_stale(record.as_of, now, policy)
     before = available(record, pending)
     after = None if before is None else to_money(before - amount)
     common = {"stale": stale, "data_age": age, "available_before": before, "available_after": after}
@@ -207,12 +227,14 @@ def decide_checkout(
         if effective_mode is ControlMode.ALLOW:
             reasons.append(Reason.MODE_ALLOW)
 
+    only_stale = False
     if stale:
         reasons.append(Reason.STALE_DATA)
         if policy.fallback is not StaleFallback.DECIDE:
+            only_stale = not breached
             outcome = Outcome(policy.fallback.value)
 
-    pl, en = _messages(outcome)
+    pl, en = _messages(outcome, only_stale=only_stale)
     return CheckoutDecision(outcome=outcome, reasons=tuple(reasons), message_pl=pl, message_en=en, **common)
 
 

@@ -3,7 +3,9 @@ the demo, or in the foreground for ``tradecredit sandbox ...``. Works the same o
 
 from __future__ import annotations
 
+import ipaddress
 import socket
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -53,6 +55,19 @@ def serve_in_thread(
     return RunningServer(url=f"http://{host}:{port}", server=server, thread=thread)
 
 
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
 def serve_forever(app: Any, host: str = "127.0.0.1", port: int = 8000) -> None:
     """Serve in the foreground until Ctrl+C."""
+    if not is_loopback(host):
+        # The sandboxes have test logins and an unauthenticated admin page: they are for one machine.
+        print(f"WARNING: listening on {host}, not loopback: anyone who can reach this address can log in as any "
+              "customer and change the settings. Use it only on a trusted network.", file=sys.stderr)
     uvicorn.run(app, host=host, port=port, log_level="info")

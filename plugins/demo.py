@@ -156,16 +156,17 @@ def run_demo(workdir: Path, customers: int = 2000, *, serve: bool = False, port:
         _summary(second, {"PUT clients/clients requests": sandbox.count("PUT clients/clients")})
         results["second_writes"] = sandbox.count("PUT clients/clients")
 
-        _step(6, "Three customers change in Optima (limit raised, a payment booked); only they are sent")
-        limited = [c for c in with_account if (sandbox.client(f"login_{c.lower()}").limit or 0) > 0][:3]
+        _step(6, "The credit controller raises three customers' limits in Optima; only they are sent")
         with erp.begin() as conn:
+            # customers whose shop limit is their Optima limit (not lifted by ALLOW, not cut by overdue payments)
+            erp_limit = dict(conn.execute(
+                select(kh.c.Knt_Kod, kh.c.Knt_LimitKredytu).where(kh.c.Knt_LimitFlag == 1)).all())
+            limited = [c for c in with_account if c in erp_limit and (shop := sandbox.client(f"login_{c.lower()}"))
+                       and shop.limit and shop.limit == round_money(Decimal(str(erp_limit[c])))][:3]
             for code in limited:
-                limit, used = conn.execute(
-                    select(kh.c.Knt_LimitKredytu, kh.c.Knt_LimitKredytuWykorzystany).where(kh.c.Knt_Kod == code)
-                ).one()
+                limit = conn.execute(select(kh.c.Knt_LimitKredytu).where(kh.c.Knt_Kod == code)).scalar_one()
                 conn.execute(update(kh).where(kh.c.Knt_Kod == code).values(
                     Knt_LimitKredytu=round_money(Decimal(str(limit)) + 5000),
-                    Knt_LimitKredytuWykorzystany=round_money(max(Decimal(str(used)) - 1000, Decimal(0))),
                 ))
         sandbox.reset_log()
         third = run_pipeline(config, pipeline)
@@ -194,7 +195,10 @@ def run_demo(workdir: Path, customers: int = 2000, *, serve: bool = False, port:
             _step(8, "Sync the same customers into the e-Sklep B2B storefront")
             store_report = run_pipeline(config, "optima-to-eshop")
             _summary(store_report)
-            click.echo(f"  storefront: {eshop_handle.url}  (log in with a customer code, e.g. {limited[0]})")
+            # a company with credit left and some overdue payments shows every part of the header
+            example = next((c.code for c in eshop_handle.customers() if c.item.is_business
+                            and (c.item.remaining or 0) > 0 and 0 < c.item.overdue <= c.item.used), limited[0])
+            click.echo(f"  storefront: {eshop_handle.url}  (log in with a customer code, e.g. {example})")
             results["eshop_written"] = store_report.counts.written
 
         elapsed = time.perf_counter() - started

@@ -24,7 +24,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
-from tradecredit.core.engine import WARN_MESSAGE_PL, Outcome, PaymentForm, StalePolicy, storefront_view
+from tradecredit.core.engine import PaymentForm, StalePolicy, is_stale, storefront_view
 from tradecredit.core.money import format_pln
 from tradecredit.core.records import LimitState
 
@@ -178,9 +178,7 @@ def create_app(
         customer = current(request)
         if customer is None:
             return RedirectResponse("/logowanie", status_code=303)
-        now = datetime.now(UTC)
-        age = now - customer.fresh_as_of
-        stale = policy.max_age is not None and age > policy.max_age
+        stale = is_stale(customer.fresh_as_of, datetime.now(UTC), policy)
         return page(request, "zone.html", orders=store.orders(customer.code), stale=stale,
                     payment_labels=PAYMENT_LABELS)
 
@@ -214,8 +212,7 @@ def create_app(
         order = store.order(int(request.path_params["order_id"]))
         if customer is None or order is None or order.code != customer.code:
             return page(request, "home.html", 404, products=PRODUCTS, error="Nie znaleziono zamówienia.")
-        warning = WARN_MESSAGE_PL if order.outcome is Outcome.WARN else None
-        return page(request, "order.html", order=order, warning=warning, payment_labels=PAYMENT_LABELS)
+        return page(request, "order.html", order=order, warning=order.message, payment_labels=PAYMENT_LABELS)
 
     async def admin(request: Request) -> Response:
         if request.method == "POST":

@@ -33,7 +33,7 @@ from tradecredit.core.records import CreditRecord, normalise_code
 
 from .feed import ACCEPTED, REJECTED, UNKNOWN, FeedItem, validation_message
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: orders.message
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -55,7 +55,8 @@ CREATE TABLE IF NOT EXISTS orders (
     outcome TEXT NOT NULL,
     lines TEXT NOT NULL,
     placed_at TEXT NOT NULL,
-    booked INTEGER NOT NULL DEFAULT 0
+    booked INTEGER NOT NULL DEFAULT 0,
+    message TEXT                 -- what the customer was told when the order was placed (a warning)
 );
 CREATE INDEX IF NOT EXISTS orders_customer ON orders (customer_key, booked);
 """
@@ -110,6 +111,7 @@ class Order:
     lines: dict[str, int]
     placed_at: datetime
     booked: bool
+    message: str | None = None
 
     @property
     def pending(self) -> bool:
@@ -146,6 +148,8 @@ class StorefrontStore:
         if version > SCHEMA_VERSION:
             raise StateError(f"{self.path} was written by a newer storefront (schema {version} > {SCHEMA_VERSION})")
         self._db.execute("PRAGMA journal_mode=WAL")
+        if version == 1:
+            self._db.execute("ALTER TABLE orders ADD COLUMN message TEXT")
         self._db.executescript(_SCHEMA)
         self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
@@ -295,10 +299,10 @@ class StorefrontStore:
                 return CheckoutResult(decision=decision, order=None)
             outcome = decision.outcome if decision else Outcome.ALLOW
             cur = db.execute(
-                "INSERT INTO orders (customer_key, code, amount, currency, payment_form, outcome, lines, placed_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO orders (customer_key, code, amount, currency, payment_form, outcome, lines, placed_at,"
+                " message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (customer.key, customer.code, format(amount, "f"), currency, payment_form.value,
-                 outcome.value, json.dumps(lines, sort_keys=True), _iso(now)),
+                 outcome.value, json.dumps(lines, sort_keys=True), _iso(now), decision and decision.message_pl),
             )
             order_id = cur.lastrowid
         order = self.order(int(order_id or 0))
@@ -351,4 +355,5 @@ def _order(row: sqlite3.Row) -> Order:
         lines=json.loads(row["lines"]),
         placed_at=datetime.fromisoformat(row["placed_at"]),
         booked=bool(row["booked"]),
+        message=row["message"],
     )

@@ -102,8 +102,8 @@ class EshopTarget(Target):
         """Tell the storefront that these customers' credit is unchanged as of ``as_of``.
 
         Unchanged customers are not re-sent (their payload equals the ledger), so without this call the
-        storefront would see their data age grow until its stale policy kicks in. Meant to be called by the
-        orchestrator once per successful run with the unchanged customers. Returns code → status:
+        storefront would see their data age grow until its stale policy kicks in. The orchestrator calls it
+        after every real run with the customers it did not resend. Returns code → status:
         ``accepted``, or ``unknown`` for a customer the shop no longer holds (its ledger entry should be dropped
         so the next run re-sends it). Sent in chunks of the batch size.
         """

@@ -110,7 +110,13 @@ def test_stale_data_is_flagged_and_follows_the_fallback():
     assert d.stale and Reason.STALE_DATA in d.reasons and d.outcome is Outcome.ALLOW
     policy = e.StalePolicy(max_age=timedelta(hours=24), fallback=e.StaleFallback.BLOCK)
     d = e.decide_checkout(old, D("10.00"), PaymentForm.TRANSFER, now=NOW, stale_policy=policy)
-    assert d.outcome is Outcome.BLOCK and d.message_pl == e.BLOCK_MESSAGE_PL
+    # nothing was exceeded: the customer is told the data is old, not that the limit was exceeded
+    assert d.outcome is Outcome.BLOCK and d.message_pl == e.STALE_BLOCK_MESSAGE_PL
+    over = e.decide_checkout(old, D("999999.00"), PaymentForm.TRANSFER, now=NOW, stale_policy=policy)
+    assert over.outcome is Outcome.BLOCK and over.message_pl == e.BLOCK_MESSAGE_PL
+    warn = e.StalePolicy(max_age=timedelta(hours=24), fallback=e.StaleFallback.WARN)
+    d = e.decide_checkout(old, D("10.00"), PaymentForm.TRANSFER, now=NOW, stale_policy=warn)
+    assert d.outcome is Outcome.WARN and d.message_en == e.STALE_WARN_MESSAGE_EN
     fresh = e.decide_checkout(rec(), D("10.00"), PaymentForm.TRANSFER, now=NOW, stale_policy=policy)
     assert not fresh.stale
 

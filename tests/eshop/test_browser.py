@@ -59,6 +59,7 @@ def test_header_shows_each_amount_only_when_above_zero(page, shop, send, make_re
     )
     login(page, shop, "K1")
     assert header(page) == {"granted": pln("10000.00"), "remaining": pln("7500.00"), "overdue": pln("300.50")}
+    assert header(page)["granted"] == "10\u00a0000,00\u00a0zł"  # the Polish format, byte for byte
     assert "Przyznany limit kredytu:" in page.inner_text("#credit-bar")
     if os.environ.get("TRADECREDIT_UPDATE_SCREENSHOTS"):
         DOCS_IMG.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from tradecredit.core.engine import Outcome, PaymentForm, Reason, StaleFallback, StalePolicy
+from tradecredit.core.engine import STALE_BLOCK_MESSAGE_PL, Outcome, PaymentForm, Reason, StaleFallback, StalePolicy
 from tradecredit.core.errors import StateError
 from tradecredit.core.records import ControlMode
 from tradecredit.plugins.eshop import open_storefront, start_storefront
@@ -71,6 +71,9 @@ def test_stale_data_follows_the_configured_fallback(tmp_path, make_record):
         assert stale.order is None and Reason.STALE_DATA in stale.decision.reasons
         client = httpx.Client(base_url=shop.url, cookies={"tc_customer": "K1"})
         assert "Dane o limicie mogą być nieaktualne." in client.get("/strefa-klienta").text
+        # Nothing was exceeded: the page must not claim the limit was (the seed's message is for breaches).
+        page = client.post("/zamowienie", data={"qty_papier": "1", "payment_form": "przelew"}).text
+        assert STALE_BLOCK_MESSAGE_PL in page and "został przekroczony" not in page
 
         target.confirm_unchanged(["K1"], datetime.now(UTC))  # the ERP confirms the data is unchanged
         fresh = shop.store.checkout("K1", {"papier": 1}, PaymentForm.TRANSFER, stale_policy=policy)
@@ -94,6 +97,25 @@ def test_state_survives_a_restart_and_a_newer_schema_is_refused(tmp_path, make_r
         db.execute("PRAGMA user_version = 99")
     with pytest.raises(StateError, match="newer storefront"):
         StorefrontStore(path)
+
+
+def test_a_version_1_storefront_file_is_migrated(tmp_path, make_record):
+    path = tmp_path / "v1.db"
+    with sqlite3.connect(path) as db:  # the orders table as schema 1 had it, with one order in it
+        db.executescript(
+            "CREATE TABLE orders (id INTEGER PRIMARY KEY AUTOINCREMENT, customer_key TEXT NOT NULL, code TEXT NOT NULL,"
+            " amount TEXT NOT NULL, currency TEXT NOT NULL, payment_form TEXT NOT NULL, outcome TEXT NOT NULL,"
+            " lines TEXT NOT NULL, placed_at TEXT NOT NULL, booked INTEGER NOT NULL DEFAULT 0);"
+            "INSERT INTO orders (customer_key, code, amount, currency, payment_form, outcome, lines, placed_at)"
+            " VALUES ('k1', 'K1', '10.00', 'PLN', 'przelew', 'warn', '{}', '2026-01-01T00:00:00+00:00');"
+            "PRAGMA user_version = 1;"
+        )
+    store = StorefrontStore(path)
+    (order,) = store.orders()
+    assert order.amount == Decimal("10.00") and order.message is None
+    store.close()
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
 
 
 def test_pages_are_utf8_and_need_a_login(shop):
