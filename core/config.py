@@ -216,6 +216,18 @@ def _resolve_sqlite(url: str, base: Path | None) -> str:
     return parsed.set(database=str((base / db).resolve())).render_as_string(hide_password=False)
 
 
+def _valid_pipelines(items: Any) -> list[PipelineConfig | None]:
+    """Each pipeline that validates on its own, ``None`` in place of one that does not (its errors are already
+    reported), so references are still checked, under the right index, when another part of the file is wrong."""
+    valid: list[PipelineConfig | None] = []
+    for item in items if isinstance(items, list) else []:
+        try:
+            valid.append(PipelineConfig.model_validate(item))
+        except ValidationError:
+            valid.append(None)
+    return valid
+
+
 def parse_config(data: dict[str, Any], host: Any, *, path: Path | None = None) -> Config:
     """Validate a config mapping against the core models and each plugin's own options model."""
     problems: list[str] = []
@@ -228,7 +240,7 @@ def parse_config(data: dict[str, Any], host: Any, *, path: Path | None = None) -
             state=StateConfig(), engine=EngineConfig(),
             sources=data.get("sources") if isinstance(data.get("sources"), dict) else {},
             targets=data.get("targets") if isinstance(data.get("targets"), dict) else {},
-            pipelines=[],
+            pipelines=_valid_pipelines(data.get("pipelines")),
         )
     base = path.parent if path else None
     adapters: dict[str, dict[str, ConfiguredAdapter]] = {"sources": {}, "targets": {}}
@@ -257,6 +269,8 @@ def parse_config(data: dict[str, Any], host: Any, *, path: Path | None = None) -
             adapters[section][name] = ConfiguredAdapter(name=name, plugin=plugin, registered=registered, options=opts)
     names = set()
     for i, p in enumerate(raw.pipelines):
+        if p is None:
+            continue
         if p.name in names:
             problems.append(f"pipelines[{i}].name: duplicate pipeline name {p.name!r}")
         names.add(p.name)

@@ -27,7 +27,8 @@ def test_every_problem_is_reported_with_its_path(host):
                 "state": {"url": "sqlite:///x.db", "lock_timout": "1h"},
                 "sources": {"erp": {"plugin": "memory", "datasett": "x"}, "xl": {"plugin": "nope"}},
                 "targets": {"shop": {"plugin": "fake", "batch_size": "many"}, "bare": {}},
-                "pipelines": [{"name": "a b", "source": "missing", "target": "shop"}],
+                "pipelines": [{"name": "a b", "source": "missing", "target": "shop"},
+                              {"name": "b", "source": "nope", "target": "shop"}],
             },
             host,
         )
@@ -40,9 +41,11 @@ def test_every_problem_is_reported_with_its_path(host):
         "targets.shop.batch_size: Input should be a valid integer",
         "targets.bare.plugin: missing",
         "pipelines[0].name: pipeline name must be non-empty and contain no spaces",
+        # still checked although other sections are wrong, under its own index
+        "pipelines[1].source: no source named 'nope'",
     ):
         assert expected in text, f"{expected!r} not in:\n{text}"
-    assert len(problems) == 6
+    assert len(problems) == 7
     assert str(len(problems)) + " problem(s)" in str(info.value)
 
 

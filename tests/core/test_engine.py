@@ -26,25 +26,50 @@ def rec(limit="1000.00", used="0.00", overdue="0.00", overdue_limit=None, mode=C
     )
 
 
-# --- seed 001: control modes at checkout with a deferred payment form -------------------------------------
-SEED_001_MODES = [
-    # (mode, over the limit?, expected outcome, expected Polish message)
-    (ControlMode.ALLOW, True, Outcome.ALLOW, None),                 # brak / Zezwalaj: order goes through
-    (ControlMode.WARN, True, Outcome.WARN, e.WARN_MESSAGE_PL),      # ostrzeżenie / Ostrzegaj
-    (ControlMode.BLOCK, True, Outcome.BLOCK, e.BLOCK_MESSAGE_PL),   # blokada / Blokuj
-    (ControlMode.ALLOW, False, Outcome.ALLOW, None),
-    (ControlMode.WARN, False, Outcome.ALLOW, None),
-    (ControlMode.BLOCK, False, Outcome.ALLOW, None),
+# --- seed 001, line by line ------------------------------------------------------------------------------
+# Each row: the seed's statement (our paraphrase), then a case that shows it. Record: limit 1000, used 900 unless
+# the row says otherwise; 100.00 reaches the limit exactly (not over), 200.00 goes over it.
+SEED_001_LINES = [
+    # "brak / Zezwalaj: after the limit is exceeded no action is taken, the customer orders normally"
+    ("brak: over the limit, order goes through", dict(mode=ControlMode.ALLOW), "200.00", PaymentForm.TRANSFER,
+     Outcome.ALLOW, (Reason.LIMIT_EXCEEDED, Reason.MODE_ALLOW), None, None),
+    # "ostrzeżenie / Ostrzegaj: a warning about the exceeded limit appears; the customer can still order"
+    ("ostrzeżenie: over the limit, warned", dict(mode=ControlMode.WARN), "200.00", PaymentForm.TRANSFER,
+     Outcome.WARN, (Reason.LIMIT_EXCEEDED,), e.WARN_MESSAGE_PL, e.WARN_MESSAGE_EN),
+    # "blokada / Blokuj: after the limit is exceeded the customer cannot place the order"
+    ("blokada: over the limit, refused", dict(mode=ControlMode.BLOCK), "200.00", PaymentForm.TRANSFER,
+     Outcome.BLOCK, (Reason.LIMIT_EXCEEDED,), e.BLOCK_MESSAGE_PL, e.BLOCK_MESSAGE_EN),
+    # the modes act only "po przekroczeniu limitu": within the limit every mode lets the order through
+    ("ostrzeżenie: exactly at the limit, no warning", dict(mode=ControlMode.WARN), "100.00", PaymentForm.TRANSFER,
+     Outcome.ALLOW, (Reason.WITHIN_LIMIT,), None, None),
+    ("blokada: exactly at the limit, placed", dict(mode=ControlMode.BLOCK), "100.00", PaymentForm.TRANSFER,
+     Outcome.ALLOW, (Reason.WITHIN_LIMIT,), None, None),
+    # "limits are checked for orders with a payment form of type przelew"; "customers can still order with
+    # non-deferred forms (gotówka, płatności online)"
+    ("blokada: over the limit, cash goes through", dict(mode=ControlMode.BLOCK), "200.00", PaymentForm.CASH,
+     Outcome.ALLOW, (Reason.NOT_DEFERRED,), None, None),
+    ("blokada: over the limit, online payment goes through", dict(mode=ControlMode.BLOCK), "200.00",
+     PaymentForm.ONLINE, Outcome.ALLOW, (Reason.NOT_DEFERRED,), None, None),
+    # "Limit przeterminowanych płatności: the maximum overdue amount up to which the customer may buy"
+    ("blokada: overdue above its limit, refused although credit is left",
+     dict(mode=ControlMode.BLOCK, used="0.00", overdue="300.01", overdue_limit="300.00"), "10.00",
+     PaymentForm.TRANSFER, Outcome.BLOCK, (Reason.WITHIN_LIMIT, Reason.OVERDUE_EXCEEDED), e.BLOCK_MESSAGE_PL,
+     e.BLOCK_MESSAGE_EN),
+    ("ostrzeżenie: overdue exactly at its limit, no warning",
+     dict(mode=ControlMode.WARN, used="0.00", overdue="300.00", overdue_limit="300.00"), "10.00",
+     PaymentForm.TRANSFER, Outcome.ALLOW, (Reason.WITHIN_LIMIT,), None, None),
+    # "limits are set on the card of a customer with the status podmiot gospodarczy"
+    ("blokada: a private customer is never restricted", dict(mode=ControlMode.BLOCK, business=False), "200.00",
+     PaymentForm.TRANSFER, Outcome.ALLOW, (Reason.NOT_BUSINESS,), None, None),
 ]
 
 
-@pytest.mark.parametrize(("mode", "over", "outcome", "message"), SEED_001_MODES)
-def test_seed_001_control_modes(mode, over, outcome, message):
-    record = rec(limit="1000.00", used="900.00", mode=mode)
-    amount = D("200.00") if over else D("100.00")  # 900 + 100 = 1000 is exactly the limit: not over
-    d = e.decide_checkout(record, amount, PaymentForm.TRANSFER, now=NOW)
-    assert d.outcome is outcome
-    assert d.message_pl == message
+@pytest.mark.parametrize(("case", "fields", "amount", "form", "outcome", "reasons", "pl", "en"), SEED_001_LINES,
+                         ids=[row[0] for row in SEED_001_LINES])
+def test_seed_001_line_by_line(case, fields, amount, form, outcome, reasons, pl, en):
+    record = rec(**{"limit": "1000.00", "used": "900.00", **fields})
+    d = e.decide_checkout(record, D(amount), form, now=NOW)
+    assert (d.outcome, d.reasons, d.message_pl, d.message_en) == (outcome, reasons, pl, en)
 
 
 def test_seed_001_messages_are_verbatim():
@@ -53,6 +78,8 @@ def test_seed_001_messages_are_verbatim():
         "(Przelew). Celem wyjaśnienia skontaktuj się ze swoim opiekunem."
     )
     assert e.WARN_MESSAGE_PL == "Twój limit płatności został przekroczony."
+    assert e.WARN_MESSAGE_EN == "Your payment limit has been exceeded."
+    assert e.BLOCK_MESSAGE_EN.startswith(e.WARN_MESSAGE_EN) and "(bank transfer)" in e.BLOCK_MESSAGE_EN
 
 
 @pytest.mark.parametrize("form", [PaymentForm.CASH, PaymentForm.ONLINE])
@@ -84,13 +111,28 @@ def test_seed_001_mode_tables():
         e.mode_from_code(7, {0: ControlMode.ALLOW})
 
 
-# --- seed 000: pending shop orders count against the limit ------------------------------------------------
-def test_seed_000_pending_orders_not_yet_in_the_erp_count():
-    record = rec(limit="1000.00", used="600.00")
-    assert e.available(record) == D("400.00")
-    assert e.available(record, pending=D("300.00")) == D("100.00")
-    assert e.decide_checkout(record, D("150.00"), PaymentForm.TRANSFER, pending=D("300.00")).outcome is Outcome.BLOCK
-    assert e.decide_checkout(record, D("100.00"), PaymentForm.TRANSFER, pending=D("300.00")).outcome is Outcome.ALLOW
+# --- seed 000, line by line ------------------------------------------------------------------------------
+# "When judging whether a new order may be added, the shop counts both the balance transferred from Optima
+# and the balance of shop orders not yet transferred to Optima." Limit 1000 in every row.
+SEED_000_LINES = [
+    # (case, used (balance from the ERP), pending (shop orders not in the ERP yet), order, outcome, available)
+    ("ERP balance alone, order fits exactly", "600.00", "0.00", "400.00", Outcome.ALLOW, "400.00"),
+    ("ERP balance alone, one grosz over", "600.00", "0.00", "400.01", Outcome.BLOCK, "400.00"),
+    ("pending shop orders count too, fits exactly", "600.00", "300.00", "100.00", Outcome.ALLOW, "100.00"),
+    ("pending shop orders count too, over", "600.00", "300.00", "100.01", Outcome.BLOCK, "100.00"),
+    ("once the ERP booked the orders they are in the balance, not pending", "900.00", "0.00", "100.00",
+     Outcome.ALLOW, "100.00"),
+    ("pending orders alone can use up the limit", "0.00", "1000.00", "0.01", Outcome.BLOCK, "0.00"),
+]
+
+
+@pytest.mark.parametrize(("case", "used", "pending", "order", "outcome", "left"), SEED_000_LINES,
+                         ids=[row[0] for row in SEED_000_LINES])
+def test_seed_000_line_by_line(case, used, pending, order, outcome, left):
+    record = rec(limit="1000.00", used=used, mode=ControlMode.BLOCK)
+    assert e.available(record, pending=D(pending)) == D(left)
+    d = e.decide_checkout(record, D(order), PaymentForm.TRANSFER, pending=D(pending), now=NOW)
+    assert d.outcome is outcome
 
 
 def test_three_limit_states_stay_distinct():
