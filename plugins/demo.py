@@ -108,7 +108,7 @@ def run_demo(workdir: Path, customers: int = 2000, *, serve: bool = False, port:
 
     _step(1, f"Build an Optima demo database with {customers} customers")
     stats = make_demo_db(optima_url, customers=customers, replace=True)
-    click.echo(f"  {optima_url}  ({stats})")
+    click.echo(f"  {optima_url}: {stats.customers} customer cards, {stats.payments} payments, {stats.seconds:.1f} s")
 
     _step(2, "Start the IdoSell sandbox and open shop accounts for most customers")
     sandbox = start_sandbox(workdir / "idosell-sandbox.db", api_key=DEMO_KEY, port=port)

@@ -1,0 +1,71 @@
+"""``check_config``: one line per fact, and a target's own description of a mode is not repeated by core."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from tradecredit.core.adapters import CheckResult, CheckStatus
+from tradecredit.core.check import check_config
+from tradecredit.core.config import parse_config
+from tradecredit.core.hookspecs import hookimpl
+from tradecredit.core.plugins import PluginHost
+from tradecredit.core.records import ControlMode, CreditRecord, LimitState
+from tradecredit.core.testing import MEMORY_ROWS, FakeTarget, testing_plugin
+
+NOW = datetime(2026, 11, 23, tzinfo=UTC)
+
+
+class DescribingTarget(FakeTarget):
+    """A target that reports its own mapping of BLOCK, as the IdoSell target does."""
+
+    def check(self, codes):  # type: ignore[no-untyped-def]
+        return [CheckResult(name="mode block", status=CheckStatus.OK, detail="sent as the shop's limit")]
+
+
+class DescribingPlugin:
+    @hookimpl
+    def register_targets(self, register):  # type: ignore[no-untyped-def]
+        register("describing", DescribingTarget)
+
+
+def _config(target_plugin: str, tmp_path):  # type: ignore[no-untyped-def]
+    host = PluginHost(strict=True)
+    host.add_plugin(testing_plugin, name="testing")
+    host.add_plugin(DescribingPlugin(), name="describing")
+    return parse_config({
+        "state": {"url": f"sqlite:///{tmp_path / 'state.db'}"},
+        "sources": {"erp": {"plugin": "memory"}},
+        "targets": {"shop": {"plugin": target_plugin}},
+        "pipelines": [{"name": "p", "source": "erp", "target": "shop"}],
+    }, host)
+
+
+def _rows() -> None:
+    MEMORY_ROWS["default"] = [
+        CreditRecord(source="erp", erp_id=c, code=c, is_business=True, limit_state=LimitState.LIMITED,
+                     credit_limit=Decimal("100.00"), control_mode=mode, as_of=NOW)
+        for c, mode in (("A", ControlMode.BLOCK), ("B", ControlMode.WARN))
+    ]
+
+
+def test_each_mode_is_described_once(tmp_path):
+    _rows()
+    try:
+        lines = check_config(_config("describing", tmp_path), as_of=NOW)
+    finally:
+        MEMORY_ROWS.clear()
+    names = [line.result.name for line in lines if line.subject == "pipeline p"]
+    assert names.count("mode block") == 1 and names.count("mode warn") == 1
+    block = next(line.result for line in lines if line.result.name == "mode block")
+    assert block.detail == "sent as the shop's limit"  # the target's own words win
+
+
+def test_core_describes_modes_the_target_does_not(tmp_path):
+    _rows()
+    try:
+        lines = check_config(_config("fake", tmp_path), as_of=NOW)
+    finally:
+        MEMORY_ROWS.clear()
+    details = {line.result.name: line.result.detail for line in lines}
+    assert details["mode block"].startswith("1 customer(s)") and details["mode warn"].startswith("1 customer(s)")
