@@ -42,17 +42,24 @@ except PackageNotFoundError:  # running from a source tree that is not installed
 
 __all__ = [
     "AdapterContext", "AuthError", "CheckResult", "CheckStatus", "CheckoutDecision", "ConfigError",
-    "ControlMode", "CreditRecord", "DataError", "DatabaseUrl", "ItemResult", "ItemStatus", "LimitState",
-    "LockHeldError", "ModeMapping", "Outcome", "OutgoingItem", "PaymentForm", "PluginOptions", "Reason",
-    "RejectedRow", "Secret", "Source", "StalePolicy", "Target", "TradeCreditError", "TransientError",
-    "decide_checkout", "degrade_mode", "hookimpl", "load_config", "record_or_rejection", "run_pipeline",
-    "storefront_view",
+    "ControlMode", "CreditRecord", "DataError", "DatabaseUrl", "ExitCode", "ItemResult", "ItemStatus",
+    "LimitState", "LockHeldError", "ModeMapping", "Outcome", "OutgoingItem", "PaymentForm", "PluginOptions",
+    "Reason", "RejectedRow", "RunReport", "Secret", "Source", "StalePolicy", "Target", "TradeCreditError",
+    "TransientError", "check_config", "decide_checkout", "degrade_mode", "exit_code_for", "hookimpl",
+    "load_config", "record_or_rejection", "run_pipeline", "run_pipelines", "storefront_view",
 ]
 
+# name → module under tradecredit.core, imported on first access.
+_LAZY = {
+    "run_pipeline": "sync", "run_pipelines": "sync", "check_config": "check",
+    "RunReport": "report", "ExitCode": "report", "exit_code_for": "report",
+}
 
-def __getattr__(name: str):  # lazy: importing tradecredit must not import the orchestrator's dependencies
-    if name == "run_pipeline":
-        from .core.sync import run_pipeline
 
-        return run_pipeline
+def __getattr__(name: str):  # type: ignore[no-untyped-def]
+    # Lazy: importing tradecredit must not import the orchestrator's dependencies (SQLAlchemy, adapters).
+    if name in _LAZY:
+        from importlib import import_module
+
+        return getattr(import_module(f".core.{_LAZY[name]}", __name__), name)
     raise AttributeError(name)

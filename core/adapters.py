@@ -120,6 +120,10 @@ class Target(_Adapter, ABC):
 
     max_batch_size: ClassVar[int] = 100
     native_modes: ClassVar[frozenset[ControlMode]] = frozenset(ControlMode)
+    # Payload keys that say *which* shop account is written (e.g. IdoSell's ``clientLogin``), not what is
+    # written to it. They go into the payload and the ledger like any key, but never become rows of the
+    # dry-run plan: a merchant reviews the business fields about to be overwritten.
+    identity_fields: ClassVar[frozenset[str]] = frozenset()
 
     def batch_size(self) -> int:
         """The batch size to use (options may lower it below ``max_batch_size``)."""
@@ -152,6 +156,27 @@ class Target(_Adapter, ABC):
         ``TransientError`` when the whole batch could not be delivered after retries, ``AuthError`` when
         credentials are refused.
         """
+
+    def current(self, items: list[OutgoingItem]) -> dict[str, dict[str, Any]]:
+        """The values the shop holds now for these customers, for the dry-run plan (optional).
+
+        Only the first sync has no ledger to say what the shop holds, yet that is the preview a merchant
+        needs before tradecredit overwrites shop data. Contract:
+
+        * ``items`` are matched customers that have **no ledger entry** (never confirmed by this pipeline,
+          or a ``--full-refresh``), at most ``batch_size()`` per call. Called only in dry runs.
+        * Return ``item.key`` → ``{payload key: value the shop holds now}``. Give only keys of
+          ``item.payload`` the shop can read, in the payload's own representation (the same string
+          formatting of amounts, the same mode names), so an equal value compares equal and is left out of
+          the plan. A missing item or key means "unknown" and the plan says so; never guess.
+        * Read only: no writes, no cache updates that matter (the cache is read-only in dry runs anyway).
+        * Raising is allowed: the dry run goes on, the report gets a warning and the values show as
+          unknown. The orchestrator stops asking after the first failure (a shop that failed after
+          retries would only make every further chunk wait out its retries as well).
+
+        The default knows nothing (every value unknown).
+        """
+        return {}
 
     def confirm_unchanged(self, codes: list[str], as_of: datetime) -> dict[str, str]:
         """Tell the shop that these customers' credit is unchanged as of ``as_of`` (optional).

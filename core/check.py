@@ -16,6 +16,7 @@ from .adapters import CheckResult, CheckStatus
 from .config import Config
 from .engine import degrade_mode
 from .secrets import mask
+from .state import StateStore, check_state
 from .sync import instantiate, read_records
 
 
@@ -33,8 +34,9 @@ def _guarded(subject: str, call) -> list[CheckLine]:  # type: ignore[no-untyped-
 
 
 def check_config(config: Config, *, as_of: datetime | None = None) -> list[CheckLine]:
+    """Every line of ``tradecredit check``: the state store, each source and target, each pipeline."""
     as_of = as_of or datetime.now(UTC)
-    lines: list[CheckLine] = []
+    lines = _guarded("state", lambda: check_state(config.state.url, lock_timeout=config.state.lock_timeout))
     for name, adapter in config.sources.items():
         def source_check(adapter=adapter):  # type: ignore[no-untyped-def]
             source = instantiate(adapter)
@@ -56,7 +58,28 @@ def check_config(config: Config, *, as_of: datetime | None = None) -> list[Check
         lines += _guarded(f"target {name}", target_check)
     for p in config.pipelines:
         lines += _guarded(f"pipeline {p.name}", lambda p=p: _pipeline_check(config, p, as_of))
+        lines += _guarded(f"pipeline {p.name}", lambda p=p: [_freshness(config, p.name, as_of)])
     return lines
+
+
+def _freshness(config: Config, pipeline: str, now: datetime) -> CheckResult:
+    """How old the data the shop decides on is: the last run that confirmed writes, against ``[engine] max_age``."""
+    store = StateStore.open(config.state.url, read_only=True)
+    try:
+        done = [r for r in store.history(pipeline, limit=100) if r["status"] in ("ok", "partial") and r["finished_at"]]
+    finally:
+        store.close()
+    if not done:
+        return CheckResult(name="freshness", status=CheckStatus.WARN,
+                           detail="never synced: the shop holds no data from this pipeline yet")
+    last = done[0]["finished_at"]
+    age = now - last
+    max_age = config.engine.max_age
+    stale = max_age is not None and age > max_age
+    detail = f"last successful run {last:%Y-%m-%d %H:%M} UTC, {age.total_seconds() / 3600:.1f} h ago"
+    if stale:
+        detail += f": older than [engine] max_age ({max_age}); the shop decides on old ERP data, run it more often"
+    return CheckResult(name="freshness", status=CheckStatus.WARN if stale else CheckStatus.OK, detail=detail)
 
 
 def _pipeline_check(config: Config, p, as_of: datetime) -> list[CheckResult]:  # type: ignore[no-untyped-def]

@@ -1,7 +1,9 @@
 """The thin ``tradecredit`` runner. Every command calls the library; no business logic lives here.
 
 Exit codes (also in the README): 0 ok, 1 the run could not complete, 2 bad command line, 3 configuration
-error or credentials refused, 4 some customers failed or were rejected, 5 another run holds the lock.
+error or credentials refused, 4 some customers failed or were rejected, 5 another run holds the lock. With
+several pipelines, the most severe one (``report.exit_code_for``). ``check``: 0 nothing failed, 1 a check
+failed, 3 configuration error.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from typing import Any
 import click
 
 from .errors import ConfigError, LockHeldError, PluginError, StateError, TradeCreditError
-from .plugins import get_host
-from .report import ExitCode, render_text
+from .plugins import STRICT_ENV, get_host
+from .report import ExitCode, RunReport, exit_code_for, exit_code_for_error, render_text
 from .secrets import install_log_masking, mask
 
 CONFIG_OPTION = click.option(
@@ -36,6 +38,20 @@ def _fail(message: str, code: ExitCode) -> None:
     sys.exit(int(code))
 
 
+def _describe(exc: BaseException) -> str:
+    if isinstance(exc, LockHeldError):
+        return f"Locked: {exc}"
+    if isinstance(exc, ConfigError | PluginError):
+        return f"Configuration error: {exc}"
+    if isinstance(exc, StateError):
+        return f"State store error: {exc}"
+    if isinstance(exc, TradeCreditError):
+        return f"Error: {exc}"
+    if isinstance(exc, KeyboardInterrupt):
+        return "Interrupted."
+    return f"Unexpected error: {type(exc).__name__}: {exc}"
+
+
 def exit_codes_for_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     """Map typed errors to the documented exit codes, masking every message."""
 
@@ -43,18 +59,8 @@ def exit_codes_for_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except LockHeldError as exc:
-            _fail(f"Locked: {exc}", ExitCode.LOCKED)
-        except (ConfigError, PluginError) as exc:
-            _fail(f"Configuration error: {exc}", ExitCode.CONFIG)
-        except StateError as exc:
-            _fail(f"State store error: {exc}", ExitCode.ERROR)
-        except TradeCreditError as exc:
-            _fail(f"Error: {exc}", ExitCode.ERROR)
-        except KeyboardInterrupt:
-            _fail("Interrupted.", ExitCode.ERROR)
-        except Exception as exc:  # noqa: BLE001 - last resort: still masked, still a clean exit code
-            _fail(f"Unexpected error: {type(exc).__name__}: {exc}", ExitCode.ERROR)
+        except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - last resort: masked, clean exit code
+            _fail(_describe(exc), exit_code_for_error(exc))
 
     return wrapper
 
@@ -63,6 +69,14 @@ class _PluginAwareGroup(click.Group):
     """Loads plugin commands lazily, the first time the CLI needs its command list."""
 
     _loaded_from: object = None
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        # Plugins load while click builds the command list, before any command's own error handling runs,
+        # so a strict-mode plugin failure would otherwise end even --help in a traceback.
+        try:
+            return super().main(*args, **kwargs)
+        except PluginError as exc:
+            _fail(f"Plugin error: {exc}\n(unset {STRICT_ENV} to skip plugins that fail to load)", ExitCode.CONFIG)
 
     def _load_plugin_commands(self) -> None:
         # Keyed on the host, so an embedding application or a test that swaps the host gets its commands.
@@ -138,31 +152,30 @@ def run(config_path: str, pipelines: tuple[str, ...], dry_run: bool, full_refres
 
     Only customers whose payload differs from what the shop last confirmed are sent; failed customers
     are retried by the next run. Use --dry-run before the first sync: it shows what would be overwritten.
+    A pipeline that fails does not stop the others; the exit code is the most severe one.
     """
-    from .config import load_config
-    from .sync import run_pipeline
+    from .sync import run_pipelines
 
-    config = load_config(config_path)
-    names = list(pipelines) or [p.name for p in config.pipelines if p.enabled]
-    if not names:
-        raise ConfigError("the config defines no enabled pipeline")
-    reports = []
-    worst = ExitCode.OK
-    for name in names:
-        progress = _TerminalProgress()
-        try:
-            report = run_pipeline(config, name, dry_run=dry_run, full_refresh=full_refresh, progress=progress)
-        finally:
-            progress.close()
-        reports.append(report)
-        worst = max(worst, report.exit_code)
+    progress = _TerminalProgress()
+
+    def show(report: RunReport) -> None:
+        progress.close()
         if not as_json:
             click.echo(render_text(report))
             click.echo()
+        elif report.error:  # stdout carries only JSON; a log still learns what went wrong
+            click.echo(mask(f"Pipeline {report.pipeline} {report.status}: {report.error}"), err=True)
+
+    try:
+        reports = run_pipelines(
+            config_path, pipelines, dry_run=dry_run, full_refresh=full_refresh, progress=progress, on_report=show
+        )
+    finally:
+        progress.close()
     if as_json:
         payload = [json.loads(r.to_json()) for r in reports]
         click.echo(mask(json.dumps(payload[0] if len(payload) == 1 else payload, indent=2, ensure_ascii=False)))
-    sys.exit(int(worst))
+    sys.exit(int(exit_code_for(reports)))
 
 
 @cli.command()
@@ -170,11 +183,15 @@ def run(config_path: str, pipelines: tuple[str, ...], dry_run: bool, full_refres
 @click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
 @exit_codes_for_errors
 def check(config_path: str, as_json: bool) -> None:
-    """Connect to every source and target and say what works (and what the targets would degrade)."""
+    """Check the state store, connect to every source and target, say what works (and what would degrade).
+
+    Exit code 0 when nothing FAILed (warnings included), 1 when a check failed, 3 for a configuration error.
+    """
     from .check import check_config
     from .config import load_config
 
-    lines = check_config(load_config(config_path))
+    cfg = load_config(config_path)
+    lines = check_config(cfg)
     failed = any(line.result.status == "fail" for line in lines)
     if as_json:
         click.echo(mask(json.dumps([line.model_dump(mode="json") for line in lines], indent=2, ensure_ascii=False)))
@@ -237,7 +254,7 @@ def state_history(config_path: str, pipeline: str | None, limit: int, run_id: in
     from .state import StateStore
 
     config = load_config(config_path)
-    store = StateStore.open(config.state.url)
+    store = StateStore.open(config.state.url, read_only=True)  # looking must not create or migrate the store
     try:
         if run_id is not None:
             items = store.run_items(run_id)

@@ -6,12 +6,14 @@ state store (saved with the run). Every string in it has gone through secret mas
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from enum import IntEnum
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, computed_field
 
+from .errors import ConfigError, LockHeldError, PluginError
 from .secrets import mask
 
 
@@ -24,6 +26,30 @@ class ExitCode(IntEnum):
     CONFIG = 3  # invalid configuration or credentials refused (401/403)
     PARTIAL = 4  # the run completed but some customers failed or were rejected
     LOCKED = 5  # another run of the same pipeline holds the lock
+
+
+ErrorKind = Literal["config", "locked", "error"]
+"""Why a run stopped: configuration or credentials (exit 3), the lock (exit 5), anything else (exit 1)."""
+
+_KIND_EXIT = {"config": ExitCode.CONFIG, "locked": ExitCode.LOCKED, "error": ExitCode.ERROR}
+
+# Several pipelines in one invocation exit with the most severe code, which is not the largest number: a
+# configuration error needs a person, a failed run needs a look, a partial run retries itself next time and
+# a held lock means another run is doing the work.
+_SEVERITY = (ExitCode.OK, ExitCode.LOCKED, ExitCode.PARTIAL, ExitCode.ERROR, ExitCode.CONFIG)
+
+
+def error_kind(exc: BaseException) -> ErrorKind:
+    """Classify an exception that stopped a run (the one place that maps errors to exit codes)."""
+    if isinstance(exc, LockHeldError):
+        return "locked"
+    if isinstance(exc, ConfigError | PluginError):  # AuthError is a ConfigError
+        return "config"
+    return "error"
+
+
+def exit_code_for_error(exc: BaseException) -> ExitCode:
+    return _KIND_EXIT[error_kind(exc)]
 
 
 class Counts(BaseModel):
@@ -44,20 +70,27 @@ class Problem(BaseModel):
 
 
 class PlannedChange(BaseModel):
+    """One field a dry run would change. ``old`` is only as good as ``old_source`` says."""
+
     code: str
     field: str
     old: Any = None
     new: Any = None
+    old_source: Literal["ledger", "shop"] | None = Field(
+        default=None,
+        description="ledger: last value the shop confirmed to tradecredit; shop: read from the shop during this "
+        "dry run (Target.current); None: unknown (old is then None too)",
+    )
 
 
 class RunReport(BaseModel):
     run_id: int | None = None
     pipeline: str
-    source: str
-    target: str
+    source: str | None = None  # None when the pipeline is not in the config (or the config did not load)
+    target: str | None = None
     dry_run: bool = False
     full_refresh: bool = False
-    status: str = "ok"  # ok | partial | failed
+    status: str = "ok"  # ok | partial | failed | locked (as in tc_runs)
     as_of: datetime
     started_at: datetime
     finished_at: datetime | None = None
@@ -70,17 +103,28 @@ class RunReport(BaseModel):
     degraded_modes: dict[str, int] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list, description="problems that did not fail the run")
     error: str | None = None
+    error_kind: ErrorKind | None = Field(default=None, description="why a failed run stopped; drives exit_code")
 
+    @computed_field  # type: ignore[prop-decorator]
     @property
     def exit_code(self) -> ExitCode:
+        """The exit code of ``tradecredit run`` for this report (README, "Exit codes")."""
+        if self.status == "locked":
+            return ExitCode.LOCKED
         if self.status == "failed":
-            return ExitCode.ERROR
+            return _KIND_EXIT[self.error_kind or "error"]
         if self.counts.failed or self.counts.rejected:
             return ExitCode.PARTIAL
         return ExitCode.OK
 
     def to_json(self) -> str:
         return mask(self.model_dump_json(indent=2))
+
+
+def exit_code_for(outcomes: Iterable[RunReport | BaseException]) -> ExitCode:
+    """The most severe exit code of several runs (reports, or errors that stopped a run before it had one)."""
+    codes = [o.exit_code if isinstance(o, RunReport) else exit_code_for_error(o) for o in outcomes]
+    return max(codes, key=_SEVERITY.index, default=ExitCode.OK)
 
 
 def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> list[str]:
@@ -94,24 +138,32 @@ def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> list[str]:
 def render_text(report: RunReport, *, limit: int = 20) -> str:
     """A readable report for a credit controller: summary first, then every problem (first ``limit``)."""
     c = report.counts
-    kind = "DRY RUN — nothing was written" if report.dry_run else f"run #{report.run_id}"
-    lines = [
-        f"Pipeline {report.pipeline} ({report.source} → {report.target}), {kind}",
-        f"ERP data as of {report.as_of:%Y-%m-%d %H:%M:%S %Z}; status: {report.status.upper()}",
-        "",
-        *_table(
-            [
-                ("read from the ERP", str(c.read)),
-                ("rejected (bad data; reasons below)", str(c.rejected)),
-                ("no account in the shop", str(c.unmatched)),
-                ("unchanged since last confirmed write", str(c.unchanged)),
-                ("to write" if report.dry_run else "sent", str(c.to_write)),
-                ("confirmed by the shop", str(c.written)),
-                ("failed (retried next run)", str(c.failed)),
-            ],
-            ("customers", "count"),
-        ),
-    ]
+    if report.dry_run:
+        kind = "DRY RUN — nothing was written"
+    else:
+        kind = f"run #{report.run_id}" if report.run_id is not None else "not started"
+    route = f" ({report.source} → {report.target})" if report.source and report.target else ""
+    lines = [f"Pipeline {report.pipeline}{route}, {kind}"]
+    if report.status in ("failed", "locked") and not report.durations:
+        # Stopped before reading anything (config, lock, state store): a table of zeros would only mislead.
+        lines.append(f"status: {report.status.upper()}")
+    else:
+        lines += [
+            f"ERP data as of {report.as_of:%Y-%m-%d %H:%M:%S %Z}; status: {report.status.upper()}",
+            "",
+            *_table(
+                [
+                    ("read from the ERP", str(c.read)),
+                    ("rejected (bad data; reasons below)", str(c.rejected)),
+                    ("no account in the shop", str(c.unmatched)),
+                    ("unchanged since last confirmed write", str(c.unchanged)),
+                    ("to write" if report.dry_run else "sent", str(c.to_write)),
+                    ("confirmed by the shop", str(c.written)),
+                    ("failed (retried next run)", str(c.failed)),
+                ],
+                ("customers", "count"),
+            ),
+        ]
     if report.degraded_modes:
         lines += ["", "Control modes the target cannot enforce natively:"]
         lines += [f"  {k}: {v} customer(s)" for k, v in sorted(report.degraded_modes.items())]
@@ -124,9 +176,14 @@ def render_text(report: RunReport, *, limit: int = 20) -> str:
         more = f" … and {len(report.unmatched) - limit} more" if len(report.unmatched) > limit else ""
         lines += ["", f"No shop account for: {shown}{more}"]
     if report.dry_run and report.plan:
-        lines += ["", f"Planned changes ({len(report.plan)} field(s)):"]
-        rows = [(p.code, p.field, _fmt(p.old), _fmt(p.new)) for p in report.plan[: limit * 5]]
-        lines += ["  " + r for r in _table(rows, ("customer", "field", "shop now (last confirmed)", "after sync"))]
+        lines += [
+            "",
+            f"Planned changes ({len(report.plan)} field(s)). \"before\" is what the shop holds, as far as we know:",
+            "  (ledger) = last value the shop confirmed to tradecredit; (shop now) = read from the shop for this",
+            "  preview; ? = unknown (not in the ledger, and the shop did not say)",
+        ]
+        rows = [(p.code, p.field, before_text(p), _fmt(p.new)) for p in report.plan[: limit * 5]]
+        lines += ["  " + r for r in _table(rows, ("customer", "field", "before", "after sync"))]
         if len(report.plan) > limit * 5:
             lines.append(f"  … {len(report.plan) - limit * 5} more (use --json for all)")
     if report.warnings:
@@ -155,3 +212,13 @@ def _by_reason(problems: list[Problem], limit: int) -> list[str]:
 
 def _fmt(value: Any) -> str:
     return "—" if value is None else str(value)
+
+
+_SOURCE_MARK = {"ledger": "(ledger)", "shop": "(shop now)"}
+
+
+def before_text(change: PlannedChange) -> str:
+    """The plan's "before" value with where it came from: last confirmed by us, read from the shop now, or ?."""
+    if change.old_source is None:
+        return "?"
+    return f"{_fmt(change.old)} {_SOURCE_MARK[change.old_source]}"

@@ -4,7 +4,8 @@ SQLAlchemy Core on any URL; the default is an embedded SQLite file. The ledger h
 and customer, the last payload the shop *confirmed*: it makes reruns cheap, drives retries of exactly the
 failed customers and gives the dry-run diff. Locks live here too (no POSIX file locks: the runner must work
 on Windows servers). The schema is versioned; migrations run forward on open, and a store written by a newer
-tradecredit is refused loudly rather than reset.
+tradecredit is refused loudly rather than reset. Dry runs and inspections open the store read-only: nothing is
+created or migrated, and a missing or not yet migrated store reads as empty.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import (
@@ -39,9 +41,10 @@ from sqlalchemy import (
     text,
     update,
 )
-from sqlalchemy.engine import Connection, make_url
+from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
+from .adapters import CheckResult, CheckStatus
 from .errors import ConfigError, LockHeldError, StateError
 from .secrets import mask
 
@@ -185,34 +188,62 @@ class ItemRecord:
 
 
 class StateStore:
-    """All reads and writes of tradecredit's own state."""
+    """All reads and writes of tradecredit's own state.
 
-    def __init__(self, engine: Engine) -> None:
+    ``read_only`` stores (dry runs, inspection) refuse every write, and read as empty when the store does not
+    exist yet or its schema is older than this tradecredit's (``empty``): only a real run migrates.
+    """
+
+    def __init__(self, engine: Engine, *, read_only: bool = False, exists: bool = True) -> None:
         self.engine = engine
+        self.read_only = read_only
+        self.exists = exists  # False: a SQLite file that is not there (an empty in-memory stand-in is used)
+        self.empty = False
 
     @classmethod
-    def open(cls, url: str, *, migrate: bool = True) -> StateStore:
+    def open(cls, url: str, *, migrate: bool = True, read_only: bool = False) -> StateStore:
+        """Open the store; migrate it forward unless ``migrate=False`` or ``read_only=True``.
+
+        A read-only open creates nothing: not the SQLite file, not its folder, not a table.
+        """
+        store = cls._connect(url, read_only=read_only)
+        if read_only:
+            version = store.schema_version()
+            _refuse_newer(version)
+            store.empty = version < SCHEMA_VERSION
+        elif migrate:
+            store.migrate()
+        return store
+
+    @classmethod
+    def _connect(cls, url: str, *, read_only: bool) -> StateStore:
         try:
             parsed = make_url(url)
         except Exception:  # noqa: BLE001
             raise ConfigError(f"state.url: {mask(url)!r} is not a database URL") from None
-        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
-            from pathlib import Path
-
-            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        file = _sqlite_file(parsed)
+        exists = True
+        if file is not None and read_only and not file.exists():
+            # Connecting would create the file: an empty in-memory database stands in for it instead.
+            parsed, exists = make_url("sqlite://"), False
+        elif file is not None and not read_only:
+            file.parent.mkdir(parents=True, exist_ok=True)
         try:
             engine = create_engine(parsed, pool_pre_ping=True)
         except Exception as exc:  # noqa: BLE001 - e.g. a missing driver
             raise ConfigError(f"state.url: cannot use {mask(url)}: {mask(exc)}") from None
         if engine.dialect.name == "sqlite":
-            event.listen(engine, "connect", _sqlite_pragmas)
-        store = cls(engine)
-        if migrate:
-            store.migrate()
-        return store
+            # journal_mode=WAL persists in the file, so a read-only store must not set it.
+            event.listen(engine, "connect", _sqlite_busy_timeout if read_only else _sqlite_pragmas)
+        return cls(engine, read_only=read_only, exists=exists)
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def _writable(self) -> None:
+        # A guard, not a feature: a dry run that tried to write would be a bug, and it must not go unnoticed.
+        if self.read_only:
+            raise StateError("the state store is open read-only (dry run or inspection); nothing may be written")
 
     # --- schema ----------------------------------------------------------------------------------------
     def schema_version(self) -> int:
@@ -230,13 +261,10 @@ class StateStore:
 
     def migrate(self) -> int:
         """Bring the schema to ``SCHEMA_VERSION``. Safe when several runners start on a fresh store at once."""
+        self._writable()
         for attempt in range(5):
             current = self.schema_version()
-            if current > SCHEMA_VERSION:
-                raise StateError(
-                    f"the state store has schema version {current}, newer than this tradecredit understands "
-                    f"({SCHEMA_VERSION}); upgrade tradecredit instead of pointing an old one at it"
-                )
+            _refuse_newer(current)
             if current == SCHEMA_VERSION:
                 return current
             try:
@@ -262,6 +290,7 @@ class StateStore:
 
     # --- runs ------------------------------------------------------------------------------------------
     def start_run(self, pipeline: str, source: str, target: str, *, full_refresh: bool) -> int:
+        self._writable()
         with self.engine.begin() as conn:
             result = conn.execute(
                 insert(runs).values(
@@ -275,6 +304,7 @@ class StateStore:
         self, run_id: int, status: str, counts: Mapping[str, int], *, error: str | None = None,
         report: Mapping[str, Any] | None = None,
     ) -> None:
+        self._writable()
         with self.engine.begin() as conn:
             conn.execute(
                 update(runs).where(runs.c.id == run_id).values(
@@ -284,6 +314,8 @@ class StateStore:
             )
 
     def history(self, pipeline: str | None = None, limit: int = 20) -> list[dict[str, Any]]:
+        if self.empty:
+            return []
         query = select(runs).order_by(runs.c.id.desc()).limit(limit)
         if pipeline:
             query = query.where(runs.c.pipeline == pipeline)
@@ -300,12 +332,16 @@ class StateStore:
         return out
 
     def run_items(self, run_id: int) -> list[dict[str, Any]]:
+        if self.empty:
+            return []
         with self.engine.connect() as conn:
             rows = conn.execute(select(run_items).where(run_items.c.run_id == run_id).order_by(run_items.c.id))
             return [dict(r) for r in rows.mappings()]
 
     # --- ledger ----------------------------------------------------------------------------------------
     def load_ledger(self, pipeline: str, target: str) -> dict[str, LedgerEntry]:
+        if self.empty:
+            return {}
         query = select(ledger.c.customer_key, ledger.c.code, ledger.c.payload).where(
             ledger.c.pipeline == pipeline, ledger.c.target == target
         )
@@ -317,6 +353,7 @@ class StateStore:
         items: Iterable[ItemRecord],
     ) -> None:
         """In one transaction: move the ledger forward for confirmed customers and append the audit trail."""
+        self._writable()
         now = utcnow()
         with self.engine.begin() as conn:
             keys = [k for k, _, _ in confirmed]
@@ -346,6 +383,7 @@ class StateStore:
 
     def forget_customers(self, pipeline: str, target: str, keys: Sequence[str]) -> None:
         """Drop ledger entries so the next run sends these customers again."""
+        self._writable()
         with self.engine.begin() as conn:
             for chunk in _chunks(list(keys), 500):
                 conn.execute(
@@ -355,12 +393,14 @@ class StateStore:
                 )
 
     def forget_ledger(self, pipeline: str, target: str) -> int:
+        self._writable()
         with self.engine.begin() as conn:
             result = conn.execute(delete(ledger).where(ledger.c.pipeline == pipeline, ledger.c.target == target))
             return int(result.rowcount or 0)
 
     # --- locks -----------------------------------------------------------------------------------------
     def acquire_lock(self, pipeline: str, run_id: int, *, stale_after: timedelta) -> None:
+        self._writable()
         holder = f"{platform.node()} pid {os.getpid()} run {run_id}"
         now = utcnow()
         try:
@@ -389,11 +429,14 @@ class StateStore:
             )
 
     def release_lock(self, pipeline: str, run_id: int) -> None:
+        self._writable()
         with self.engine.begin() as conn:
             conn.execute(delete(locks).where(locks.c.pipeline == pipeline, locks.c.run_id == run_id))
 
     # --- cache -----------------------------------------------------------------------------------------
     def cache_get(self, namespace: str, keys: list[str]) -> dict[str, Any]:
+        if self.empty:
+            return {}
         out: dict[str, Any] = {}
         with self.engine.connect() as conn:
             for chunk in _chunks(keys, 500):
@@ -403,6 +446,7 @@ class StateStore:
         return out
 
     def cache_put(self, namespace: str, values: Mapping[str, Any]) -> None:
+        self._writable()
         if not values:
             return
         now = utcnow()
@@ -415,11 +459,14 @@ class StateStore:
             )
 
     def cache_delete(self, namespace: str, keys: list[str]) -> None:
+        self._writable()
         with self.engine.begin() as conn:
             for chunk in _chunks(keys, 500):
                 conn.execute(delete(cache).where(cache.c.namespace == namespace, cache.c.key.in_(chunk)))
 
     def count(self, table: Table) -> int:
+        if self.empty:
+            return 0
         with self.engine.connect() as conn:
             return int(conn.execute(select(func.count()).select_from(table)).scalar() or 0)
 
@@ -442,14 +489,94 @@ class StateCache:
             self.store.cache_delete(f"{self.prefix}:{namespace}", keys)
 
 
+def check_state(url: str, *, lock_timeout: timedelta | None = None) -> list[CheckResult]:
+    """The ``[state]`` lines of ``tradecredit check``: reachable, schema version, lock table. Changes nothing."""
+    store = StateStore._connect(url, read_only=True)  # a bad URL or missing driver is a ConfigError
+    try:
+        if not store.exists:
+            return [CheckResult(name="reachable", status=CheckStatus.WARN,
+                                detail="the SQLite file does not exist yet; the first run creates it")]
+        try:
+            with store.engine.connect():
+                pass
+        except SQLAlchemyError as exc:
+            return [CheckResult(name="reachable", status=CheckStatus.FAIL, detail=mask(exc))]
+        results = [CheckResult(name="reachable", status=CheckStatus.OK, detail=store.engine.dialect.name)]
+        try:
+            version = store.schema_version()
+            _refuse_newer(version)
+        except StateError as exc:
+            return [*results, CheckResult(name="schema", status=CheckStatus.FAIL, detail=str(exc))]
+        if version < SCHEMA_VERSION:
+            results.append(CheckResult(
+                name="schema", status=CheckStatus.WARN,
+                detail=f"version {version}, this tradecredit uses {SCHEMA_VERSION}: migrations pending, "
+                "the next run (not a dry run) applies them",
+            ))
+        else:
+            results.append(CheckResult(name="schema", status=CheckStatus.OK, detail=f"version {version} (current)"))
+        results.append(_check_locks(store, version, lock_timeout))
+        return results
+    finally:
+        store.close()
+
+
+def _check_locks(store: StateStore, version: int, lock_timeout: timedelta | None) -> CheckResult:
+    try:
+        with store.engine.connect() as conn:
+            if not inspect(conn).has_table(locks.name):
+                if version < SCHEMA_VERSION:
+                    return CheckResult(name="locks", status=CheckStatus.WARN,
+                                       detail="lock table missing; the pending migrations create it")
+                return CheckResult(name="locks", status=CheckStatus.FAIL,
+                                   detail=f"lock table {locks.name} is missing although the schema is current")
+            held = conn.execute(select(locks).order_by(locks.c.pipeline)).mappings().all()
+    except SQLAlchemyError as exc:
+        return CheckResult(name="locks", status=CheckStatus.FAIL, detail=mask(exc))
+    if not held:
+        return CheckResult(name="locks", status=CheckStatus.OK, detail="lock table present, no run in progress")
+    now = utcnow()
+    stale = [r for r in held if lock_timeout is not None and now - (_aware(r["acquired_at"]) or now) > lock_timeout]
+    described = "; ".join(
+        f"{r['pipeline']} by {r['holder']} since {_aware(r['acquired_at']):%Y-%m-%d %H:%M:%S} UTC" for r in held
+    )
+    if stale:
+        return CheckResult(
+            name="locks", status=CheckStatus.WARN,
+            detail=f"{described}; {len(stale)} older than lock_timeout (a crashed run?), taken over by the next run",
+        )
+    return CheckResult(name="locks", status=CheckStatus.OK, detail=f"lock table present; held: {described}")
+
+
+def _refuse_newer(version: int) -> None:
+    if version > SCHEMA_VERSION:
+        raise StateError(
+            f"the state store has schema version {version}, newer than this tradecredit understands "
+            f"({SCHEMA_VERSION}); upgrade tradecredit instead of pointing an old one at it"
+        )
+
+
+def _sqlite_file(url: URL) -> Path | None:
+    """The file behind a SQLite URL, or None (another backend, in-memory, or a ``file:`` URI we leave alone)."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:") or url.query.get("uri"):
+        return None
+    return Path(url.database)
+
+
 def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
 
 
-def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+def _sqlite_busy_timeout(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA busy_timeout=10000")  # first, so that everything after it waits instead of failing
+    cur.execute("PRAGMA busy_timeout=10000")  # wait for a writer instead of failing
+    cur.close()
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    _sqlite_busy_timeout(dbapi_conn, _record)  # first, so that everything after it waits instead of failing
+    cur = dbapi_conn.cursor()
     # Concurrent readers while a run writes. It persists in the file; if another connection is switching it
     # right now, that one wins and the file is WAL all the same.
     with contextlib.suppress(Exception):

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
+
+from pydantic import TypeAdapter
 
 from .adapters import AdapterContext, ItemStatus, OutgoingItem, Source, Target
 from .config import Config, ConfiguredAdapter, load_config
@@ -22,7 +24,7 @@ from .engine import ModeMapping, degrade_mode
 from .errors import ConfigError, DataError, TransientError
 from .plugins import PluginHost, get_host
 from .records import ControlMode, CreditRecord, RejectedRow
-from .report import PlannedChange, Problem, RunReport
+from .report import PlannedChange, Problem, RunReport, error_kind
 from .secrets import mask
 from .state import ItemRecord, StateCache, StateStore, dumps
 
@@ -38,8 +40,8 @@ class RunInfo:
 
     run_id: int | None
     pipeline: str
-    source: str
-    target: str
+    source: str | None  # None only in ``on_error`` for a pipeline the config does not define
+    target: str | None
     dry_run: bool
     full_refresh: bool
     as_of: datetime
@@ -93,11 +95,50 @@ def read_records(
     return records, rejected
 
 
-def diff_fields(old: dict[str, Any] | None, new: dict[str, Any], code: str) -> list[PlannedChange]:
-    if old is None:
-        return [PlannedChange(code=code, field=k, old=None, new=v) for k, v in sorted(new.items())]
-    keys = sorted(set(old) | set(new))
-    return [PlannedChange(code=code, field=k, old=old.get(k), new=new.get(k)) for k in keys if old.get(k) != new.get(k)]
+def diff_fields(
+    old: dict[str, Any] | None, new: dict[str, Any], code: str, *,
+    old_source: Literal["ledger", "shop"] | None = "ledger", hidden: frozenset[str] = frozenset(),
+) -> list[PlannedChange]:
+    """The plan rows of one customer: fields whose value would change, and fields whose old value is unknown.
+
+    ``old`` is the ledger payload (complete: a key missing there was never written) or what the shop reported
+    (partial: a key missing there is unknown). ``hidden`` are the target's identity fields.
+    """
+    known = old or {}
+    keys = set(new) | (set(known) if old_source == "ledger" else set())
+    rows = []
+    for k in sorted(keys - hidden):
+        if k not in known:
+            rows.append(PlannedChange(code=code, field=k, old=None, new=new.get(k), old_source=None))
+        elif known[k] != new.get(k):
+            rows.append(PlannedChange(code=code, field=k, old=known[k], new=new.get(k), old_source=old_source))
+    return rows
+
+
+_CURRENT = TypeAdapter(dict[str, dict[str, Any]])
+
+
+def read_current(
+    report: RunReport, target: Target, items: list[OutgoingItem], progress: Progress | None = None
+) -> dict[str, dict[str, Any]]:
+    """Ask the target what the shop holds now for ``items`` (dry runs only). Never fails the run."""
+    found: dict[str, dict[str, Any]] = {}
+    wanted = {i.key for i in items}
+    for n, chunk in enumerate(_chunks(items, target.batch_size()), start=1):
+        try:
+            answer = _CURRENT.validate_python(target.current(chunk))
+        except Exception as exc:  # noqa: BLE001 - a preview must not fail because the shop cannot be read
+            unknown = len(items) - len(found)
+            report.warnings.append(mask(
+                f"could not read the shop's current values ({type(exc).__name__}: {exc}); "
+                f"{unknown} customer(s) show \"before\" as unknown"
+            ))
+            # Stop here: a shop that failed after retries would make every further chunk wait out its retries.
+            break
+        found.update((k, v) for k, v in answer.items() if k in wanted)
+        if progress:
+            progress("preview", min(n * target.batch_size(), len(items)), len(items))
+    return found
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
@@ -124,67 +165,115 @@ def run_pipeline(
     host: PluginHost | None = None,
     progress: Progress | None = None,
 ) -> RunReport:
-    """Run one pipeline and return its report.
+    """Run one pipeline and return its report (status ``ok``, or ``partial`` when customers failed or were
+    rejected; failed customers are retried by the next run).
 
-    Raises ``ConfigError`` (bad config, credentials refused), ``LockHeldError`` (another run holds the
-    pipeline) and ``StateError``; every other failure ends the run with status ``failed`` in the report.
-    Customers that fail to write make the status ``partial`` and are retried by the next run.
+    A run that cannot complete raises instead: ``ConfigError`` (bad config, unknown or disabled pipeline,
+    credentials refused), ``LockHeldError`` (another run holds the pipeline), ``TransientError`` (the shop
+    or ERP unreachable after retries, also in the middle of the writes), ``StateError`` or anything
+    unexpected. The exception carries the run's report as ``exc.report`` (status ``failed``, or ``locked``,
+    with ``error`` and ``error_kind`` set); unless it is a dry run or the config could not be used, that
+    report is also saved with the run. Customers the shop confirmed before the failure stay confirmed.
+    The ``on_error`` hooks run before the exception propagates.
+    """
+    host = host or get_host()
+    as_of = as_of or datetime.now(UTC)
+    report = RunReport(pipeline=pipeline, dry_run=dry_run, full_refresh=full_refresh, as_of=as_of,
+                       started_at=datetime.now(UTC))
+    info = RunInfo(None, pipeline, None, None, dry_run, full_refresh, as_of)
+    store: StateStore | None = None
+    locked = False
+    source: Source | None = None
+    target: Target | None = None
+    failure: BaseException | None = None
+    try:
+        cfg = _as_config(config, host)
+        p = cfg.pipeline(pipeline)
+        report.source = info.source = p.source
+        report.target = info.target = p.target
+        if not p.enabled:
+            raise ConfigError(f"pipeline {pipeline!r} is disabled in the config (enabled = false)")
+        # A dry run changes no state: it must not even create or migrate the store.
+        store = StateStore.open(cfg.state.url, read_only=dry_run)
+        if not dry_run:
+            report.run_id = info.run_id = store.start_run(p.name, p.source, p.target, full_refresh=full_refresh)
+            store.acquire_lock(p.name, info.run_id, stale_after=cfg.state.lock_timeout)
+            locked = True
+        host.call_lifecycle("before_run", run=info)
+        source = instantiate(cfg.sources[p.source])
+        target = instantiate(cfg.targets[p.target], StateCache(store, f"target:{p.target}", read_only=dry_run))
+        _execute(report, store, source, target, info, host, progress)
+    except BaseException as exc:  # noqa: BLE001 - recorded, shown to on_error and re-raised below
+        failure = exc
+        kind = error_kind(exc)
+        report.status = "locked" if kind == "locked" else "failed"
+        report.error_kind = kind
+        report.error = mask(f"{type(exc).__name__}: {exc}")
+    for adapter in (source, target):
+        if adapter is not None:
+            try:
+                adapter.close()
+            except Exception as exc:  # noqa: BLE001 - closing must not hide the real outcome
+                log.warning("closing %s failed: %s", adapter.name, mask(exc))
+    report.finished_at = datetime.now(UTC)
+    if store is not None:
+        try:
+            if info.run_id is not None:
+                store.finish_run(
+                    info.run_id, report.status, report.counts.model_dump(), error=report.error,
+                    report=report.model_dump(mode="json"),
+                )
+                if locked:
+                    store.release_lock(info.pipeline, info.run_id)
+        except Exception as exc:
+            if failure is None:
+                raise
+            log.warning("could not record the failed run: %s", mask(exc))  # the run's own error matters more
+        finally:
+            store.close()
+    if failure is not None:
+        failure.report = report  # type: ignore[attr-defined]
+        host.call_lifecycle("on_error", run=info, error=failure)
+        raise failure
+    host.call_lifecycle("after_run", run=info, report=report)
+    return report
+
+
+def run_pipelines(
+    config: Config | str | Path,
+    names: Iterable[str] | None = None,
+    *,
+    dry_run: bool = False,
+    full_refresh: bool = False,
+    as_of: datetime | None = None,
+    host: PluginHost | None = None,
+    progress: Progress | None = None,
+    on_report: Callable[[RunReport], None] | None = None,
+) -> list[RunReport]:
+    """Run the named pipelines (all enabled ones when ``names`` is empty), one after another.
+
+    A pipeline that fails does not stop the others: its report (status ``failed`` or ``locked``, the
+    ``report`` of ``run_pipeline``'s exception) takes its place in the list, and ``on_report`` sees every
+    report as soon as its pipeline ends. Raises ``ConfigError`` only when the config itself cannot be used or
+    enables no pipeline; ``KeyboardInterrupt`` stops everything. ``exit_code_for(reports)`` gives the
+    combined exit code.
     """
     host = host or get_host()
     cfg = _as_config(config, host)
-    p = cfg.pipeline(pipeline)
-    if not p.enabled:
-        raise ConfigError(f"pipeline {pipeline!r} is disabled in the config (enabled = false)")
-    as_of = as_of or datetime.now(UTC)
-    started = datetime.now(UTC)
-    store = StateStore.open(cfg.state.url)
-    report = RunReport(
-        pipeline=p.name, source=p.source, target=p.target, dry_run=dry_run, full_refresh=full_refresh,
-        as_of=as_of, started_at=started,
-    )
-    run_id: int | None = None
-    source: Source | None = None
-    target: Target | None = None
-    try:
-        if not dry_run:
-            run_id = store.start_run(p.name, p.source, p.target, full_refresh=full_refresh)
-            report.run_id = run_id
-            try:
-                store.acquire_lock(p.name, run_id, stale_after=cfg.state.lock_timeout)
-            except Exception:
-                store.finish_run(run_id, "locked", report.counts.model_dump(), error="lock held by another run")
-                raise
-        info = RunInfo(run_id, p.name, p.source, p.target, dry_run, full_refresh, as_of)
+    selected = list(names or ()) or [p.name for p in cfg.pipelines if p.enabled]
+    if not selected:
+        raise ConfigError("the config defines no enabled pipeline")
+    reports: list[RunReport] = []
+    for name in selected:
         try:
-            host.call_lifecycle("before_run", run=info)
-            source = instantiate(cfg.sources[p.source])
-            target = instantiate(
-                cfg.targets[p.target], StateCache(store, f"target:{p.target}", read_only=dry_run)
-            )
-            _execute(report, store, source, target, info, host, progress)
-        except BaseException as exc:
-            report.status = "failed"
-            report.error = mask(f"{type(exc).__name__}: {exc}")
-            host.call_lifecycle("on_error", run=info, error=exc)
-            raise
-        finally:
-            for adapter in (source, target):
-                if adapter is not None:
-                    try:
-                        adapter.close()
-                    except Exception as exc:  # noqa: BLE001 - closing must not hide the real outcome
-                        log.warning("closing %s failed: %s", adapter.name, mask(exc))
-            report.finished_at = datetime.now(UTC)
-            if run_id is not None:
-                store.finish_run(
-                    run_id, report.status, report.counts.model_dump(), error=report.error,
-                    report=report.model_dump(mode="json"),
-                )
-                store.release_lock(p.name, run_id)
-        host.call_lifecycle("after_run", run=info, report=report)
-        return report
-    finally:
-        store.close()
+            report = run_pipeline(cfg, name, dry_run=dry_run, full_refresh=full_refresh, as_of=as_of, host=host,
+                                  progress=progress)
+        except Exception as exc:  # noqa: BLE001 - run_pipeline reported and recorded it; go on with the next
+            report = exc.report  # type: ignore[attr-defined]
+        reports.append(report)
+        if on_report is not None:
+            on_report(report)
+    return reports
 
 
 def _execute(
@@ -205,6 +294,7 @@ def _execute(
     native, policy = target.native_modes, target.mode_policy()
     modes: dict[ControlMode, ModeMapping] = {}
     unchanged: dict[str, str] = {}  # code → key
+    planned: dict[str, dict[str, Any]] = {}  # key → last confirmed payload, for the dry-run plan
     with _timed(report, "diff"):
         for key, record in records.items():
             if record.code not in matches:
@@ -227,29 +317,55 @@ def _execute(
                 unchanged[record.code] = key
                 continue
             # Decoding the old payload of every changed customer also makes a corrupt entry a loud error.
-            old_payload = previous.payload if previous is not None else None
+            if previous is not None:
+                planned[key] = previous.payload
             outgoing.append(
                 OutgoingItem(key=key, code=record.code, payload=payload, match=matches[record.code],
                              record=record, mode=mode)
             )
-            if info.dry_run:
-                report.plan.extend(diff_fields(old_payload, payload, record.code))
     counts.unmatched = len(report.unmatched)
     counts.rejected = len(report.rejected)
     counts.to_write = len(outgoing)
 
-    if not info.dry_run:
-        with _timed(report, "write"):
-            _write(report, store, target, outgoing, info, host, progress)
-        if unchanged:
-            with _timed(report, "confirm unchanged"):
-                _confirm_unchanged(report, store, target, unchanged, info)
-        unmatched_items = [ItemRecord(None, code, "unmatched", "no shop account with this code") for code in
-                           report.unmatched]
-        rejected_items = [ItemRecord(None, p.code, "rejected", p.reason) for p in report.rejected]
-        if info.run_id is not None:
-            store.record_batch(info.run_id, info.pipeline, info.target, [], [*rejected_items, *unmatched_items])
+    if info.dry_run:
+        _plan(report, target, outgoing, planned, progress)
+        report.status = "partial" if counts.failed else "ok"
+        return
+    with _timed(report, "write"):
+        unreachable = _write(report, store, target, outgoing, info, host, progress)
+    # With the shop unreachable after retries, confirming unchanged customers would only wait out the retries.
+    if unchanged and unreachable is None:
+        with _timed(report, "confirm unchanged"):
+            _confirm_unchanged(report, store, target, unchanged, info)
+    unmatched_items = [ItemRecord(None, code, "unmatched", "no shop account with this code") for code in
+                       report.unmatched]
+    rejected_items = [ItemRecord(None, p.code, "rejected", p.reason) for p in report.rejected]
+    if info.run_id is not None:
+        store.record_batch(info.run_id, info.pipeline, info.target, [], [*rejected_items, *unmatched_items])
+    if unreachable is not None:
+        # The run could not complete, exactly as when the shop is unreachable while matching (exit 1): the
+        # remaining customers were never tried. Confirmed batches stay in the ledger.
+        raise unreachable
     report.status = "partial" if counts.failed else "ok"
+
+
+def _plan(
+    report: RunReport, target: Target, outgoing: list[OutgoingItem], ledger_payloads: dict[str, dict[str, Any]],
+    progress: Progress | None,
+) -> None:
+    """The dry-run plan: "before" from the ledger, else from the shop itself (``Target.current``), else unknown."""
+    first_time = [i for i in outgoing if i.key not in ledger_payloads]
+    shop: dict[str, dict[str, Any]] = {}
+    if first_time:
+        with _timed(report, "read shop"):
+            shop = read_current(report, target, first_time, progress)
+    hidden = target.identity_fields
+    for item in outgoing:
+        if item.key in ledger_payloads:
+            rows = diff_fields(ledger_payloads[item.key], item.payload, item.code, old_source="ledger", hidden=hidden)
+        else:
+            rows = diff_fields(shop.get(item.key), item.payload, item.code, old_source="shop", hidden=hidden)
+        report.plan.extend(rows)
 
 
 def _confirm_unchanged(
@@ -273,10 +389,12 @@ def _confirm_unchanged(
 def _write(
     report: RunReport, store: StateStore, target: Target, outgoing: list[OutgoingItem], info: RunInfo,
     host: PluginHost, progress: Progress | None,
-) -> None:
+) -> TransientError | None:
+    """Write in batches; return the error that made the shop unreachable (later batches are not tried)."""
     counts = report.counts
-    assert info.run_id is not None
+    assert info.run_id is not None and info.target is not None
     batches = list(_chunks(outgoing, target.batch_size()))
+    unreachable: TransientError | None = None
     aborted: str | None = None
     for index, batch in enumerate(batches):
         outcome = BatchOutcome(index=index)
@@ -286,7 +404,7 @@ def _write(
             try:
                 results = {r.key: r for r in target.write(batch)}
             except TransientError as exc:
-                aborted = mask(exc)
+                unreachable, aborted = exc, mask(exc)
                 results = {}
             counts.batches += 1
         else:
@@ -316,3 +434,4 @@ def _write(
         host.call_lifecycle("after_batch", run=info, batch=outcome)
         if progress:
             progress("writing", min((index + 1) * target.batch_size(), len(outgoing)), len(outgoing))
+    return unreachable

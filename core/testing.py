@@ -131,19 +131,35 @@ class FakeTarget(Target):
 
     ``script`` is a list consumed one entry per ``write`` call: ``None`` confirms all, a set of codes fails
     those items, an exception instance is raised. ``calls`` records every batch (codes and payloads).
+    ``shop`` (code → values) is the fake shop's data: writes land there, and ``current`` reads it, so seeding
+    it before a first dry run shows what the shop holds. ``current_error`` makes ``current`` raise;
+    ``current_calls`` records the codes of each ``current`` call. ``account`` is the identity field.
     """
 
     Options = FakeTargetOptions
+    identity_fields = frozenset({"account"})
     script: list[_Any] = []
     calls: list[list[dict[str, _Any]]] = []
     shop: dict[str, dict[str, _Any]] = {}
 
     unchanged_calls: list[list[str]] = []
     forgotten: set[str] = set()  # codes the "shop" answers as unknown in confirm_unchanged
+    current_calls: list[list[str]] = []
+    current_error: BaseException | None = None
 
     @classmethod
     def reset(cls) -> None:
         cls.script, cls.calls, cls.shop, cls.unchanged_calls, cls.forgotten = [], [], {}, [], set()
+        cls.current_calls, cls.current_error = [], None
+
+    def current(self, items):  # type: ignore[no-untyped-def]
+        cls = type(self)
+        cls.current_calls.append([i.code for i in items])
+        if cls.current_error is not None:
+            raise cls.current_error
+        return {
+            i.key: {k: v for k, v in cls.shop[i.code].items() if k in i.payload} for i in items if i.code in cls.shop
+        }
 
     def confirm_unchanged(self, codes, as_of):  # type: ignore[no-untyped-def]
         type(self).unchanged_calls.append(list(codes))

@@ -21,7 +21,7 @@ from tradecredit import hookimpl
 from tradecredit.core.cli import exit_codes_for_errors
 from tradecredit.core.config import load_config
 from tradecredit.core.money import format_pln, round_money
-from tradecredit.core.report import RunReport
+from tradecredit.core.report import RunReport, before_text
 from tradecredit.core.sql import schema_map
 from tradecredit.core.sync import run_pipeline
 
@@ -120,7 +120,10 @@ def run_demo(workdir: Path, customers: int = 2000, *, serve: bool = False, port:
             select(kh.c.Knt_Kod).where(kh.c.Knt_PodmiotTyp == 1, kh.c.Knt_Nieaktywny == 0).order_by(kh.c.Knt_KntId)
         )]
     with_account = [c for i, c in enumerate(codes) if i % 20 != 7]  # every 20th customer has no shop account
-    sandbox.add_clients([{"login": f"login_{c.lower()}", "code_external": c} for c in with_account])
+    # Some accounts already carry a limit typed in by hand in the shop panel: the dry run shows what the
+    # first sync will overwrite (seed 000 asks to make sure the ERP's data is the newer one first).
+    sandbox.add_clients([{"login": f"login_{c.lower()}", "code_external": c,
+                          "limit": "10000.00" if i % 4 == 1 else None} for i, c in enumerate(with_account)])
     click.echo(f"  sandbox at {sandbox.url}: {len(with_account)} shop accounts for {len(codes)} active ERP cards")
 
     eshop_handle = storefront(workdir) if storefront else None
@@ -136,8 +139,8 @@ def run_demo(workdir: Path, customers: int = 2000, *, serve: bool = False, port:
         sandbox.reset_log()
         dry = run_pipeline(config, pipeline, dry_run=True)
         _summary(dry, {"write requests sent": sandbox.count("PUT clients/clients")})
-        rows = [(p.code, p.field, "—" if p.old is None else p.old, p.new) for p in dry.plan[:6]]
-        _echo_table(rows, ("customer", "field", "shop now", "after sync"))
+        rows = [(p.code, p.field, before_text(p), p.new) for p in dry.plan[:6]]
+        _echo_table(rows, ("customer", "field", "before (? = the shop cannot tell)", "after sync"))
         click.echo(f"  … {len(dry.plan)} field changes in all")
         results["dry_run_writes"] = sandbox.count("PUT clients/clients")
 

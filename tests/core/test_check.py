@@ -29,16 +29,20 @@ class DescribingPlugin:
         register("describing", DescribingTarget)
 
 
-def _config(target_plugin: str, tmp_path):  # type: ignore[no-untyped-def]
+def _host() -> PluginHost:
     host = PluginHost(strict=True)
     host.add_plugin(testing_plugin, name="testing")
     host.add_plugin(DescribingPlugin(), name="describing")
+    return host
+
+
+def _config(target_plugin: str, tmp_path, host: PluginHost | None = None):  # type: ignore[no-untyped-def]
     return parse_config({
         "state": {"url": f"sqlite:///{tmp_path / 'state.db'}"},
         "sources": {"erp": {"plugin": "memory"}},
         "targets": {"shop": {"plugin": target_plugin}},
         "pipelines": [{"name": "p", "source": "erp", "target": "shop"}],
-    }, host)
+    }, host or _host())
 
 
 def _rows() -> None:
@@ -69,3 +73,27 @@ def test_core_describes_modes_the_target_does_not(tmp_path):
         MEMORY_ROWS.clear()
     details = {line.result.name: line.result.detail for line in lines}
     assert details["mode block"].startswith("1 customer(s)") and details["mode warn"].startswith("1 customer(s)")
+
+
+def test_state_lines_and_freshness_against_engine_max_age(tmp_path):
+    from datetime import timedelta
+
+    from tradecredit import run_pipeline
+
+    _rows()
+    try:
+        host = _host()
+        config = _config("fake", tmp_path, host)
+        never = {line.result.name: line.result for line in check_config(config, as_of=NOW)}
+        assert never["freshness"].status is CheckStatus.WARN and "never synced" in never["freshness"].detail
+        assert not (tmp_path / "state.db").exists()  # check changes nothing, not even the state file
+        run_pipeline(config, "p", host=host)
+        now = datetime.now(UTC)
+        fresh = {line.result.name: line.result for line in check_config(config, as_of=now)}
+        assert fresh["freshness"].status is CheckStatus.OK
+        assert fresh["reachable"].status is CheckStatus.OK and fresh["schema"].status is CheckStatus.OK
+        later = {line.result.name: line.result for line in check_config(config, as_of=now + timedelta(days=2))}
+        assert later["freshness"].status is CheckStatus.WARN and "max_age" in later["freshness"].detail
+    finally:
+        MEMORY_ROWS.clear()
+        FakeTarget.reset()

@@ -7,7 +7,7 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import update
 from tradecredit.core.errors import LockHeldError, StateError
-from tradecredit.core.state import SCHEMA_VERSION, ItemRecord, StateCache, StateStore, ledger, meta
+from tradecredit.core.state import SCHEMA_VERSION, ItemRecord, StateCache, StateStore, check_state, ledger, meta
 
 
 def test_migrations_create_a_versioned_schema_and_are_idempotent(state_url):
@@ -87,3 +87,82 @@ def test_insert_of_a_corrupt_version_value_is_loud(state_url):
         conn.execute(update(meta).values(value="banana"))
     with pytest.raises(StateError, match="schema_version"):
         store.schema_version()
+
+
+def test_read_only_open_creates_nothing_reads_empty_and_refuses_writes(tmp_path):
+    db = tmp_path / "missing" / "state.db"
+    store = StateStore.open(f"sqlite:///{db}", read_only=True)
+    assert (store.exists, store.empty) == (False, True)
+    assert store.load_ledger("p", "t") == {} and store.cache_get("ns", ["k"]) == {} and store.history() == []
+    with pytest.raises(StateError, match="read-only"):
+        store.record_batch(1, "p", "t", [], [])
+    with pytest.raises(StateError, match="read-only"):
+        store.migrate()
+    store.close()
+    assert not db.parent.exists()
+
+
+def test_read_only_open_of_a_migrated_store_reads_it(state_url):
+    writer = StateStore.open(state_url)
+    writer.record_batch(1, "p", "t", [("a", "A", {"x": 1})], [])
+    writer.close()
+    reader = StateStore.open(state_url, read_only=True)
+    assert not reader.empty and reader.load_ledger("p", "t")["a"].payload == {"x": 1}
+    with pytest.raises(StateError, match="read-only"):
+        reader.acquire_lock("p", 1, stale_after=timedelta(hours=1))
+    reader.close()
+
+
+def test_read_only_open_refuses_a_newer_schema(state_url):
+    store = StateStore.open(state_url)
+    with store.engine.begin() as conn:
+        conn.execute(update(meta).where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION + 1)))
+    store.close()
+    with pytest.raises(StateError, match="newer than this tradecredit"):
+        StateStore.open(state_url, read_only=True)
+
+
+def _lines(results):
+    return {r.name: (r.status.value, r.detail) for r in results}
+
+
+def test_check_state_on_a_store_that_does_not_exist_yet(tmp_path):
+    db = tmp_path / "state.db"
+    lines = _lines(check_state(f"sqlite:///{db}"))
+    assert lines["reachable"][0] == "warn" and "first run creates it" in lines["reachable"][1]
+    assert not db.exists(), "check must not create the store"
+
+
+def test_check_state_reports_schema_and_locks(state_url):
+    from sqlalchemy import create_engine
+
+    # An existing database without our tables (a fresh PostgreSQL database, an empty SQLite file).
+    engine = create_engine(state_url)
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE unrelated (x INTEGER)")
+    engine.dispose()
+    pending = _lines(check_state(state_url))
+    assert pending["reachable"][0] == "ok"
+    assert pending["schema"][0] == "warn" and "migrations pending" in pending["schema"][1]
+    assert pending["locks"][0] == "warn"
+
+    store = StateStore.open(state_url)
+    current = _lines(check_state(state_url, lock_timeout=timedelta(hours=1)))
+    assert current["schema"] == ("ok", f"version {SCHEMA_VERSION} (current)")
+    assert current["locks"] == ("ok", "lock table present, no run in progress")
+    store.acquire_lock("p", 7, stale_after=timedelta(hours=1))
+    held = _lines(check_state(state_url, lock_timeout=timedelta(hours=1)))
+    assert held["locks"][0] == "ok" and "p by" in held["locks"][1]
+    stale = _lines(check_state(state_url, lock_timeout=timedelta(0)))
+    assert stale["locks"][0] == "warn" and "older than lock_timeout" in stale["locks"][1]
+
+    with store.engine.begin() as conn:
+        conn.execute(update(meta).values(value=str(SCHEMA_VERSION + 1)))
+    newer = _lines(check_state(state_url))
+    assert newer["schema"][0] == "fail" and "newer" in newer["schema"][1]
+    store.close()
+
+
+def test_check_state_on_an_unreachable_server_fails_masked():
+    lines = _lines(check_state("postgresql+psycopg://u:hunter2secret@127.0.0.1:1/x"))
+    assert lines["reachable"][0] == "fail" and "hunter2secret" not in lines["reachable"][1]

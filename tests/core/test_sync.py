@@ -90,19 +90,45 @@ def test_transient_failure_stops_writing_and_loses_nothing(host, state_url):
     MEMORY_ROWS["default"] = [customer(f"K{i}") for i in range(5)]
     cfg = make_config(host, state_url, batch_size=2)
     FakeTarget.script = [None, TransientError("HTTP 503 after 6 attempts")]
-    report = run_pipeline(cfg, "p", host=host)
+    with pytest.raises(TransientError) as info:
+        run_pipeline(cfg, "p", host=host)
+    report = info.value.report
     assert report.counts.written == 2 and report.counts.failed == 3 and len(FakeTarget.calls) == 2
     assert "could not be reached after retries" in report.failed[-1].reason
+    assert (report.status, report.error_kind, report.exit_code) == ("failed", "error", 1)
+    assert FakeTarget.unchanged_calls == [], "an unreachable shop is not asked to confirm anything else"
+    store = StateStore.open(state_url)
+    assert store.history()[0]["status"] == "failed" and len(store.load_ledger("p", "shop")) == 2
+    store.close()
     again = run_pipeline(cfg, "p", host=host)
     assert again.counts.written == 3 and again.counts.unchanged == 2
+
+
+def test_an_unreachable_shop_exits_1_whether_matching_or_writing(host, state_url, monkeypatch):
+    """README: 1 = the run could not complete (shop unreachable after retries), at any stage."""
+    MEMORY_ROWS["default"] = [customer("A")]
+    cfg = make_config(host, state_url)
+    FakeTarget.script = [TransientError("HTTP 503 after 6 attempts")]
+    with pytest.raises(TransientError) as writing:
+        run_pipeline(cfg, "p", host=host)
+
+    def unreachable(self, codes):
+        raise TransientError("connect timeout after 6 attempts")
+
+    monkeypatch.setattr(FakeTarget, "match", unreachable)
+    with pytest.raises(TransientError) as matching:
+        run_pipeline(cfg, "p", host=host)
+    assert writing.value.report.exit_code == matching.value.report.exit_code == 1
+    assert matching.value.report.error == "TransientError: connect timeout after 6 attempts"
 
 
 def test_auth_error_stops_the_run_and_records_it(host, state_url):
     MEMORY_ROWS["default"] = [customer("A")]
     cfg = make_config(host, state_url)
     FakeTarget.script = [AuthError("HTTP 403 (Scope: clients, level: w)")]
-    with pytest.raises(AuthError):
+    with pytest.raises(AuthError) as info:
         run_pipeline(cfg, "p", host=host)
+    assert (info.value.report.status, info.value.report.exit_code) == ("failed", 3)
     store = StateStore.open(state_url)
     with store.engine.connect() as conn:
         row = conn.execute(select(runs.c.status, runs.c.error)).one()
@@ -157,8 +183,10 @@ def test_second_concurrent_run_is_refused_by_the_lock(host, state_url):
     from datetime import timedelta
 
     store.acquire_lock("p", 999, stale_after=timedelta(hours=1))
-    with pytest.raises(LockHeldError, match="already running"):
+    with pytest.raises(LockHeldError, match="already running") as info:
         run_pipeline(cfg, "p", host=host)
+    assert (info.value.report.status, info.value.report.exit_code) == ("locked", 5)
+    assert store.history()[0]["status"] == "locked"
     store.release_lock("p", 999)
     store.close()
     assert run_pipeline(cfg, "p", host=host).counts.written == 1
@@ -257,3 +285,197 @@ def test_a_failing_unchanged_confirmation_is_a_warning_not_a_failure(host, state
     monkeypatch.setattr(FakeTarget, "confirm_unchanged", broken)
     report = run_pipeline(cfg, "p", host=host)
     assert report.status == "ok" and "freshness endpoint down" in report.warnings[0]
+
+
+# --- dry-run preview of a first sync (Target.current, identity fields) --------------------------------------
+
+
+def test_first_dry_run_shows_what_the_shop_holds_now(host, state_url):
+    MEMORY_ROWS["default"] = [customer("A", limit="1000.00"), customer("B", limit="50.00")]
+    FakeTarget.shop["A"] = {"account": "a", "limit": "400.00", "used": "0.00", "mode": "block", "other": 1}
+    cfg = make_config(host, state_url, batch_size=1)
+    dry = run_pipeline(cfg, "p", host=host, dry_run=True)
+    assert FakeTarget.current_calls == [["A"], ["B"]], "asked in chunks of batch_size()"
+    rows = [(c.code, c.field, c.old, c.new, c.old_source) for c in dry.plan]
+    assert rows == [
+        ("A", "limit", "400.00", "1000.00", "shop"),  # equal used/mode are no change; the identity is no row
+        ("B", "limit", None, "50.00", None),  # the shop does not know B: unknown, not "empty"
+        ("B", "mode", None, "block", None),
+        ("B", "used", None, "0.00", None),
+    ]
+    assert dry.counts.to_write == 2 and dry.warnings == []
+
+    run_pipeline(cfg, "p", host=host)
+    FakeTarget.current_calls.clear()
+    MEMORY_ROWS["default"] = [customer("A", limit="900.00"), customer("B", limit="50.00"), customer("C")]
+    dry = run_pipeline(cfg, "p", host=host, dry_run=True)
+    assert FakeTarget.current_calls == [["C"]], "customers in the ledger are not read from the shop"
+    assert [(c.code, c.field, c.old, c.old_source) for c in dry.plan if c.code == "A"] == [
+        ("A", "limit", "1000.00", "ledger")
+    ]
+    assert {c.old_source for c in dry.plan if c.code == "C"} == {None}
+
+
+def test_a_failing_current_is_a_warning_and_shows_unknown(host, state_url):
+    MEMORY_ROWS["default"] = [customer("A"), customer("B")]
+    FakeTarget.shop["A"] = {"account": "a", "limit": "400.00", "used": "0.00", "mode": "block"}
+    FakeTarget.current_error = TransientError("HTTP 503 after 6 attempts")
+    dry = run_pipeline(make_config(host, state_url, batch_size=1), "p", host=host, dry_run=True)
+    assert dry.status == "ok" and dry.exit_code == 0
+    assert len(FakeTarget.current_calls) == 1, "the first failure stops further reads"
+    assert "HTTP 503" in dry.warnings[0] and "2 customer(s)" in dry.warnings[0]
+    assert {c.old_source for c in dry.plan} == {None} and len(dry.plan) == 6
+
+
+def test_plan_text_says_where_before_came_from(host, state_url):
+    from tradecredit.core.report import render_text
+
+    MEMORY_ROWS["default"] = [customer("A"), customer("B")]
+    cfg = make_config(host, state_url)
+    run_pipeline(cfg, "p", host=host)
+    MEMORY_ROWS["default"] = [customer("A", limit="5.00"), customer("B"), customer("C")]
+    FakeTarget.shop["C"] = {"used": "7.00"}
+    text = render_text(run_pipeline(cfg, "p", host=host, dry_run=True))
+    assert "before" in text and "shop now (last confirmed)" not in text
+    lines = text.splitlines()
+    assert any(line.split()[:4] == ["A", "limit", "1000.00", "(ledger)"] for line in lines)
+    assert any(line.split()[:4] == ["C", "used", "7.00", "(shop", ] for line in lines)
+    assert any(line.split()[:3] == ["C", "limit", "?"] for line in lines)
+    assert not any(line.split()[1:2] == ["account"] for line in lines if line.startswith("  "))
+
+
+def test_diff_fields_against_ledger_and_shop():
+    from tradecredit.core.sync import diff_fields
+
+    new = {"login": "x", "limit": "1", "used": "2"}
+    ledger_rows = diff_fields({"login": "x", "limit": "0", "gone": "9", "used": "2"}, new, "K",
+                              old_source="ledger", hidden=frozenset({"login"}))
+    assert [(r.field, r.old, r.new, r.old_source) for r in ledger_rows] == [
+        ("gone", "9", None, "ledger"), ("limit", "0", "1", "ledger")
+    ]
+    shop_rows = diff_fields({"limit": "1", "extra": "?"}, new, "K", old_source="shop", hidden=frozenset({"login"}))
+    assert [(r.field, r.old, r.old_source) for r in shop_rows] == [("used", None, None)]
+
+
+# --- a dry run changes no state ----------------------------------------------------------------------------
+
+
+def test_dry_run_on_a_missing_store_creates_nothing(host, state_url):
+    from sqlalchemy import create_engine, inspect
+    from sqlalchemy.engine import make_url
+
+    url = make_url(state_url)
+    if url.get_backend_name() == "sqlite":  # in a folder that does not exist either
+        from pathlib import Path
+
+        db = Path(url.database).parent / "not-yet" / "state.db"
+        state_url = f"sqlite:///{db}"
+    MEMORY_ROWS["default"] = [customer("A")]
+    dry = run_pipeline(make_config(host, state_url), "p", host=host, dry_run=True)
+    assert dry.counts.to_write == 1 and {c.old_source for c in dry.plan} == {None}
+    if url.get_backend_name() == "sqlite":
+        assert not db.exists() and not db.parent.exists()
+    else:
+        engine = create_engine(state_url)
+        assert inspect(engine).get_table_names() == [], "no table may be created or migrated"
+        engine.dispose()
+
+
+def test_dry_run_on_an_unmigrated_sqlite_file_leaves_it_untouched(host, tmp_path):
+    import sqlite3
+
+    db = tmp_path / "state.db"
+    sqlite3.connect(db).close()  # exists, empty: e.g. created by a DBA ahead of the first run
+    before = db.read_bytes()
+    MEMORY_ROWS["default"] = [customer("A")]
+    dry = run_pipeline(make_config(host, f"sqlite:///{db}"), "p", host=host, dry_run=True)
+    assert dry.counts.to_write == 1 and db.read_bytes() == before
+
+
+# --- errors: reports on the exception, on_error, keep going ------------------------------------------------
+
+
+def test_on_error_sees_lock_unknown_and_disabled_pipelines(host, state_url):
+    from datetime import timedelta
+
+    from tradecredit import ConfigError, hookimpl
+
+    seen: list[tuple[str, str | None, str]] = []
+
+    class Recorder:
+        @hookimpl
+        def on_error(self, run, error):
+            seen.append((run.pipeline, run.target, type(error).__name__))
+
+    host.add_plugin(Recorder(), name="recorder")
+    MEMORY_ROWS["default"] = [customer("A")]
+    cfg = parse_config(
+        {
+            "state": {"url": state_url},
+            "sources": {"erp": {"plugin": "memory"}},
+            "targets": {"shop": {"plugin": "fake"}},
+            "pipelines": [{"name": "p", "source": "erp", "target": "shop"},
+                          {"name": "off", "source": "erp", "target": "shop", "enabled": False}],
+        },
+        host,
+    )
+    store = StateStore.open(state_url)
+    store.acquire_lock("p", 999, stale_after=timedelta(hours=1))
+    with pytest.raises(LockHeldError):
+        run_pipeline(cfg, "p", host=host)
+    store.release_lock("p", 999)
+    store.close()
+    with pytest.raises(ConfigError) as unknown:
+        run_pipeline(cfg, "nope", host=host)
+    with pytest.raises(ConfigError, match="disabled"):
+        run_pipeline(cfg, "off", host=host)
+    assert seen == [("p", "shop", "LockHeldError"), ("nope", None, "ConfigError"), ("off", "shop", "ConfigError")]
+    report = unknown.value.report
+    assert (report.status, report.exit_code, report.source) == ("failed", 3, None)
+
+
+def test_run_pipelines_runs_every_enabled_pipeline_and_keeps_going(host, state_url, monkeypatch):
+    import tradecredit
+    from tradecredit.core.report import exit_code_for
+
+    MEMORY_ROWS["default"] = [customer("A")]
+    MEMORY_ROWS["other"] = [customer("B")]
+    cfg = parse_config(
+        {
+            "state": {"url": state_url},
+            "sources": {"erp": {"plugin": "memory"}, "erp2": {"plugin": "memory", "dataset": "other"}},
+            "targets": {"shop": {"plugin": "fake"}},
+            "pipelines": [
+                {"name": "first", "source": "erp", "target": "shop"},
+                {"name": "off", "source": "erp", "target": "shop", "enabled": False},
+                {"name": "second", "source": "erp2", "target": "shop"},
+            ],
+        },
+        host,
+    )
+    FakeTarget.script = [AuthError("HTTP 401")]  # the first pipeline's write is refused
+    seen: list[str] = []
+    reports = tradecredit.run_pipelines(cfg, host=host, on_report=lambda r: seen.append(r.pipeline))
+    assert [r.pipeline for r in reports] == seen == ["first", "second"]
+    assert [(r.status, r.exit_code) for r in reports] == [("failed", 3), ("ok", 0)]
+    assert FakeTarget.shop == {"B": FakeTarget.shop["B"]}
+    assert exit_code_for(reports) == 3
+    named = tradecredit.run_pipelines(cfg, ["second", "nope"], host=host, dry_run=True)
+    assert [(r.pipeline, r.status) for r in named] == [("second", "ok"), ("nope", "failed")]
+    assert tradecredit.check_config is not None
+
+
+def test_exit_code_for_takes_the_most_severe():
+    from tradecredit.core.report import ExitCode, RunReport, exit_code_for
+
+    def rep(**kw):
+        return RunReport(pipeline="p", as_of=NOW, started_at=NOW, **kw)
+
+    partial = rep()
+    partial.counts.failed = 1
+    locked, failed = rep(status="locked"), rep(status="failed", error_kind="error")
+    assert exit_code_for([]) == ExitCode.OK
+    assert exit_code_for([rep(), locked, partial]) == ExitCode.PARTIAL
+    assert exit_code_for([partial, failed]) == ExitCode.ERROR
+    assert exit_code_for([failed, LockHeldError("x"), AuthError("y")]) == ExitCode.CONFIG
+    assert partial.model_dump()["exit_code"] == 4, "the JSON report carries its exit code"

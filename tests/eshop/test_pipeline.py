@@ -10,7 +10,7 @@ import pytest
 from tradecredit import run_pipeline
 from tradecredit.core.config import parse_config
 from tradecredit.core.engine import Outcome, PaymentForm, decide_checkout
-from tradecredit.core.errors import ConfigError
+from tradecredit.core.errors import ConfigError, TransientError
 from tradecredit.core.plugins import PluginHost
 from tradecredit.core.records import LimitState
 from tradecredit.core.testing import MEMORY_ROWS, testing_plugin
@@ -95,8 +95,10 @@ def test_a_storefront_outage_fails_the_batch_and_the_next_run_catches_up(host, t
     MEMORY_ROWS["default"] = [make_record("K1"), make_record("K2")]
     cfg = config(host, tmp_path, shop)
     shop.inject_feed_failures(FAST_RETRY.max_attempts, status=503)
-    first = run_pipeline(cfg, "erp-to-store", host=host)
-    assert (first.status, first.counts.written, first.counts.failed) == ("partial", 0, 2)
+    with pytest.raises(TransientError) as outage:  # unreachable after retries: the run failed (exit 1)
+        run_pipeline(cfg, "erp-to-store", host=host)
+    first = outage.value.report
+    assert (first.status, first.counts.written, first.counts.failed) == ("failed", 0, 2)
     second = run_pipeline(cfg, "erp-to-store", host=host)
     assert (second.status, second.counts.written) == ("ok", 2)
 
