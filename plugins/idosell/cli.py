@@ -2,10 +2,38 @@
 
 from __future__ import annotations
 
+import errno
+import socket
+import sys
+
 import click
 
 from .faults import parse_fault
 from .sandbox import DEFAULT_API_KEY, Sandbox
+
+
+def _claim_port(host: str, port: int) -> None:
+    """Bind ``host:port`` once so an address in use is a clear error before anything is printed or created.
+
+    uvicorn binds the same way right after (``SO_REUSEADDR`` on POSIX, as uvicorn sets it; on Windows that
+    option would let a second process share the port, so the default exclusive bind is used there).
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        if sys.platform != "win32":
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            if exc.errno in (errno.EADDRINUSE, getattr(errno, "WSAEADDRINUSE", errno.EADDRINUSE)):
+                raise click.ClickException(
+                    f"cannot listen on {host}:{port}: the port is already in use (another sandbox?); "
+                    "stop that process or choose another --port") from None
+            raise click.ClickException(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
 def _scopes(text: str) -> dict[str, str]:
@@ -28,8 +56,8 @@ def _scopes(text: str) -> dict[str, str]:
 @click.option("--key", "extra_keys", multiple=True, metavar="KEY=SCOPES",
               help="another key with limited scopes, e.g. readonly=clients:r (repeatable)")
 @click.option("--fault", "faults", multiple=True, metavar="KIND[:opt=val,...]",
-              help="inject a fault: 429:times=3,retry_after=1 | 500:times=5 | slow:delay=5 | drop:times=1 | "
-                   "partial:refs=KH-1|KH-2 (repeatable)")
+              help="inject a fault: 429:times=3,retry_after=1 | 500:times=5 | 422:fault_string=… | slow:delay=5 | "
+                   "drop:times=1 | partial:refs=KH-1|KH-2 (repeatable)")
 @click.option("--balance-sign", type=click.Choice(["negative", "positive"]), default="negative", show_default=True,
               help="how the shop reads clientBalanceAmountExternal: negative = debt is sent negative")
 @click.option("--zero-limit-means", type=click.Choice(["no_credit", "no_limit"]), default="no_credit",
@@ -49,6 +77,7 @@ def sandbox_cmd(host: str, port: int, db_path: str | None, api_key: str, extra_k
         parsed = [parse_fault(f) for f in faults]
     except (TypeError, ValueError) as exc:
         raise click.BadParameter(str(exc), param_hint="--fault") from None
+    _claim_port(host, port)
     sandbox = Sandbox(db_path, api_key, keys=keys, balance_sign=balance_sign,  # type: ignore[arg-type]
                       zero_limit_means=zero_limit_means)  # type: ignore[arg-type]
     for spec in clients:
@@ -57,11 +86,12 @@ def sandbox_cmd(host: str, port: int, db_path: str | None, api_key: str, extra_k
             sandbox.add_client(login, code or None, firm=login)
     for fault in parsed:
         sandbox.faults.add(fault)
+    from ...core.serving import serve_forever
+
+    # Printed only once the port was bound: a banner followed by a bind error would look like a running shop.
     click.echo(f"IdoSell sandbox on http://{host}:{port} (API http://{host}:{port}/api/admin/v6/)")
     click.echo(f"state: {db_path or 'in memory'}; {len(sandbox.clients())} account(s); "
                f"{len(parsed)} fault rule(s); Ctrl+C to stop")
-    from ...core.serving import serve_forever
-
     try:
         serve_forever(sandbox.app, host, port)
     finally:

@@ -5,13 +5,16 @@ the next ``times`` matching requests (``None`` = until cleared). Kinds:
 
 * ``429``: HTTP 429 with ``Retry-After: <retry_after>`` seconds.
 * ``500`` (or any 5xx given as ``status``): an internal server error.
+* ``4xx`` (any 4xx given as ``status``, default 422): the whole request refused with ``errors.faultString`` =
+  ``fault_string``, as the real API does for a body it cannot accept (not retried by clients).
 * ``slow``: wait ``delay`` seconds, then answer normally (a client with a shorter timeout sees a timeout).
 * ``drop``: start the response and close the connection mid-body (the client sees a dropped connection).
 * ``partial``: ``PUT clients/clients`` answers 207 and the items whose ``requestReference`` is in ``refs``
   fail (with ``faultCode``/``faultString``).
 
 Command-line syntax (``--fault``, repeatable): ``KIND[:key=value,...]``, e.g. ``429:times=3,retry_after=1``,
-``500:times=10``, ``slow:delay=5``, ``drop:times=1,op=PUT clients/clients``, ``partial:refs=KH-1|KH-2``.
+``500:times=10``, ``422:op=PUT clients/clients,fault_string=Invalid data``, ``slow:delay=5``,
+``drop:times=1,op=PUT clients/clients``, ``partial:refs=KH-1|KH-2``.
 """
 
 from __future__ import annotations
@@ -20,8 +23,10 @@ import threading
 from dataclasses import dataclass, field
 from typing import Literal
 
-FaultKind = Literal["429", "500", "slow", "drop", "partial"]
-KINDS: tuple[str, ...] = ("429", "500", "slow", "drop", "partial")
+FaultKind = Literal["429", "500", "4xx", "slow", "drop", "partial"]
+KINDS: tuple[str, ...] = ("429", "500", "4xx", "slow", "drop", "partial")
+DEFAULT_STATUS = {"500": 500, "4xx": 422}
+DEFAULT_MESSAGE = {"4xx": "sandbox: injected refusal of the request", "partial": "sandbox: injected item failure"}
 WRITE_OP = "PUT clients/clients"
 
 
@@ -32,10 +37,10 @@ class Fault:
     times: int | None = 1
     retry_after: float = 1.0
     delay: float = 2.0
-    status: int = 500
+    status: int = 0  # 0: the kind's default (500, or 422 for 4xx)
     refs: frozenset[str] = frozenset()
     fault_code: int = 99
-    fault_string: str = "sandbox: injected item failure"
+    fault_string: str = ""  # "": the kind's default message
     hits: int = field(default=0, compare=False)
 
     def __post_init__(self) -> None:
@@ -43,6 +48,13 @@ class Fault:
             raise ValueError(f"unknown fault kind {self.kind!r}; expected one of {', '.join(KINDS)}")
         if self.kind == "partial" and self.op == "*":
             self.op = WRITE_OP
+        if not self.status:
+            self.status = DEFAULT_STATUS.get(self.kind, 500)
+        families = {"500": 5, "4xx": 4}
+        if self.kind in families and self.status // 100 != families[self.kind]:
+            raise ValueError(f"fault kind {self.kind} needs a {families[self.kind]}xx status, not {self.status}")
+        if not self.fault_string:
+            self.fault_string = DEFAULT_MESSAGE.get(self.kind, "sandbox: injected fault")
         self.refs = frozenset(self.refs)
 
     def matches(self, op: str) -> bool:
@@ -107,7 +119,8 @@ def parse_fault(spec: str) -> Fault:
         else:
             raise ValueError(f"unknown fault option {key!r}")
     kind = kind.strip()
-    if kind.isdigit() and kind.startswith("5"):
+    # A bare status selects its family: "503" → kind 500 with status 503, "422" → kind 4xx with status 422.
+    if kind.isdigit() and kind != "429" and kind[0] in "45":
         values.setdefault("status", int(kind))
-        kind = "500"
+        kind = "500" if kind.startswith("5") else "4xx"
     return Fault(kind=kind, **values)  # type: ignore[arg-type]

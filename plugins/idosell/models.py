@@ -4,9 +4,9 @@ The sandbox validates every request with these models (a body that does not matc
 API does). They cover the operations tradecredit uses: ``GET``/``PUT clients/clients``,
 ``PUT clients/externalCode``, ``POST orders/orders``, ``PUT orders/orders`` and ``POST orders/orders/search``.
 
-Client objects are strict (every field the spec lists, unknown fields rejected), so a typo in what the target
-sends fails loudly. Order objects model the fields the sandbox acts on and accept the spec's other fields
-unvalidated (``extra="allow"``): the sandbox ignores them.
+Every request object is strict: each field the spec lists is modelled with its JSON type, and unknown fields are
+rejected (the published objects have closed property lists), so a typo in what a client sends fails loudly. The
+sandbox acts on a few of the fields and ignores the rest once validated.
 
 JSON numbers are parsed as ``Decimal`` (``json.loads(..., parse_float=Decimal)``) so amounts stay exact; a
 string where the spec says ``number`` is a 422, as is a number where it says ``string``.
@@ -77,10 +77,6 @@ Bool = Annotated[bool, BeforeValidator(_boolean)]
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
-
-
-class _Open(BaseModel):
-    model_config = ConfigDict(extra="allow")
 
 
 # --- PUT clients/clients ------------------------------------------------------------------------------------
@@ -202,22 +198,112 @@ class ClientsQuery(_Strict):
 
 
 # --- orders -------------------------------------------------------------------------------------------------
-class OrderProduct(_Open):
+# Every object the three order operations' specs describe has a closed list of properties, so the models are
+# strict like the client ones: an unknown or misspelt field, or a value of the wrong JSON type, is a 422. The
+# sandbox acts on a few fields only; the others are validated and then ignored.
+PaymentType = Literal["cash_on_delivery", "prepaid", "tradecredit"]
+SettledAtPrice = Literal["gross", "net", "net_without_VAT"]
+
+
+class BundleItem(_Strict):
     productId: Int | None = None
     sizeId: Str | None = None
+    sizePanelName: Str | None = None
+    productIndex: Str | None = None
+
+
+class DiscountCode(_Strict):
+    name: Str | None = None
+
+
+class OrderProduct(_Strict):
+    productId: Int | None = None
+    sizeId: Str | None = None
+    productSizeCodeExternal: Str | None = None
+    stockId: Int | None = None
     productQuantity: Num = Decimal(1)
     productRetailPrice: Num = Decimal(0)
+    productFree: Bool | None = None
+    forceLoyaltyPoints: Num | None = None
+    productVat: Num | None = None
+    productVatFree: Str | None = None
+    discountCode: DiscountCode | None = None
+    remarksToProduct: Str | None = None
+    label: Str | None = None
+    productBundleItems: list[BundleItem] | None = None
 
 
-class OrderPost(_Open):
+class ClientWithoutAccountData(_Strict):
+    clientFirstName: Str | None = None
+    clientLastName: Str | None = None
+    clientFirm: Str | None = None
+    clientNip: Str | None = None
+    clientStreet: Str | None = None
+    clientZipCode: Str | None = None
+    clientCity: Str | None = None
+    clientCountry: Str | None = None
+    clientEmail: Str | None = None
+    clientPhone1: Str | None = None
+    clientPhone2: Str | None = None
+    langId: Str | None = None
+
+
+class DeliveryAddress(_Strict):
+    clientDeliveryAddressFirstName: Str | None = None
+    clientDeliveryAddressLastName: Str | None = None
+    clientDeliveryAddressAdditional: Str | None = None
+    clientDeliveryAddressStreet: Str | None = None
+    clientDeliveryAddressZipCode: Str | None = None
+    clientDeliveryAddressCity: Str | None = None
+    clientDeliveryAddressCountry: Str | None = None
+    clientDeliveryAddressPhone: Str | None = None
+
+
+class PayerAddress(_Strict):
+    payerAddressId: Int | None = None
+    payerAddressFirstName: Str | None = None
+    payerAddressLastName: Str | None = None
+    payerAddressFirm: Str | None = None
+    payerAddressNip: Str | None = None
+    payerAddressStreet: Str | None = None
+    payerAddressZipCode: Str | None = None
+    payerAddressCity: Str | None = None
+    payerAddressCountryId: Str | None = None
+    payerAddressPhone: Str | None = None
+
+
+class OrderPostSettings(_Strict):
+    settingSendMail: Bool | None = None
+    settingSendSMS: Bool | None = None
+
+
+class OrderPost(_Strict):
     orderType: Str | None = None
     shopId: Int | None = None
-    orderPaymentType: Literal["cash_on_delivery", "prepaid", "tradecredit"] | None = None
+    stockId: Int | None = None
+    orderPaymentType: PaymentType | None = None
     currencyId: Str | None = None
+    clientWithoutAccount: Str | None = None
+    clientWithoutAccountData: ClientWithoutAccountData | None = None
     clientLogin: Str | None = None
+    clientNoteToOrder: Str | None = None
+    clientNoteToCourier: Str | None = None
+    affiliateId: Int | None = None
+    courierId: Int | None = None
+    pickupPointId: Str | None = None
     deliveryCost: Num | None = None
-    orderRebateValue: Num | None = None
+    clientDeliveryAddress: DeliveryAddress | None = None
+    payerAddress: PayerAddress | None = None
     products: list[OrderProduct] = Field(default_factory=list)
+    orderRebateValue: Num | None = None
+    orderOperatorLogin: Str | None = None
+    ignoreBridge: Bool | None = None
+    settings: OrderPostSettings | None = None
+    orderSettledAtPrice: SettledAtPrice | None = None
+    clientRequestInvoice: Str | None = None
+    billingCurrency: Str | None = None
+    billingCurrencyRate: Num | None = None
+    purchaseDate: Str | None = None
 
 
 class OrdersPostParams(_Strict):
@@ -228,12 +314,60 @@ class OrdersPostRequest(_Strict):
     params: OrdersPostParams
 
 
-class OrderPut(_Open):
+class FormulaValue(_Strict):
+    valueId: Str | None = None
+
+
+class FormulaParameter(_Strict):
+    parameterId: Str | None = None
+    parameterValue: Str | None = None
+    parameterValues: list[FormulaValue] | None = None
+
+
+class OrderPutProduct(_Strict):
+    productId: Int | None = None
+    sizeId: Str | None = None
+    productSizeCodeExternal: Str | None = None
+    basketPosition: Int | None = None
+    stockId: Int | None = None
+    productFree: Bool | None = None
+    forceLoyaltyPoints: Num | None = None
+    productQuantity: Num | None = None
+    productQuantityOperationType: Literal["add", "substract"] | None = None
+    productRetailPrice: Num | None = None
+    productVat: Num | None = None
+    productVatFree: Str | None = None
+    remarksToProduct: Str | None = None
+    label: Str | None = None
+    productBundleItems: list[BundleItem] | None = None
+    priceFormulaParameters: list[FormulaParameter] | None = None
+
+
+class OrderPutSettings(_Strict):
+    dontSendMail: Literal["y", "n"] | None = None
+    dontSendSMS: Literal["y", "n"] | None = None
+
+
+class OrderPut(_Strict):
     orderId: Str | None = None
     orderSerialNumber: Int | None = None
     orderStatus: Str | None = None
     apiFlag: ApiFlag | None = None
-    orderPaymentType: Literal["cash_on_delivery", "prepaid", "tradecredit"] | None = None
+    apiNoteToOrder: Str | None = None
+    clientNoteToOrder: Str | None = None
+    clientNoteToCourier: Str | None = None
+    orderNote: Str | None = None
+    products: list[OrderPutProduct] | None = None
+    orderPaymentType: PaymentType | None = None
+    orderSettledAtPrice: SettledAtPrice | None = None
+    ignoreBridge: Bool | None = None
+    settings: OrderPutSettings | None = None
+    emailProcessingConsent: Literal["yes", "no", "disabled"] | None = None
+    clientRequestInvoice: Str | None = None
+    billingCurrency: Str | None = None
+    billingCurrencyRate: Num | None = None
+    purchaseDate: Str | None = None
+    estimatedDeliveryDate: Str | None = None
 
 
 class OrdersPutParams(_Strict):
@@ -244,18 +378,127 @@ class OrdersPutRequest(_Strict):
     params: OrdersPutParams
 
 
-class SearchClient(_Open):
+class SearchClient(_Strict):
     clientLogin: Str | None = None
     clientId: Int | None = None
+    clientFirstName: Str | None = None
+    clientLastName: Str | None = None
+    clientCity: Str | None = None
+    clientEmail: Str | None = None
+    clientHasTaxNumber: Str | None = None
+    clientSearchingMode: Str | None = None
+    clientFirm: Str | None = None
+    clientNip: Str | None = None
+    clientCountryId: Str | None = None
+    clientCountryName: Str | None = None
 
 
-class OrdersSearchParams(_Open):
+DateType = Literal["add", "modified", "dispatch", "payment", "last_payments_operation", "declared_payments"]
+
+
+class DatesType(_Strict):
+    ordersDatesType: DateType | None = None
+
+
+class DateRange(_Strict):
+    ordersDateType: DateType | None = None
+    ordersDatesTypes: list[DatesType] | None = None
+    ordersDateBegin: Str | None = None
+    ordersDateEnd: Str | None = None
+
+
+class SerialNumberRange(_Strict):
+    ordersSerialNumberBegin: Int | None = None
+    ordersSerialNumberEnd: Int | None = None
+
+
+class OrdersRange(_Strict):
+    ordersDateRange: DateRange | None = None
+    ordersSerialNumberRange: SerialNumberRange | None = None
+
+
+class AuctionAccount(_Strict):
+    auctionsAccountId: Int | None = None
+    auctionsAccountLogin: Str | None = None
+
+
+class AuctionClient(_Strict):
+    auctionClientId: Str | None = None
+    auctionClientLogin: Str | None = None
+
+
+class AuctionsParams(_Strict):
+    auctionsServicesNames: list[Str] | None = None
+    auctionsItemsIds: list[Int] | None = None
+    auctionsAccounts: list[AuctionAccount] | None = None
+    auctionsClients: list[AuctionClient] | None = None
+
+
+class OrderSource(_Strict):
+    shopsMask: Int | None = None
+    shopsIds: list[Int] | None = None
+    auctionsParams: AuctionsParams | None = None
+
+
+class SearchProduct(_Strict):
+    productId: Int | None = None
+    productName: Str | None = None
+    sizeId: Str | None = None
+    sizePanelName: Str | None = None
+
+
+class Packages(_Strict):
+    packagesNumbers: list[Str] | None = None
+    orderHasPackageNumbers: Str | None = None
+    hasMultiPackages: Literal["y", "n"] | None = None
+
+
+class SearchStock(_Strict):
+    stockId: Int | None = None
+
+
+class Campaign(_Strict):
+    campaignId: Int | None = None
+    discountCodes: list[Str] | None = None
+
+
+class OrderBy(_Strict):
+    elementName: Str | None = None
+    sortDirection: Str | None = None
+
+
+class OrdersSearchParams(_Strict):
+    orderPrepaidStatus: Str | None = None
+    ordersStatuses: list[Str] | None = None
+    shippmentStatus: Literal["all", "received", "non-received"] | None = None  # sic: the spec's spelling
+    couriersName: list[Str] | None = None
+    couriersId: list[Int] | None = None
     orderPaymentType: Str | None = None
+    withMissingSalesDocuments: list[Str] | None = None
+    orderType: Literal["wholesale", "retail", "dropshipping", "deliverer"] | None = None
+    dropshippingOrderStatus: Literal["all", "finished", "canceled", "notCanceled"] | None = None
     ordersIds: list[Str] | None = None
     ordersSerialNumbers: list[Int] | None = None
     clients: list[SearchClient] | None = None
+    ordersRange: OrdersRange | None = None
+    orderSource: OrderSource | None = None
+    products: list[SearchProduct] | None = None
     resultsPage: Int = 0
     resultsLimit: Int = Field(100, ge=1, le=MAX_ELEMENTS)
+    clientRequestInvoice: Str | None = None
+    packages: Packages | None = None
+    stocks: list[SearchStock] | None = None
+    campaign: Campaign | None = None
+    loyaltyPointsMode: Literal["all", "given", "taken", "given_or_taken", "given_and_taken",
+                               "not_given_nor_taken"] | None = None
+    orderOperatorLogin: Str | None = None
+    orderPackingPersonLogin: Str | None = None
+    ordersBy: list[OrderBy] | None = None
+    searchingOperatorTypeMatch: Literal["no_assignment", "no_empty", "empty"] | None = None
+    ordersDelayed: Literal["y", "n"] | None = None
+    showBundles: Bool | None = None
+    orderExternalId: Str | None = None
+    orderCurrency: Str | None = None
 
 
 class OrdersSearchRequest(_Strict):

@@ -8,7 +8,8 @@
 * The shop's credit rule at order placement (seed 000): a ``tradecredit`` order is refused when
   limit − ERP balance (as debt) − value of the customer's trade-credit orders not yet taken over by the ERP
   (``apiFlag`` ``none`` or ``registration_fault``) < order total.
-* Fault injection (``faults.FaultPlan``) and a request log; state in SQLite so a demo can be inspected.
+* Fault injection (``faults.FaultPlan``), a request log and observers of every exchange (``Sandbox.observe``,
+  where tests attach their official-spec validator); state in SQLite so a demo can be inspected.
 
 It never reads anything outside its own database. Python API: ``start_sandbox()`` (see docs/plugins/idosell.md).
 """
@@ -17,11 +18,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import re
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -37,6 +39,8 @@ from ...core.money import ZERO, to_money
 from ...core.serving import RunningServer, serve_in_thread
 from . import models as m
 from .faults import Fault, FaultPlan
+
+log = logging.getLogger(__name__)
 
 DEFAULT_API_KEY = "sandbox-key"
 FULL_SCOPES: Mapping[str, str] = {"clients": "w", "orders": "w"}
@@ -343,6 +347,8 @@ class SandboxApp:
         self.currency = currency
         self.faults = faults or FaultPlan()
         self.log: list[LoggedRequest] = []
+        # Called with every exchange once answered (tests attach the official-spec validator here).
+        self.observers: list[Callable[[LoggedRequest], None]] = []
         self._log_lock = threading.Lock()
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -386,6 +392,9 @@ class SandboxApp:
             elif fault is not None and fault.kind == "500":
                 response = _response(fault.status, {"errors": {"faultCode": fault.status,
                                                                "faultString": "Internal server error"}})
+            elif fault is not None and fault.kind == "4xx":
+                response = _response(fault.status, {"errors": {"faultCode": fault.status,
+                                                               "faultString": fault.fault_string}})
             else:
                 response = self._dispatch(op, query, body, fault if fault and fault.kind == "partial" else None)
         self._record(method, op, path, query, body, response.status_code, response.body.decode(), fault_name)
@@ -405,10 +414,16 @@ class SandboxApp:
 
     def _record(self, method: str, op: str, path: str, query: list[tuple[str, str]], body: bytes, status: int,
                 response: str, fault: str | None) -> None:
+        entry = LoggedRequest(method, op, path, query, body.decode(errors="replace"), status, response, fault)
         with self._log_lock:
-            self.log.append(LoggedRequest(method, op, path, query, body.decode(errors="replace"), status, response,
-                                          fault))
+            self.log.append(entry)
+            observers = list(self.observers)
         self.store.log_request(method, path, status, fault)
+        for observer in observers:
+            try:
+                observer(entry)
+            except Exception:  # a broken observer must not turn the shop's answer into a server error
+                log.exception("sandbox observer %r failed on %s", observer, op)
 
     def _dispatch(self, op: str, query: list[tuple[str, str]], body: bytes, partial: Fault | None) -> Response:
         try:
@@ -663,6 +678,14 @@ class Sandbox:
 
     def clear_faults(self) -> None:
         self.app.faults.clear()
+
+    def observe(self, observer: Callable[[LoggedRequest], None]) -> None:
+        """Call ``observer`` with every request and its answer (a ``LoggedRequest``), e.g. a contract checker.
+
+        It runs in the server's thread after the answer is built; an exception it raises is logged, never sent.
+        """
+        with self.app._log_lock:
+            self.app.observers.append(observer)
 
     # shop data
     def add_client(self, login: str, code_external: str | None = None, **fields: Any) -> int:

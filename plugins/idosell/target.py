@@ -6,13 +6,17 @@
   decimal strings in the ledger, JSON numbers on the wire). Only ERP-booked debt is sent: the shop adds its own
   trade-credit orders not yet taken over by the ERP (seed 000).
 * write: one ``PUT clients/clients`` per batch, ``requestReference`` = ERP code, mail and SMS notifications off;
-  200/207 parsed per item. Retries, ``Retry-After`` and 401/403 live in ``tradecredit.core.http``.
+  200/207 parsed per item; logins the shop no longer knows are re-matched and written once more in the same
+  batch. Retries, ``Retry-After`` and 401/403 live in ``tradecredit.core.http``.
+* read back (``verify``, ``current`` for the dry-run preview, ``check``'s currency line): ``GET clients/clients``
+  with ``clientTradeCredit``; the shop returns the limit and its currency but never the external balance.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, ClassVar, Literal
 
@@ -60,7 +64,8 @@ class IdoSellOptions(PluginOptions):
         description="how ERP modes IdoSell cannot enforce are mapped (WARN → allow or block)",
     )
     overdue_block: bool = Field(True, description="BLOCK + overdue rule breached → no credit left")
-    verify: bool = Field(False, description="read written clients back and fail items whose limit differs")
+    verify: bool = Field(False, description="read written clients back; fail items whose login, limit or "
+                                            "currency differs (the balance cannot be read back)")
     check_write_scope: bool = Field(True, description="check probes the write scope with an empty PUT")
 
     @field_validator("base_url")
@@ -77,6 +82,8 @@ class IdoSellOptions(PluginOptions):
 
 
 AMOUNT_FIELDS = ("clientTradeCreditLimitExternal", "clientBalanceAmountExternal")
+# What verify, current and check read back: the shop has no read-side field for clientBalanceAmountExternal.
+READ_ELEMENTS = "clientId,clientLogin,clientTradeCredit"
 
 
 def _wire(payload: dict[str, Any]) -> dict[str, Any]:
@@ -97,6 +104,8 @@ class IdoSellTarget(Target):
     # IdoSell has only a limit: it blocks. ALLOW is expressed by lifting the limit (unlimited_amount);
     # WARN has no counterpart and is degraded by ``mode_policy``.
     native_modes: ClassVar[frozenset[ControlMode]] = frozenset({ControlMode.BLOCK, ControlMode.ALLOW})
+    # The login addresses the account; it is not a value the merchant reviews in a dry-run plan.
+    identity_fields: ClassVar[frozenset[str]] = frozenset({"clientLogin"})
 
     options: IdoSellOptions
 
@@ -223,10 +232,61 @@ class IdoSellTarget(Target):
             return o.unlimited_amount
         return ZERO if o.none_limit == "zero" else o.unlimited_amount
 
+    # --- reading accounts back (verify, current, check) ----------------------------------------------------
+    def _read_accounts(self, matches: Mapping[str, Mapping[str, Any]], what: str) -> dict[str, dict[str, Any]]:
+        """code → the shop's row (``clientId``, ``clientLogin``, ``clientTradeCredit``) of the matched account.
+
+        Looked up by ``clientId`` (cached by ``match``), by code when an id is missing; a row belongs to a code
+        only when its login is the matched one, so a renamed or re-linked account reads as "not found".
+        """
+        out: dict[str, dict[str, Any]] = {}
+        codes = list(matches)
+        for start in range(0, len(codes), MAX_ELEMENTS):
+            chunk = codes[start:start + MAX_ELEMENTS]
+            if all(matches[c].get("clientId") is not None for c in chunk):
+                query = {"clientsIds": ",".join(str(matches[c]["clientId"]) for c in chunk)}
+            else:
+                query = {"clientCodesExternal": ",".join(chunk)}
+            rows = self._get_clients({**query, "returnElements": READ_ELEMENTS}, what)
+            by_login = {str(r.get("clientLogin")): r for r in rows if r.get("clientLogin")}
+            for code in chunk:
+                row = by_login.get(str(matches[code].get("clientLogin")))
+                if row is not None:
+                    out[code] = row
+        return out
+
+    def current(self, items: list[OutgoingItem]) -> dict[str, dict[str, Any]]:
+        """What the shop holds now: the login and the limit. The balance is not readable (see the docs)."""
+        rows = self._read_accounts({i.code: i.match for i in items}, "read current values")
+        out: dict[str, dict[str, Any]] = {}
+        for item in items:
+            row = rows.get(item.code)
+            if row is None:
+                continue  # the matched account is not there under that login: everything unknown
+            values: dict[str, Any] = {"clientLogin": str(row["clientLogin"])}
+            limit = _shown_limit(row)
+            if limit is not None:
+                values["clientTradeCreditLimitExternal"] = format(limit, "f")
+            out[item.key] = values
+        return out
+
     # --- writing ------------------------------------------------------------------------------------------
     def write(self, items: list[OutgoingItem]) -> list[ItemResult]:
         if not items:
             return []
+        results = self._put(items)
+        written = {i.key: i for i in items}
+        stale = [i for i in items if results[i.key].stale_match]
+        if stale:
+            moved, retried = self._rematch(stale, results)
+            written.update(moved)
+            results.update(retried)
+        if self.options.verify:
+            results = self._verify(list(written.values()), results)
+        return [results[i.key] for i in items]
+
+    def _put(self, items: list[OutgoingItem]) -> dict[str, ItemResult]:
+        """One ``PUT clients/clients``; item key → the shop's verdict."""
         body = {
             "params": {"clients": [
                 {**_wire(item.payload), "requestReference": item.code} for item in items
@@ -236,19 +296,53 @@ class IdoSellTarget(Target):
         what = f"PUT {CLIENTS} ({len(items)} client(s))"
         response = self.http.request("PUT", CLIENTS, json=body, what=what)
         if response.status_code not in (200, 207):
+            # 422 and other 4xx: the shop refused the whole request; 5xx/429 were retried by the HTTP layer.
             message = mask(f"HTTP {response.status_code}: {_shop_message(response)}")
-            return [ItemResult(key=i.key, status=ItemStatus.FAILED, error=message) for i in items]
+            return {i.key: ItemResult(key=i.key, status=ItemStatus.FAILED, error=message) for i in items}
         try:
             data = response.json()
         except ValueError:
-            return [ItemResult(key=i.key, status=ItemStatus.FAILED, error="the shop answered with invalid JSON")
-                    for i in items]
-        results = self._pair(items, data)
-        if self.options.verify:
-            results = self._verify(items, results)
-        stale = [i.code for i in items if results[i.key].stale_match]
-        self.forget_matches(stale)
-        return [results[i.key] for i in items]
+            return {i.key: ItemResult(key=i.key, status=ItemStatus.FAILED, error="the shop answered with invalid JSON")
+                    for i in items}
+        return self._pair(items, data)
+
+    def _rematch(self, stale: list[OutgoingItem], first: Mapping[str, ItemResult]
+                 ) -> tuple[dict[str, OutgoingItem], dict[str, ItemResult]]:
+        """The shop does not know these logins: match the codes again and write once more to the new accounts.
+
+        Returns the items as re-addressed (for verify) and their new results. Customers whose code now finds
+        no account, or the same login again, keep their failure (``stale_match``: the cache entry is dropped).
+        A failure of the re-match or of the second write keeps the first answer: the next run re-matches them.
+        """
+        codes = [i.code for i in stale]
+        self.forget_matches(codes)
+        try:
+            fresh = self.match(codes)
+        except (TransientError, ConfigError) as exc:
+            log.warning("could not re-match %d customer(s) with unknown logins: %s", len(codes), mask(exc))
+            return {}, {}
+        moved: dict[str, OutgoingItem] = {}
+        results: dict[str, ItemResult] = {}
+        for item in stale:
+            match = fresh.get(item.code)
+            if match is None:
+                results[item.key] = first[item.key].model_copy(update={"error": mask(
+                    f"{first[item.key].error}; re-matching found no account with clientCodeExternal {item.code!r}")})
+            elif match["clientLogin"] != item.match.get("clientLogin"):
+                moved[item.key] = item.model_copy(
+                    update={"match": match, "payload": self.payload(item.record, match, item.mode)})
+        if not moved:
+            return moved, results
+        log.info("re-matched %d customer(s) whose shop login changed: %s", len(moved), ", ".join(
+            f"{i.code} → {i.match['clientLogin']}" for i in list(moved.values())[:10]))
+        try:
+            results.update(self._put(list(moved.values())))
+        except TransientError as exc:
+            # The first PUT's confirmations stand; only the re-addressed customers wait for the next run.
+            results.update({key: ItemResult(key=key, status=ItemStatus.FAILED, error=mask(
+                f"re-matched to login {item.match['clientLogin']!r}, but the write failed: {exc}"))
+                for key, item in moved.items()})
+        return moved, results
 
     def _pair(self, items: list[OutgoingItem], data: dict[str, Any]) -> dict[str, ItemResult]:
         rows = data.get("results") if isinstance(data, dict) else None
@@ -278,29 +372,22 @@ class IdoSellTarget(Target):
         return out
 
     def _verify(self, items: list[OutgoingItem], results: dict[str, ItemResult]) -> dict[str, ItemResult]:
+        """Read confirmed clients back; fail those where anything the shop shows differs from what was written.
+
+        Comparable: the account under the written ``clientLogin``, the limit (``clientTradeCreditLimit``) and
+        the currency the shop keeps the account's trade credit in (the amounts were sent in ``currency``).
+        ``clientBalanceAmountExternal`` is not returned by the shop, so it cannot be verified.
+        """
         confirmed = [i for i in items if results[i.key].status is ItemStatus.CONFIRMED]
-        logins = {str(i.payload["clientLogin"]): i for i in confirmed}
-        if not logins:
+        if not confirmed:
             return results
-        ids = [str(i.match.get("clientId")) for i in confirmed]
-        if all(i.match.get("clientId") is not None for i in confirmed):
-            query = {"clientsIds": ",".join(ids)}
-        else:
-            query = {"clientCodesExternal": ",".join(i.code for i in confirmed)}
-        query["returnElements"] = "clientId,clientLogin,clientTradeCredit"
-        rows = self._get_clients(query, "verify written clients")
-        seen = {str(r.get("clientLogin")): r for r in rows}
+        rows = self._read_accounts({i.code: i.match for i in confirmed}, "verify written clients")
         out = dict(results)
-        for login, item in logins.items():
-            row = seen.get(login)
-            sent = Decimal(item.payload["clientTradeCreditLimitExternal"])
-            credit = row.get("clientTradeCredit") if row else None
-            shown = credit.get("clientTradeCreditLimit") if isinstance(credit, dict) else None
-            if shown is None or to_money(Decimal(str(shown)), strict=False) != sent:
-                out[item.key] = ItemResult(
-                    key=item.key, status=ItemStatus.FAILED,
-                    error=f"verify: the shop shows limit {shown!r} after writing {sent}",
-                )
+        for item in confirmed:
+            problems = _differences(item, rows.get(item.code), self.options.currency)
+            if problems:
+                out[item.key] = ItemResult(key=item.key, status=ItemStatus.FAILED,
+                                           error=mask("verify: " + "; ".join(problems)))
         return out
 
     # --- check --------------------------------------------------------------------------------------------
@@ -319,28 +406,73 @@ class IdoSellTarget(Target):
             results.append(CheckResult(name="api", status=CheckStatus.OK,
                                        detail=f"Admin API {o.api_version} reachable; key accepted (clients: read)"))
             if o.check_write_scope:
-                response = self.http.request("PUT", CLIENTS, json={"params": {"clients": []}},
-                                             what="check write access")
-                results.append(CheckResult(name="write scope", status=CheckStatus.OK,
-                                           detail=f"clients: write accepted (HTTP {response.status_code})"))
+                results.append(self._check_write_scope())
         except AuthError as exc:
             return [*results, CheckResult(name="credentials", status=CheckStatus.FAIL, detail=mask(exc))]
         except TransientError as exc:
             return [*results, CheckResult(name="api", status=CheckStatus.FAIL, detail=mask(exc))]
         if codes is not None:
-            try:
-                matched = self.match(codes)
-            except (AuthError, TransientError, ConfigError) as exc:
-                results.append(CheckResult(name="match", status=CheckStatus.FAIL, detail=mask(exc)))
-            else:
-                unmatched = [c for c in codes if c not in matched]
-                detail = f"{len(matched)} of {len(codes)} ERP customer(s) match a shop account by clientCodeExternal"
-                if unmatched:
-                    detail += f"; unmatched: {', '.join(unmatched[:10])}{' …' if len(unmatched) > 10 else ''}"
-                results.append(CheckResult(name="match", status=CheckStatus.WARN if unmatched else CheckStatus.OK,
-                                           detail=detail))
+            results.extend(self._check_matching(codes))
         results.extend(self.policy_report())
         return results
+
+    def _check_write_scope(self) -> CheckResult:
+        """Probe ``clients: write`` with an empty ``PUT`` (it changes nothing).
+
+        Only an answer the shop gives after processing the call (200/207, e.g. faultCode 3 "No parameters")
+        proves the scope; 401/403 raise ``AuthError``; anything else leaves the scope unproven.
+        """
+        response = self.http.request("PUT", CLIENTS, json={"params": {"clients": []}}, what="check write access")
+        status = response.status_code
+        if status in (200, 207):
+            return CheckResult(name="write scope", status=CheckStatus.OK,
+                               detail=f"clients: write accepted (an empty update was answered with HTTP {status})")
+        detail = mask(f"HTTP {status}: {_shop_message(response)}")
+        if status == 404:
+            return CheckResult(name="write scope", status=CheckStatus.FAIL,
+                               detail=f"PUT {CLIENTS} not found ({detail}); check base_url and api_version")
+        return CheckResult(name="write scope", status=CheckStatus.WARN,
+                           detail=f"clients: write not confirmed — the shop answered the empty probe update with "
+                                  f"{detail}; the first real write will tell")
+
+    def _check_matching(self, codes: list[str]) -> list[CheckResult]:
+        """How many codes match an account and, for the matched, which currency the shop keeps their credit in."""
+        try:
+            matched = self.match(codes)
+        except (AuthError, TransientError, ConfigError) as exc:
+            return [CheckResult(name="match", status=CheckStatus.FAIL, detail=mask(exc))]
+        unmatched = [c for c in codes if c not in matched]
+        detail = f"{len(matched)} of {len(codes)} ERP customer(s) match a shop account by clientCodeExternal"
+        if unmatched:
+            detail += f"; unmatched: {_first(unmatched)}"
+        lines = [CheckResult(name="match", status=CheckStatus.WARN if unmatched else CheckStatus.OK, detail=detail)]
+        if matched:
+            lines.append(self._check_currency(matched))
+        return lines
+
+    def _check_currency(self, matched: Mapping[str, Mapping[str, Any]]) -> CheckResult:
+        # ``check`` gets codes, not records, so the ERP currencies are unknown here; what the shop says per
+        # account tells which customers' records are likely in another currency — those are rejected by payload.
+        currency = self.options.currency
+        try:
+            rows = self._read_accounts(matched, "check account currencies")
+        except (AuthError, TransientError, ConfigError) as exc:
+            return CheckResult(name="currency", status=CheckStatus.WARN,
+                               detail=mask(f"could not read the matched accounts' currency: {exc}"))
+        other: dict[str, list[str]] = {}
+        for code, row in rows.items():
+            shown = _credit(row).get("currencyId")
+            if shown and str(shown).upper() != currency:
+                other.setdefault(str(shown).upper(), []).append(code)
+        if not other:
+            return CheckResult(name="currency", status=CheckStatus.OK, detail=(
+                f"the matched accounts keep trade credit in {currency} (option currency); ERP customers in "
+                "another currency are rejected, not written"))
+        found = "; ".join(f"{cur}: {len(cs)} ({_first(cs)})" for cur, cs in sorted(other.items()))
+        return CheckResult(name="currency", status=CheckStatus.WARN, detail=(
+            f"accounts keeping trade credit in another currency than {currency} — {found}. Their ERP records, if "
+            f"in that currency, are rejected (IdoSell's external amounts carry no currency); records in {currency} "
+            "are written and the shop shows them in the account's currency"))
 
     def policy_report(self) -> list[CheckResult]:
         """Which ERP modes are degraded and how, and the assumptions behind the open questions."""
@@ -363,6 +495,44 @@ class IdoSellTarget(Target):
                     f"{'no credit left' if o.overdue_block else 'ignored'}"),
         ))
         return lines
+
+
+def _first(codes: list[str], n: int = 10) -> str:
+    return ", ".join(codes[:n]) + (" …" if len(codes) > n else "")
+
+
+def _credit(row: Mapping[str, Any]) -> Mapping[str, Any]:
+    credit = row.get("clientTradeCredit")
+    return credit if isinstance(credit, dict) else {}
+
+
+def _shown_limit(row: Mapping[str, Any]) -> Decimal | None:
+    """The limit the shop shows (``clientTradeCredit.clientTradeCreditLimit``), as money; None if absent."""
+    shown = _credit(row).get("clientTradeCreditLimit")
+    if shown is None or isinstance(shown, bool):
+        return None
+    try:
+        return to_money(Decimal(str(shown)), strict=False)
+    except ValueError:
+        return None
+
+
+def _differences(item: OutgoingItem, row: Mapping[str, Any] | None, currency: str) -> list[str]:
+    """What the shop shows for a written item that differs from what was written (verify)."""
+    login = item.payload["clientLogin"]
+    if row is None:
+        return [f"the shop shows no account with login {login!r} after the write"]
+    problems = []
+    sent = Decimal(item.payload["clientTradeCreditLimitExternal"])
+    shown = _shown_limit(row)
+    if shown != sent:
+        raw = _credit(row).get("clientTradeCreditLimit")
+        problems.append(f"the shop shows limit {raw!r} after writing {sent}")
+    shown_currency = _credit(row).get("currencyId")
+    if shown_currency and str(shown_currency).upper() != currency:
+        problems.append(f"the shop keeps this account's trade credit in {shown_currency}, the amounts were sent "
+                        f"as {currency}")
+    return problems
 
 
 def _shop_message(response: httpx.Response) -> str:

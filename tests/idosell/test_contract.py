@@ -1,98 +1,21 @@
-"""Contract test: every request the target (and the sandbox's own helpers) send, and every response the sandbox
-gives, validated against the official IdoSell Admin API v6 operation specs in ../shared/reference/idosell/.
-
-Requests are validated strictly (``additionalProperties: false`` added to every object with properties), so a
-misspelt field fails here even though the published schemas do not forbid extra fields.
+"""Contract test: the target, the sandbox's helpers and the sandbox's answers against the official IdoSell Admin
+API v6 operation specs in ../shared/reference/idosell/ (the validator lives in conftest.py and checks every
+exchange of every test's ``sandbox``; this module covers each operation and its answers once, on purpose).
 """
 
 from __future__ import annotations
 
 import copy
-import json
-from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
-from jsonschema import Draft202012Validator
 from tradecredit import ItemStatus, OutgoingItem, degrade_mode
 
-SPECS = Path(__file__).resolve().parents[3] / "shared" / "reference" / "idosell" / "openapi-v6"
-FILES = {
-    "GET clients/clients": "clients-clients.get.json",
-    "PUT clients/clients": "clients-clients.put.json",
-    "PUT clients/externalCode": "clients-externalCode.put.json",
-    "POST orders/orders": "orders-orders.post.json",
-    "PUT orders/orders": "orders-orders.put.json",
-    "POST orders/orders/search": "orders-orders-search.post.json",
-}
 
-pytestmark = pytest.mark.skipif(not SPECS.is_dir(), reason=f"reference specs not found at {SPECS}")
-
-
-def operation(op: str) -> dict[str, Any]:
-    data = json.loads((SPECS / FILES[op]).read_text(encoding="utf-8"))
-    return data[op.split()[0].lower()]
-
-
-def strict(schema: Any, allow_top: frozenset[str] = frozenset(), top: bool = True) -> Any:
-    """A copy of ``schema`` where objects with properties reject unknown properties."""
-    if isinstance(schema, dict):
-        out = {k: strict(v, top=False) for k, v in schema.items()}
-        if out.get("type") == "object" and "properties" in out and "additionalProperties" not in out:
-            out["additionalProperties"] = False
-            if top and allow_top:
-                out["properties"] = {**out["properties"], **{k: {} for k in allow_top}}
-        return out
-    if isinstance(schema, list):
-        return [strict(v, top=False) for v in schema]
-    return schema
-
-
-def errors(schema: dict[str, Any], instance: Any) -> list[str]:
-    found = Draft202012Validator(schema).iter_errors(instance)
-    return [f"{'/'.join(map(str, e.absolute_path))}: {e.message}" for e in found]
-
-
-def query_value(schema: dict[str, Any], raw: str) -> Any:
-    """Decode a ``style: form, explode: false`` query value according to its schema."""
-    def scalar(s: dict[str, Any], v: str) -> Any:
-        if s.get("type") == "integer":
-            try:
-                return int(v)
-            except ValueError:
-                return v
-        return v
-    if schema.get("type") == "array":
-        return [scalar(schema.get("items", {}), v) for v in raw.split(",")]
-    return scalar(schema, raw)
-
-
-def validate_exchange(r: Any) -> list[str]:
-    spec = operation(r.op)
-    problems: list[str] = []
-    if r.op.startswith("GET"):
-        params = {p["name"]: p for p in spec.get("parameters", [])}
-        for name, raw in r.query:
-            base = name.split("[", 1)[0]
-            if base not in params:
-                problems.append(f"query parameter {name!r} is not in the spec")
-                continue
-            if "[" not in name:
-                schema = params[base]["schema"]
-                problems += [f"query {name}: {e}" for e in errors(schema, query_value(schema, raw))]
-    else:
-        schema = spec["requestBody"]["content"]["application/json"]["schema"]
-        problems += [f"request {e}" for e in errors(strict(schema), json.loads(r.body))]
-    status = str(r.status)
-    if status not in spec["responses"]:
-        problems.append(f"status {status} is not declared by the spec")
-    else:
-        content = spec["responses"][status].get("content")
-        if content and r.response:
-            schema = content["application/json"]["schema"]
-            problems += [f"response {status} {e}" for e in errors(strict(schema, frozenset({"errors"})),
-                                                                   json.loads(r.response))]
-    return problems
+@pytest.fixture(autouse=True)
+def _specs(h: Any) -> None:
+    h.require_specs()
 
 
 def test_every_exchange_matches_the_official_specs(sandbox, h):
@@ -116,9 +39,8 @@ def test_every_exchange_matches_the_official_specs(sandbox, h):
     ghost = items[0].model_copy(update={"payload": {**items[0].payload, "clientLogin": "ghost"}})
     assert target.write([ghost])[0].stale_match                        # PUT 207, unknown login
     target.check(codes)                                                 # GET + empty PUT
+    assert set(target.current(items)) == {i.key for i in items}        # GET (read back)
     target.close()
-
-    import httpx
 
     def call(method: str, path: str, body: Any) -> httpx.Response:
         return httpx.request(method, f"{sandbox.api_url}/{path}", json=body, headers={"X-API-KEY": h.API_KEY})
@@ -136,14 +58,13 @@ def test_every_exchange_matches_the_official_specs(sandbox, h):
     call("POST", "orders/orders/search", {"params": {"ordersSerialNumbers": [12345]}})
 
     exchanged = [r for r in sandbox.requests if r.status]
-    assert {r.op for r in exchanged} == set(FILES)
-    problems = {f"{r.op} #{n}": p for n, r in enumerate(exchanged) if (p := validate_exchange(r))}
+    assert {r.op for r in exchanged} == set(h.FILES)
+    problems = {f"{r.op} #{n}": p for n, r in enumerate(exchanged) if (p := h.validate_exchange(r))}
     assert problems == {}
 
 
-def test_the_sandbox_rejects_what_the_spec_does_not_allow(sandbox, h):
-    import httpx
-
+def test_the_sandbox_rejects_what_the_spec_does_not_allow(sandbox, h, contract):
+    contract.enabled = False  # these requests break the contract on purpose
     h.seed(sandbox, 1)
     bad = [
         ("PUT", "clients/clients", {"params": {"clients": [{"clientLogin": "x",
@@ -153,6 +74,18 @@ def test_the_sandbox_rejects_what_the_spec_does_not_allow(sandbox, h):
         ("PUT", "clients/clients", {"clients": []}),
         ("POST", "orders/orders", {"params": {"orders": [{"orderPaymentType": "credit"}]}}),
         ("PUT", "orders/orders", {"params": {"orders": [{"orderSerialNumber": 1, "apiFlag": "done"}]}}),
+        # order objects are closed too: unknown (misspelt) fields and wrong JSON types are refused
+        ("POST", "orders/orders", {"params": {"orders": [{"clientLogin": "x", "orderPaymentTyp": "prepaid"}]}}),
+        ("POST", "orders/orders", {"params": {"orders": [{"clientLogin": "x", "products": [
+            {"productId": 1, "productQuantity": 1, "productRetailPrice": 1, "productPrice": 5}]}]}}),
+        ("POST", "orders/orders", {"params": {"orders": [{"clientLogin": "x", "products": [
+            {"productId": 1, "productRetailPrice": "10.00"}]}]}}),
+        ("POST", "orders/orders", {"params": {"orders": [{"clientLogin": "x", "settings": {"sendMail": True}}]}}),
+        ("PUT", "orders/orders", {"params": {"orders": [{"orderSerialNumber": 1, "apiFlags": "registered"}]}}),
+        ("PUT", "orders/orders", {"params": {"orders": [{"orderSerialNumber": "1", "apiFlag": "registered"}]}}),
+        ("POST", "orders/orders/search", {"params": {"ordersSerialNumber": [1]}}),
+        ("POST", "orders/orders/search", {"params": {"clients": [{"login": "x"}]}}),
+        ("POST", "orders/orders/search", {"params": {"ordersRange": {"ordersDateRange": {"ordersDateType": "x"}}}}),
     ]
     for method, path, body in bad:
         r = httpx.request(method, f"{sandbox.api_url}/{path}", json=body, headers={"X-API-KEY": h.API_KEY})
@@ -164,8 +97,53 @@ def test_the_sandbox_rejects_what_the_spec_does_not_allow(sandbox, h):
     assert httpx.get(f"{sandbox.url}/api/admin/v5/clients/clients", headers={"X-API-KEY": h.API_KEY}).status_code == 404
 
 
-def test_strict_copy_is_stricter_than_the_spec():
-    schema = operation("PUT clients/clients")["requestBody"]["content"]["application/json"]["schema"]
+def test_strict_copy_is_stricter_than_the_spec(h):
+    schema = h.operation("PUT clients/clients")["requestBody"]["content"]["application/json"]["schema"]
     typo = {"params": {"clients": [{"clientLogin": "a", "clientTradeCreditLimitExtrnal": 1}]}}
-    assert errors(schema, typo) == [] and errors(strict(schema), typo)
+    assert h.errors(schema, typo) == [] and h.errors(h.strict(schema), typo)
     assert copy.deepcopy(schema) == schema
+
+
+def test_the_sandbox_accepts_every_field_the_order_specs_list(sandbox, h):
+    """The strict order models must not refuse what the spec allows: one body with every field, per operation."""
+    h.seed(sandbox, 1)
+    samples = {"string": "x", "integer": 1, "number": 1.5, "boolean": False}
+
+    def example(schema: dict[str, Any]) -> Any:
+        if "enum" in schema:
+            return schema["enum"][0]
+        if schema.get("type") == "object":
+            return {k: example(v) for k, v in (schema.get("properties") or {}).items()}
+        if schema.get("type") == "array":
+            return [example(schema.get("items", {}))]
+        return samples[schema.get("type", "string")]
+
+    for op in ("POST orders/orders", "PUT orders/orders", "POST orders/orders/search"):
+        body = example(h.operation(op)["requestBody"]["content"]["application/json"]["schema"])
+        method, path = op.split(" ", 1)
+        r = httpx.request(method, f"{sandbox.api_url}/{path}", json=body, headers={"X-API-KEY": h.API_KEY})
+        assert r.status_code in (200, 207), (op, r.text)
+
+
+def test_a_violation_is_caught_by_the_contract_check(sandbox, h, contract):
+    contract.enabled = False  # this test breaks the contract on purpose, with a check of its own
+    check = h.ContractCheck()
+    check.attach(sandbox)
+    h.seed(sandbox, 1)
+    httpx.put(f"{sandbox.api_url}/clients/clients", headers={"X-API-KEY": h.API_KEY},
+              json={"params": {"clients": [{"clientLogin": "firma_kh_0001", "clientTradeCreditLimitExtrnal": 1}]}})
+    httpx.get(f"{sandbox.api_url}/clients/clients", headers={"X-API-KEY": h.API_KEY}, params={"resultsLimit": 1})
+    assert check.checked == 2 and len(check.problems) == 1
+    assert "clientTradeCreditLimitExtrnal" in check.problems[0]
+    with pytest.raises(AssertionError, match="break the official IdoSell spec"):
+        check.assert_clean()
+
+
+def test_missing_specs_skip_locally_but_fail_under_ci(h, monkeypatch, tmp_path):
+    monkeypatch.setattr(h, "SPECS", tmp_path / "no-shared")
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception):
+        h.require_specs()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true"):
+        h.require_specs()

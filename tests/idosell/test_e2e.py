@@ -8,7 +8,7 @@ import time
 from decimal import Decimal
 
 import pytest
-from tradecredit import AuthError
+from tradecredit import AuthError, TransientError
 
 
 def put_refs(sb, since: int = 0) -> list[list[str]]:
@@ -17,11 +17,13 @@ def put_refs(sb, since: int = 0) -> list[list[str]]:
             for r in sb.requests[since:] if r.op == "PUT clients/clients"]
 
 
-def test_first_sync_writes_matched_and_reports_unmatched(pipeline, sandbox, h):
+def test_first_sync_writes_matched_and_reports_unmatched(pipeline, sandbox, h, contract):
     codes = h.seed(sandbox, 4)
     records = [h.record(c, limit="5000.00", used="1234.56") for c in codes] + [h.record("KH-9999")]
     report = pipeline.run(records)
     assert report.status == "ok", report.error
+    # every exchange went through the official-spec check (which fails the test at teardown on a violation)
+    assert contract.checked == len(sandbox.requests) > 0 or not contract.enabled
     assert report.counts.written == 4 and report.unmatched == ["KH-9999"] and report.counts.unmatched == 1
     client = sandbox.client(h.login_of(codes[0]))
     assert client.limit == Decimal("5000.00") and client.balance == Decimal("-1234.56")
@@ -89,8 +91,10 @@ def test_500_storm_fails_the_batch_and_the_next_run_recovers(pipeline, sandbox, 
     codes = h.seed(sandbox, 3)
     records = [h.record(c) for c in codes]
     sandbox.inject("500", op="PUT clients/clients", times=None)
-    report = pipeline.run(records)
-    assert report.status == "partial" and report.counts.failed == 3 and report.counts.written == 0
+    with pytest.raises(TransientError) as err:  # the shop unreachable after retries: the run cannot complete
+        pipeline.run(records)
+    report = err.value.report
+    assert report.status == "failed" and report.counts.failed == 3 and report.counts.written == 0
     assert "gave up after 4 attempt(s)" in report.failed[0].reason
     assert sandbox.count("PUT clients/clients") == 4
     sandbox.clear_faults()
@@ -141,7 +145,10 @@ def test_api_key_never_in_logs_reports_or_exceptions(pipeline, sandbox, h, caplo
     caplog.set_level(logging.DEBUG)
     sandbox.inject("429", times=1, retry_after=0.01)
     sandbox.inject("500", op="PUT clients/clients", times=None)
-    report = pipeline.run([h.record(c) for c in codes] + [h.record("KH-0404")], dry_run=False)
+    with pytest.raises(TransientError) as err:
+        pipeline.run([h.record(c) for c in codes] + [h.record("KH-0404")], dry_run=False)
+    report = err.value.report
+    assert str(err.value) and h.API_KEY not in str(err.value)
     sandbox.clear_faults()
     dry = pipeline.run([h.record(c, limit="7.00") for c in codes], dry_run=True)
     for text in (caplog.text, report.to_json(), dry.to_json(), repr(report), str(pipeline.config().redacted())):
@@ -149,17 +156,73 @@ def test_api_key_never_in_logs_reports_or_exceptions(pipeline, sandbox, h, caplo
     assert all(h.API_KEY not in r.body + r.response for r in sandbox.requests)
 
 
-def test_stale_match_is_dropped_and_rematched(pipeline, sandbox, h):
+def test_renamed_login_is_rematched_and_written_in_the_same_run(pipeline, sandbox, h):
     codes = h.seed(sandbox, 2)
-    records = [h.record(c) for c in codes]
-    assert pipeline.run(records).counts.written == 2
-    sandbox.store.rename_client(h.login_of(codes[0]), "renamed_account")
+    assert pipeline.run([h.record(c) for c in codes]).counts.written == 2
+    sandbox.store.rename_client(h.login_of(codes[0]), "renamed_account")  # the cached match is now stale
+    records = [h.record(c, limit="2000.00") for c in codes]
+    since = len(sandbox.requests)
+    report = pipeline.run(records)
+    assert report.status == "ok" and report.counts.written == 2 and report.counts.failed == 0
+    assert sandbox.client("renamed_account").limit == Decimal("2000.00")
+    assert put_refs(sandbox, since) == [codes, [codes[0]]]  # the batch, then the one re-addressed customer
+    assert sandbox.count("GET clients/clients") == 2  # first match + the re-match of the one code
+    # The ledger holds what the orchestrator sent (the old login): the next run sends the customer once more
+    # under the new login, then it is unchanged.
+    assert pipeline.run(records).counts.written == 1
+    assert pipeline.run(records).counts.unchanged == 2
+
+
+def test_account_gone_fails_this_run_and_is_unmatched_next_run(pipeline, sandbox, h):
+    codes = h.seed(sandbox, 2)
+    assert pipeline.run([h.record(c) for c in codes]).counts.written == 2
+    sandbox.store.rename_client(h.login_of(codes[0]), "someone_else")
+    sandbox.store.set_external_code(None, "someone_else", None)  # no account carries the code any more
     records = [h.record(c, limit="2000.00") for c in codes]
     report = pipeline.run(records)
-    assert report.counts.failed == 1 and "does not exist" in report.failed[0].reason
+    assert report.counts.failed == 1 and report.counts.written == 1
+    reason = report.failed[0].reason
+    assert "does not exist" in reason and "re-matching found no account with clientCodeExternal 'KH-0001'" in reason
     again = pipeline.run(records)
-    assert again.counts.written == 1
-    assert sandbox.client("renamed_account").limit == Decimal("2000.00")
+    assert again.unmatched == [codes[0]] and again.counts.failed == 0
+
+
+@pytest.mark.parametrize("status", [422, 400])
+def test_4xx_fails_the_batch_with_the_shops_message_and_the_next_run_writes_it(pipeline, sandbox, h, status):
+    codes = h.seed(sandbox, 3)
+    records = [h.record(c, limit="800.00") for c in codes]
+    sandbox.inject("4xx", status=status, op="PUT clients/clients", times=1,
+                   fault_string="Invalid data format: clientTradeCreditLimitExternal")
+    report = pipeline.run(records)
+    assert report.status == "partial" and report.counts.failed == 3 and report.counts.written == 0
+    assert sandbox.count("PUT clients/clients") == 1  # a 4xx is the shop's verdict: never retried in the run
+    for problem in report.failed:
+        assert f"HTTP {status}: Invalid data format: clientTradeCreditLimitExternal" in problem.reason
+    assert all(c.limit is None for c in sandbox.clients())
+    since = len(sandbox.requests)
+    again = pipeline.run(records)
+    assert again.status == "ok" and again.counts.written == 3 and put_refs(sandbox, since) == [codes]
+    assert sandbox.client(h.login_of(codes[0])).limit == Decimal("800.00")
+
+
+def test_dry_run_first_sync_shows_what_the_shop_holds(pipeline, sandbox, h):
+    codes = h.seed(sandbox, 3)
+    sandbox.store.update_client(h.login_of(codes[0]), {"clientTradeCreditLimitExternal": Decimal("1000.00"),
+                                                       "clientBalanceAmountExternal": Decimal("-5.00")})
+    sandbox.store.update_client(h.login_of(codes[1]), {"clientTradeCreditLimitExternal": Decimal("700.00")})
+    records = [h.record(c, limit="1000.00", used="10.00") for c in codes]
+    report = pipeline.run(records, dry_run=True)
+    assert sandbox.count("PUT clients/clients") == 0
+    rows = {(p.code, p.field): p for p in report.plan}
+    assert not any(f == "clientLogin" for _, f in rows)  # identity, not a value to review
+    assert (codes[0], "clientTradeCreditLimitExternal") not in rows  # the shop already holds 1000.00
+    limit = rows[(codes[1], "clientTradeCreditLimitExternal")]
+    assert (limit.old, limit.new, limit.old_source) == ("700.00", "1000.00", "shop")
+    never = rows[(codes[2], "clientTradeCreditLimitExternal")]
+    assert (never.old, never.old_source) == ("0.00", "shop")  # never set: the shop shows 0
+    for code in codes:  # the shop does not return clientBalanceAmountExternal: always unknown
+        balance = rows[(code, "clientBalanceAmountExternal")]
+        assert (balance.old, balance.new, balance.old_source) == (None, "-10.00", None)
 
 
 def test_shop_credit_rule_counts_orders_not_taken_over(pipeline, sandbox, h):
@@ -182,3 +245,22 @@ def test_verify_reads_back_the_written_limit(pipeline, sandbox, h):
     report = pipeline.run([h.record(c, limit="123.45") for c in codes], target={"verify": True})
     assert report.status == "ok" and report.counts.written == 3
     assert sandbox.count("GET clients/clients") == 2  # match + verify
+    verify = [r for r in sandbox.requests if r.op == "GET clients/clients"][-1]
+    assert dict(verify.query)["returnElements"] == "clientId,clientLogin,clientTradeCredit"
+
+
+def test_verify_fails_an_account_kept_in_another_currency(pipeline, sandbox, h):
+    codes = h.seed(sandbox, 2)
+    sandbox.add_client("firma_eur", "KH-EUR", currency="EUR")
+    report = pipeline.run([h.record(c) for c in [*codes, "KH-EUR"]], target={"verify": True})
+    assert report.counts.written == 2 and [p.code for p in report.failed] == ["KH-EUR"]
+    assert "in EUR, the amounts were sent as PLN" in report.failed[0].reason
+
+
+def test_verify_after_a_rematch_reads_the_new_account(pipeline, sandbox, h):
+    codes = h.seed(sandbox, 2)
+    assert pipeline.run([h.record(c) for c in codes], target={"verify": True}).counts.written == 2
+    sandbox.store.rename_client(h.login_of(codes[1]), "renamed_account")
+    report = pipeline.run([h.record(c, limit="55.00") for c in codes], target={"verify": True})
+    assert report.status == "ok" and report.counts.written == 2
+    assert sandbox.client("renamed_account").limit == Decimal("55.00")

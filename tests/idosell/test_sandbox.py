@@ -7,9 +7,9 @@ from decimal import Decimal
 from tradecredit.plugins.idosell.sandbox import Sandbox, start_sandbox
 
 
-def test_state_survives_a_restart(tmp_path):
+def test_state_survives_a_restart(tmp_path, contract):
     db = tmp_path / "shop.db"
-    with start_sandbox(db, "k-123456") as sb:
+    with contract.attach(start_sandbox(db, "k-123456")) as sb:
         sb.add_client("firma_a", "KH-1", limit="500.00", balance="-100.00")
         assert sb.place_order("firma_a", "150.00").accepted
     again = Sandbox(db)
@@ -19,8 +19,8 @@ def test_state_survives_a_restart(tmp_path):
     again.stop()
 
 
-def test_credit_rule_variants(tmp_path):
-    with start_sandbox(None, "k-123456", zero_limit_means="no_limit", balance_sign="positive") as sb:
+def test_credit_rule_variants(tmp_path, contract):
+    with contract.attach(start_sandbox(None, "k-123456", zero_limit_means="no_limit", balance_sign="positive")) as sb:
         sb.add_client("zero", "KH-1", limit="0.00", balance="100.00")
         sb.add_client("debtor", "KH-2", limit="100.00", balance="60.00")
         sb.add_client("no_credit", "KH-3", trade_credit=False, limit="1000.00")

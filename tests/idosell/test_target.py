@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from pydantic import ValidationError
-from tradecredit import CheckStatus, ControlMode, DataError, LimitState, degrade_mode
+from tradecredit import CheckStatus, ControlMode, DataError, LimitState, OutgoingItem, degrade_mode
 from tradecredit.plugins.idosell.faults import Fault, parse_fault
 from tradecredit.plugins.idosell.target import IdoSellOptions, IdoSellTarget
 
@@ -126,6 +126,67 @@ def test_check_reports_access_matching_and_degraded_modes(sandbox, h):
     assert lines[0].status is CheckStatus.FAIL and "v5" in lines[0].detail
 
 
+def items_for(target: IdoSellTarget, records: list[Any]) -> list[OutgoingItem]:
+    matches = target.match([r.code for r in records])
+    out = []
+    for rec in records:
+        mode = degrade_mode(rec.control_mode, target.native_modes, target.mode_policy())
+        out.append(OutgoingItem(key=rec.key, code=rec.code, payload=target.payload(rec, matches[rec.code], mode),
+                                match=matches[rec.code], record=rec, mode=mode))
+    return out
+
+
+def test_current_reads_login_and_limit_never_the_balance(sandbox, h):
+    codes = h.seed(sandbox, 3)
+    sandbox.store.update_client(h.login_of(codes[0]), {"clientTradeCreditLimitExternal": Decimal("1500.5"),
+                                                       "clientBalanceAmountExternal": Decimal("-20.00")})
+    target = h.make_target(sandbox)
+    items = items_for(target, [h.record(c) for c in codes])
+    sandbox.store.rename_client(h.login_of(codes[2]), "renamed")  # the matched login is gone: unknown
+    before = sandbox.count()
+    current = target.current(items)
+    assert sandbox.count() == before + 1 and sandbox.count("PUT clients/clients") == 0  # one GET, read only
+    assert current == {
+        items[0].key: {"clientLogin": h.login_of(codes[0]), "clientTradeCreditLimitExternal": "1500.50"},
+        items[1].key: {"clientLogin": h.login_of(codes[1]), "clientTradeCreditLimitExternal": "0.00"},
+    }
+    assert set(current[items[0].key]) <= set(items[0].payload)  # payload keys, payload formatting
+    assert IdoSellTarget.identity_fields == frozenset({"clientLogin"}) and "clientLogin" in items[0].payload
+    # without cached clientIds the accounts are looked up by code, still paired by login
+    by_code = [i.model_copy(update={"match": {"clientLogin": i.match["clientLogin"]}}) for i in items]
+    assert target.current(by_code) == current
+    assert "clientCodesExternal" in dict(sandbox.requests[-1].query)
+    assert target.current([]) == {}
+    target.close()
+
+
+def test_check_write_probe_is_ok_only_when_the_shop_processed_it(sandbox, h):
+    h.seed(sandbox, 1)
+    target = h.make_target(sandbox)
+    line = {r.name: r for r in target.check(None)}["write scope"]
+    assert line.status is CheckStatus.OK and "HTTP 207" in line.detail
+    sandbox.inject("4xx", status=422, op="PUT clients/clients", fault_string="Invalid data format")
+    line = {r.name: r for r in target.check(None)}["write scope"]
+    assert line.status is CheckStatus.WARN and "not confirmed" in line.detail and "HTTP 422" in line.detail
+    sandbox.inject("4xx", status=404, op="PUT clients/clients", fault_string="Not found")
+    line = {r.name: r for r in target.check(None)}["write scope"]
+    assert line.status is CheckStatus.FAIL and "not found" in line.detail
+    target.close()
+
+
+def test_check_warns_about_accounts_in_another_currency(sandbox, h):
+    codes = h.seed(sandbox, 2)
+    sandbox.add_client("firma_eur", "KH-EUR", currency="EUR")
+    target = h.make_target(sandbox)
+    lines = {r.name: r for r in target.check([*codes, "KH-EUR"])}
+    assert lines["currency"].status is CheckStatus.WARN
+    assert "EUR: 1 (KH-EUR)" in lines["currency"].detail and "rejected" in lines["currency"].detail
+    lines = {r.name: r for r in target.check(codes)}
+    assert lines["currency"].status is CheckStatus.OK and "PLN" in lines["currency"].detail
+    assert "currency" not in {r.name for r in target.check(["KH-NOBODY"])}  # nothing matched: nothing to read
+    target.close()
+
+
 def test_fault_syntax():
     f = parse_fault("429:times=3,retry_after=1.5")
     assert (f.kind, f.times, f.retry_after) == ("429", 3, 1.5)
@@ -136,6 +197,12 @@ def test_fault_syntax():
         with pytest.raises((ValueError, TypeError)):
             parse_fault(bad)
     assert Fault(kind="partial").op == "PUT clients/clients"
+    f = parse_fault("422:op=PUT clients/clients,fault_string=Invalid data")
+    assert (f.kind, f.status, f.fault_string) == ("4xx", 422, "Invalid data")
+    assert parse_fault("4xx").status == 422 and parse_fault("400").status == 400
+    assert parse_fault("429").kind == "429" and parse_fault("500").status == 500
+    with pytest.raises(ValueError, match="4xx status"):
+        Fault(kind="4xx", status=503)
 
 
 def test_cli_registers_the_sandbox_command():
@@ -154,3 +221,30 @@ def test_cli_registers_the_sandbox_command():
     assert "--fault" in result.output and "--db" in result.output
     bad = CliRunner().invoke(root, ["sandbox", "idosell", "--fault", "teapot"])
     assert bad.exit_code == 2 and "unknown fault kind" in bad.output
+
+
+def test_cli_sandbox_port_in_use_is_a_clear_error_and_the_banner_follows_the_bind(monkeypatch, tmp_path):
+    import socket
+
+    from tradecredit.core import serving
+    from tradecredit.plugins.idosell.cli import sandbox_cmd
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        db = tmp_path / "shop.db"
+        result = CliRunner().invoke(sandbox_cmd, ["--port", str(port), "--db", str(db)])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit)  # a ClickException, not a crash
+    assert f"cannot listen on 127.0.0.1:{port}: the port is already in use" in result.output
+    assert "IdoSell sandbox on" not in result.output and "Traceback" not in result.output
+    assert not db.exists()  # nothing created before the port was known to be free
+
+    served: list[str] = []
+    monkeypatch.setattr(serving, "serve_forever", lambda app, host, port: served.append(f"{host}:{port}"))
+    with socket.socket() as free:
+        free.bind(("127.0.0.1", 0))
+        port = free.getsockname()[1]
+    ok = CliRunner().invoke(sandbox_cmd, ["--port", str(port)])
+    assert ok.exit_code == 0, ok.output
+    assert ok.output.startswith(f"IdoSell sandbox on http://127.0.0.1:{port}") and served == [f"127.0.0.1:{port}"]
