@@ -49,19 +49,40 @@ def install_read_only_guard(engine: Engine) -> list[str]:
 
 
 def create_source_engine(url: str, *, read_only: bool = True, **kwargs: Any) -> Engine:
-    """Create an engine for an ERP database, read-only where the driver can enforce it."""
+    """Create an engine for an ERP database, read-only where the driver or server can enforce it.
+
+    On top of the SELECT-only guard (``install_read_only_guard``), which only sees statements SQLAlchemy
+    runs, the session itself is read-only wherever the engine allows it: SQLite opens the file with
+    ``mode=ro``; PostgreSQL sessions start with ``default_transaction_read_only=on`` (libpq drivers), so the
+    server refuses a write even on a raw DBAPI cursor; SQL Server connections say ``ApplicationIntent=ReadOnly``
+    (in the URL's query, or inside its ``odbc_connect`` string). A value the user set explicitly is kept.
+    """
     try:
         parsed = make_url(url)
     except Exception:  # noqa: BLE001
         raise ConfigError(f"{mask(url)!r} is not a database URL") from None
-    if parsed.get_backend_name() == "mssql" and read_only:
+    backend = parsed.get_backend_name()
+    if backend == "mssql" and read_only:
         query = dict(parsed.query)
-        if "odbc_connect" not in query:
+        raw = query.get("odbc_connect")
+        if raw is None:
             query.setdefault("ApplicationIntent", "ReadOnly")
-            parsed = parsed.set(query=query)
-    if parsed.get_backend_name() == "sqlite" and read_only and parsed.database not in (None, "", ":memory:"):
+        elif not re.search(r"(^|;)\s*ApplicationIntent\s*=", str(raw), re.IGNORECASE):
+            # pyodbc gets an odbc_connect string as it is and ignores the other query keys.
+            query["odbc_connect"] = f"{str(raw).rstrip().rstrip(';')};ApplicationIntent=ReadOnly"
+        parsed = parsed.set(query=query)
+    if backend == "sqlite" and read_only and parsed.database not in (None, "", ":memory:"):
         # Open the file read-only so even a bug cannot write to the ERP copy.
         parsed = parsed.set(database=f"file:{parsed.database}", query={**parsed.query, "mode": "ro", "uri": "true"})
+    libpq = parsed.drivername.partition("+")[2] in ("", "psycopg", "psycopg2", "psycopg2cffi")  # "" = default
+    if backend == "postgresql" and read_only and libpq:
+        # A libpq startup option, not a statement: the guard never sees it, and it holds for every
+        # transaction of the session. connect_args win over the URL's query, so merge both into it.
+        # Other drivers (pg8000, asyncpg) have no such option and rely on the guard and the login's rights.
+        connect_args = dict(kwargs.get("connect_args") or {})
+        given = str(connect_args.get("options", parsed.query.get("options", "")))
+        connect_args["options"] = f"{given} -c default_transaction_read_only=on".strip()
+        kwargs["connect_args"] = connect_args
     try:
         engine = create_engine(parsed, **kwargs)
     except Exception as exc:  # noqa: BLE001 - e.g. the pyodbc driver is missing
@@ -91,8 +112,8 @@ def mssql_url(
     }
     if read_only:
         query["ApplicationIntent"] = "ReadOnly"
-    if trusted:
-        query["Trusted_Connection"] = "yes"
+    # Windows authentication is a URL without a username: the pyodbc dialect then adds
+    # Trusted_Connection=Yes itself, so adding it here too would put it in the ODBC string twice.
     host, _, port = server.partition(",")
     url = URL.create(
         "mssql+pyodbc",

@@ -3,7 +3,7 @@
 Same seed, same ``base_date``, same data. Amounts are kept as integer grosze while generating and written
 as exact decimal text, so no float is ever involved. The stored "Limit wykorzystany" equals the open
 receivables for most cards and drifts for about 5 % of them, so ``tradecredit check`` has something to
-report.
+report. About 90 % of the cards are assigned to the e-Sklep workstation (``CDN.KntESklepy``).
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from .schema import TABLES, OptimaTables
 WORKSTATION_ID = 1
 WORKSTATION_NAME = "e-Sklep"
 WORKSTATION_CODE = 2  # "blokada" under the default (unconfirmed) code table
+ASSIGNED_SHARE = 0.9  # cards on the workstation's list in CDN.KntESklepy
 RATES = {"": 100, "EUR": 430, "USD": 395}  # grosze per 1.00 of the currency, fixed for the demo
 CHUNK = 50_000
 
@@ -115,6 +116,16 @@ def _card(rng: random.Random, c: dict[str, Any], now: Any) -> tuple[Any, ...]:
     )
 
 
+def _assignments(seed: int, cards: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """``CDN.KntESklepy`` rows (id, card, workstation, default price type) for most of ``cards``.
+
+    A generator of its own, seeded from ``seed`` and the first card id, so adding the table left every
+    other generated value as it was and each chunk is deterministic on its own.
+    """
+    rng = random.Random(f"{seed}:KntESklepy:{cards[0]['id'] if cards else 0}")
+    return [(c["id"], c["id"], WORKSTATION_ID, 1) for c in cards if rng.random() < ASSIGNED_SHARE]
+
+
 def _writer(engine: Engine):
     """A fast row writer: raw executemany on SQLite (datetimes pre-rendered), COPY on PostgreSQL."""
     if engine.dialect.name == "sqlite":
@@ -122,6 +133,8 @@ def _writer(engine: Engine):
             return dt.isoformat(" ", "microseconds")  # SQLAlchemy's SQLite DateTime storage format
 
         def write(conn, table, rows):  # type: ignore[no-untyped-def]
+            if not rows:
+                return
             marks = ", ".join("?" for _ in table.columns)
             conn.exec_driver_sql(f'INSERT INTO "{table.name}" VALUES ({marks})', rows)
 
@@ -168,7 +181,9 @@ def make_demo_db(
             for start in range(0, customers, CHUNK):
                 write(conn, tables.kontrahenci, [_card(rng, c, now) for c in cards[start:start + CHUNK]])
             write(conn, tables.stanowiska, [(WORKSTATION_ID, WORKSTATION_NAME, 0, WORKSTATION_CODE)])
-            refresh_statistics(conn, [tables.zdarzenia, tables.kontrahenci, tables.stanowiska])
+            for start in range(0, customers, CHUNK):
+                write(conn, tables.sklepy, _assignments(seed, cards[start:start + CHUNK]))
+            refresh_statistics(conn, [tables.zdarzenia, tables.kontrahenci, tables.stanowiska, tables.sklepy])
     finally:
         engine.dispose()
     return DemoStats(customers, payments, time.perf_counter() - started)

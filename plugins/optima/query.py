@@ -1,8 +1,9 @@
 """The SELECT statements of the Optima source, built with SQLAlchemy Core for any dialect.
 
 The whole read is one set-based statement: customer cards LEFT JOIN one aggregate over the open payments
-(``CDN.BnkZdarzenia``), CROSS JOIN the configured e-Sklep workstation's control-mode setting. Every
-statement here is a SELECT; ``tests/optima/golden/`` holds each one compiled for SQL Server.
+(``CDN.BnkZdarzenia``), CROSS JOIN the e-Sklep workstation's control-mode setting, optionally restricted to
+the cards assigned to that workstation (``CDN.KntESklepy``). Every statement here is a SELECT;
+``tests/optima/golden/`` holds each one compiled for SQL Server.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from sqlalchemy import (
     and_,
     case,
     cast,
+    exists,
     func,
     literal,
     null,
@@ -32,6 +34,7 @@ from .schema import TABLES
 K = TABLES.kontrahenci
 Z = TABLES.zdarzenia
 S = TABLES.stanowiska
+KES = TABLES.sklepy
 
 SUMS = ("recv_sys", "net_sys", "overdue_sys", "recv_cur", "net_cur", "overdue_cur")
 KONTRAHENT = 1  # *_PodmiotTyp = 1: a contractor card
@@ -43,7 +46,9 @@ class ReadQuery:
 
     system_currency: str = "PLN"
     include_inactive: bool = False
-    workstation: int | str | None = None
+    fixed_mode: bool = False  # the mode comes from the options: no workstation in the statement
+    workstation: int | str | None = None  # ESS_ESSId or ESS_Nazwa; None = the database's only workstation
+    only_assigned: bool = False  # only cards assigned to the workstation in CDN.KntESklepy
     sqlite: bool = False  # SQLite stores DECIMAL as REAL: amounts are read as text, sums as integer grosze
 
 
@@ -73,8 +78,9 @@ def payments_aggregate(q: ReadQuery, day_start: datetime):
     """Open receivables/payables per contractor, in system currency and in the limit's currency.
 
     Open = ``BZd_Rozliczono = 1`` (unsettled or partly settled), ``BZd_Stan > 0`` (not in the buffer).
-    Rows whose status columns are NULL are kept and counted as ``bad_rows`` so the reader can reject
-    the customer instead of silently ignoring a payment.
+    Rows whose status columns are NULL are kept and counted as ``bad_rows``, and rows with a NULL
+    ``BZd_PodmiotTyp`` as ``unknown_subject_rows`` of the card with that id (the row may be this customer's
+    or another subject's), so the reader can reject the customer instead of silently ignoring a payment.
     """
     k2 = K.alias("kl")
     open_sys = Z.c.BZd_KwotaSys - Z.c.BZd_KwotaRozSys
@@ -101,11 +107,12 @@ def payments_aggregate(q: ReadQuery, day_start: datetime):
             func.sum(case((same_currency, 0), else_=1)).label("other_currency_rows"),
             func.sum(case((bad, 1), else_=0)).label("bad_rows"),
             func.sum(case((sub_cent, 1), else_=0)).label("sub_cent_rows"),
+            func.sum(case((Z.c.BZd_PodmiotTyp.is_(None), 1), else_=0)).label("unknown_subject_rows"),
             func.count().label("open_rows"),
         )
         .select_from(Z.join(k2, k2.c.Knt_KntId == Z.c.BZd_PodmiotID))
         .where(
-            Z.c.BZd_PodmiotTyp == KONTRAHENT,
+            or_(Z.c.BZd_PodmiotTyp == KONTRAHENT, Z.c.BZd_PodmiotTyp.is_(None)),
             or_(Z.c.BZd_Rozliczono == 1, Z.c.BZd_Rozliczono.is_(None)),
             or_(Z.c.BZd_Stan > 0, Z.c.BZd_Stan.is_(None)),
         )
@@ -114,13 +121,17 @@ def payments_aggregate(q: ReadQuery, day_start: datetime):
     )
 
 
-def workstation_filter(workstation: int | str) -> ColumnElement:
+def workstation_filter(workstation: int | str | None) -> list[ColumnElement]:
+    """The configured workstation by id or name. None (not configured) filters nothing: the reader accepts
+    the result only when the table has exactly one workstation."""
+    if workstation is None:
+        return []
     if isinstance(workstation, int):
-        return S.c.ESS_ESSId == workstation
-    return S.c.ESS_Nazwa == workstation
+        return [S.c.ESS_ESSId == workstation]
+    return [S.c.ESS_Nazwa == workstation]
 
 
-def workstation_setting(workstation: int | str):
+def workstation_setting(workstation: int | str | None):
     """Exactly one row: how many workstations match and their (min, max) control-mode code."""
     return (
         select(
@@ -128,8 +139,17 @@ def workstation_setting(workstation: int | str):
             func.min(S.c.ESS_KontrolaLimituPlat).label("ess_code"),
             func.max(S.c.ESS_KontrolaLimituPlat).label("ess_code_max"),
         )
-        .where(workstation_filter(workstation))
+        .where(*workstation_filter(workstation))
         .subquery("ess")
+    )
+
+
+def assigned_to_workstation(workstation: int | str | None) -> ColumnElement:
+    """The card is assigned to the workstation (a ``CDN.KntESklepy`` row): a semi-join, so a card counts once."""
+    return exists(
+        select(KES.c.KES_KESID)
+        .select_from(KES.join(S, S.c.ESS_ESSId == KES.c.KES_eSklepID))
+        .where(KES.c.KES_KntID == K.c.Knt_KntId, *workstation_filter(workstation))
     )
 
 
@@ -146,10 +166,10 @@ def read_statement(q: ReadQuery, day_start: datetime) -> Select:
         K.c.Knt_KntId, K.c.Knt_PodmiotTyp, K.c.Knt_Kod, K.c.Knt_Nazwa1, K.c.Knt_Nazwa2, K.c.Knt_NipKraj,
         K.c.Knt_Nip, K.c.Knt_LimitFlag, K.c.Knt_LimitPrzeterKredytFlag, K.c.Knt_LimitKredytuWal, K.c.Knt_Finalny,
         K.c.Knt_Nieaktywny, *amounts, pay.c.other_currency_rows, pay.c.bad_rows, pay.c.sub_cent_rows,
-        pay.c.open_rows,
+        pay.c.unknown_subject_rows, pay.c.open_rows,
     ]
     source = K.outerjoin(pay, pay.c.knt_id == K.c.Knt_KntId)
-    if q.workstation is not None:
+    if not q.fixed_mode:
         ess = workstation_setting(q.workstation)
         columns += [ess.c.ess_count, ess.c.ess_code, ess.c.ess_code_max]
         source = source.join(ess, true())
@@ -158,6 +178,8 @@ def read_statement(q: ReadQuery, day_start: datetime) -> Select:
     conditions = [or_(K.c.Knt_PodmiotTyp == KONTRAHENT, K.c.Knt_PodmiotTyp.is_(None))]
     if not q.include_inactive:
         conditions.append(or_(K.c.Knt_Nieaktywny == 0, K.c.Knt_Nieaktywny.is_(None)))
+    if q.only_assigned:
+        conditions.append(assigned_to_workstation(q.workstation))
     return select(*columns).select_from(source).where(*conditions).order_by(K.c.Knt_KntId)
 
 

@@ -1,8 +1,9 @@
 """SQLAlchemy Core definitions of the part of an Optima company database the plugin reads.
 
-Names, types and nullability follow the real ``CDN`` schema (the columns we need, not all of them). The
-reader only ever SELECTs from these tables; the definitions are also used to create demo and test
-databases (``CDN`` schema on PostgreSQL, plain table names in SQLite).
+Names, types, nullability, defaults and IDENTITY keys follow the real ``CDN`` schema (the columns we need,
+not all of them; ``tests/optima/test_sql.py`` compares them with the reference DDL). The reader only ever
+SELECTs from these tables; the definitions are also used to create demo and test databases (``CDN`` schema
+on PostgreSQL, plain table names in SQLite).
 
 ``build_metadata(loose=True)`` gives the same tables with every column nullable and amounts with four
 decimals: a database "copied by another tool" that can hold the bad data the tests feed the reader.
@@ -12,9 +13,28 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import Column, DateTime, Integer, MetaData, Numeric, SmallInteger, String, Table, Unicode
+from sqlalchemy import (
+    Column,
+    DateTime,
+    ForeignKey,
+    Identity,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    SmallInteger,
+    String,
+    Table,
+    Unicode,
+    text,
+)
+from sqlalchemy.dialects.mssql import TINYINT
 
 SCHEMA = "CDN"
+
+# SQL Server's tinyint (0..255). PostgreSQL has no tinyint and SQLite has no types to speak of, so the
+# test and demo copies use smallint; the compiled T-SQL (golden files) keeps Optima's real type.
+TinyInt = TINYINT().with_variant(SmallInteger(), "sqlite", "postgresql")
 
 
 @dataclass(frozen=True)
@@ -23,43 +43,48 @@ class OptimaTables:
     kontrahenci: Table
     zdarzenia: Table
     stanowiska: Table
+    sklepy: Table
 
 
 def build_metadata(*, loose: bool = False) -> OptimaTables:
-    """The three tables, real shape (``loose=False``) or permissive shape for bad-data tests."""
+    """The four tables, real shape (``loose=False``) or permissive shape for bad-data tests."""
     md = MetaData()
 
     def amount(name: str) -> Column:
         return Column(name, Numeric(19, 4) if loose else Numeric(15, 2, asdecimal=True), nullable=loose)
 
-    def col(name: str, type_, nullable: bool = False, **kw) -> Column:  # type: ignore[no-untyped-def]
-        return Column(name, type_, nullable=nullable or loose, **kw)
+    def col(name: str, type_, *args, nullable: bool = False, **kw) -> Column:  # type: ignore[no-untyped-def]
+        return Column(name, type_, *args, nullable=nullable or loose, **kw)
+
+    def key(name: str) -> Column:
+        # IDENTITY in Optima; every copy we create gets explicit ids, which IDENTITY BY DEFAULT accepts.
+        return Column(name, Integer, Identity(), primary_key=True)
 
     kontrahenci = Table(
         "Kontrahenci",
         md,
-        Column("Knt_KntId", Integer, primary_key=True, autoincrement=False),
-        col("Knt_PodmiotTyp", SmallInteger, nullable=True),  # DB default 1 (Kontrahent)
+        key("Knt_KntId"),
+        col("Knt_PodmiotTyp", SmallInteger, nullable=True, server_default=text("1")),  # 1 = Kontrahent
         col("Knt_Kod", String(20 if not loose else 40)),
         col("Knt_Nazwa1", Unicode(50)),
         col("Knt_Nazwa2", Unicode(50)),
         col("Knt_NipKraj", String(2)),
         col("Knt_Nip", Unicode(20)),
-        col("Knt_LimitFlag", SmallInteger),  # tinyint
+        col("Knt_LimitFlag", TinyInt),
         amount("Knt_LimitKredytu"),
-        col("Knt_LimitPrzeterKredytFlag", SmallInteger),  # tinyint
+        col("Knt_LimitPrzeterKredytFlag", TinyInt),
         amount("Knt_LimitPrzeterKredytWartosc"),
         col("Knt_LimitKredytuWal", String(3)),
         amount("Knt_LimitKredytuWykorzystany"),
-        col("Knt_Finalny", SmallInteger),  # tinyint
-        col("Knt_Nieaktywny", SmallInteger),  # tinyint
+        col("Knt_Finalny", TinyInt),
+        col("Knt_Nieaktywny", TinyInt),
         col("Knt_TS_Mod", DateTime),
         schema=SCHEMA,
     )
     zdarzenia = Table(
         "BnkZdarzenia",
         md,
-        Column("BZd_BZdID", Integer, primary_key=True, autoincrement=False),
+        key("BZd_BZdID"),
         col("BZd_NumerPelny", Unicode(256)),
         col("BZd_PodmiotTyp", SmallInteger),
         col("BZd_PodmiotID", Integer, index=True),
@@ -79,13 +104,24 @@ def build_metadata(*, loose: bool = False) -> OptimaTables:
     stanowiska = Table(
         "eSklepStanowiska",
         md,
-        Column("ESS_ESSId", Integer, primary_key=True, autoincrement=False),
+        key("ESS_ESSId"),
         col("ESS_Nazwa", Unicode(40)),
-        col("ESS_Nieaktywny", SmallInteger),  # tinyint
-        col("ESS_KontrolaLimituPlat", SmallInteger),  # tinyint; codes unconfirmed
+        col("ESS_Nieaktywny", TinyInt),
+        col("ESS_KontrolaLimituPlat", TinyInt),  # codes unconfirmed
         schema=SCHEMA,
     )
-    return OptimaTables(md, kontrahenci, zdarzenia, stanowiska)
+    # Which contractor cards are assigned to which e-Sklep (the card's e-Sklep tab in Optima).
+    sklepy = Table(
+        "KntESklepy",
+        md,
+        key("KES_KESID"),
+        col("KES_KntID", Integer, ForeignKey(kontrahenci.c.Knt_KntId, name="FK_KESKnt")),
+        col("KES_eSklepID", Integer, ForeignKey(stanowiska.c.ESS_ESSId, name="FK_KESESS")),
+        col("KES_TypCenyDomyslnej", SmallInteger),
+        Index("KESKntESS", "KES_KntID", "KES_eSklepID", unique=True),
+        schema=SCHEMA,
+    )
+    return OptimaTables(md, kontrahenci, zdarzenia, stanowiska, sklepy)
 
 
 TABLES = build_metadata()

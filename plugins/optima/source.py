@@ -7,7 +7,7 @@ run goes on. See docs/plugins/optima.md for the options, the field mapping and t
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime, time
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
@@ -33,9 +33,9 @@ from tradecredit import (
 )
 from tradecredit.core.config import TimeZoneName
 from tradecredit.core.engine import OPTIMA_MODE_LABELS, mode_from_code
-from tradecredit.core.money import ZERO, Currency
+from tradecredit.core.money import ZERO, Currency, MoneyError, to_money
 from tradecredit.core.secrets import mask
-from tradecredit.core.sql import create_source_engine, mssql_url, schema_map, streaming
+from tradecredit.core.sql import create_source_engine, install_read_only_guard, mssql_url, schema_map, streaming
 
 from .query import ReadQuery, counts_statement, read_statement, workstations_statement
 
@@ -97,8 +97,13 @@ class OptimaOptions(PluginOptions):
     include_inactive: bool = Field(False, description="also read cards with Knt_Nieaktywny = 1")
     skip_private: bool = Field(False, description="read only business entities (Knt_Finalny = 0)")
     zero_limit: ZeroLimit = Field(ZeroLimit.REJECT, description="Knt_LimitFlag = 1 with amount 0")
-    workstation: int | str | None = Field(None, description="e-Sklep workstation: ESS_ESSId (int) or ESS_Nazwa")
+    workstation: int | str | None = Field(
+        None, description="e-Sklep workstation: ESS_ESSId (int) or ESS_Nazwa; default: the database's only one"
+    )
     control_mode: ControlMode | None = Field(None, description="fixed mode instead of the workstation setting")
+    only_assigned_to_workstation: bool = Field(
+        False, description="read only cards assigned to the workstation in CDN.KntESklepy"
+    )
     mode_codes: dict[int, ControlMode] = Field(
         default_factory=lambda: dict(DEFAULT_MODE_CODES), description="ESS_KontrolaLimituPlat code → mode"
     )
@@ -120,10 +125,11 @@ class OptimaOptions(PluginOptions):
     def _one_of(self) -> OptimaOptions:
         if (self.url is None) == (self.sqlserver is None):
             raise ValueError("give exactly one of 'url' and 'sqlserver'")
-        if self.workstation is None and self.control_mode is None:
-            raise ValueError("give 'workstation' (read the mode from e-Sklep settings) or a fixed 'control_mode'")
         if self.workstation is not None and self.control_mode is not None:
             raise ValueError("give either 'workstation' or 'control_mode', not both")
+        if self.only_assigned_to_workstation and self.control_mode is not None:
+            raise ValueError("'only_assigned_to_workstation' needs the e-Sklep workstation: give 'workstation' (or "
+                             "leave it out to use the database's only one) instead of a fixed 'control_mode'")
         return self
 
     def database_url(self) -> str:
@@ -142,14 +148,22 @@ def _money(value: Any) -> Decimal | None:
         return value  # type: ignore[return-value]  # rejected with a reason by the record validator
 
 
+# Card amounts checked for sub-cent values even when the record does not use them (e.g. the stored used
+# value with used = "computed"): such a card is damaged, and check would compare a wrong number.
+_CARD_AMOUNTS = {
+    "limit_amount": "Knt_LimitKredytu",
+    "overdue_limit_amount": "Knt_LimitPrzeterKredytWartosc",
+    "stored_used": "Knt_LimitKredytuWykorzystany",
+}
+
 _REQUIRED = {
     "Knt_Kod": "card code",
     "Knt_LimitFlag": "'Limit kredytu' flag",
-    "limit_amount": "Knt_LimitKredytu",
+    "limit_amount": "'Limit kredytu' amount",
     "Knt_LimitPrzeterKredytFlag": "'Limit przeterminowanych płatności' flag",
-    "overdue_limit_amount": "Knt_LimitPrzeterKredytWartosc",
+    "overdue_limit_amount": "'Limit przeterminowanych płatności' amount",
     "Knt_LimitKredytuWal": "limit currency",
-    "stored_used": "Knt_LimitKredytuWykorzystany",
+    "stored_used": "stored 'Limit wykorzystany'",
     "Knt_Finalny": "business/private flag",
 }
 
@@ -164,12 +178,14 @@ class OptimaSource(Source):
         super().__init__(options, context)
         self.options: OptimaOptions = options
         self._engine: Engine | None = None
+        self.statements: list[str] = []  # every statement issued, recorded by the read-only guard
 
     # --- plumbing ---------------------------------------------------------------------------------------
     @property
     def engine(self) -> Engine:
         if self._engine is None:
             self._engine = create_source_engine(self.options.database_url())
+            self.statements = install_read_only_guard(self._engine)
         return self._engine
 
     def close(self) -> None:
@@ -181,7 +197,9 @@ class OptimaSource(Source):
         return ReadQuery(
             system_currency=self.options.system_currency,
             include_inactive=self.options.include_inactive,
+            fixed_mode=self.options.control_mode is not None,
             workstation=self.options.workstation,
+            only_assigned=self.options.only_assigned_to_workstation,
             sqlite=self.engine.dialect.name == "sqlite",
         )
 
@@ -191,7 +209,9 @@ class OptimaSource(Source):
         return datetime.combine(local.date(), time())
 
     def _rows(self, as_of: datetime) -> Iterator[Any]:
-        stmt = read_statement(self.query(), self.day_start(as_of))
+        return self._stream(read_statement(self.query(), self.day_start(as_of)))
+
+    def _stream(self, stmt: Any) -> Iterator[Any]:
         try:
             with streaming(self.engine) as conn:
                 yield from conn.execute(stmt)
@@ -212,19 +232,56 @@ class OptimaSource(Source):
             result = self.build(row, mode, as_of)
             if result is not None:
                 yield result
+        if mode is None:
+            # No card came back (an empty database, or no card assigned to the workstation): the workstation
+            # setting was never seen, so check it on its own; a wrong one must not pass as "no customers".
+            self._mode_of(self._pick_workstation(self._workstations()))
 
     def _mode_from_row(self, row: Any) -> ControlMode:
+        """The mode from the workstation columns of the read; anything but one match is resolved on the list."""
+        if row.ess_count == 1:
+            return self._mode_of(row.ess_code)
+        return self._mode_of(self._pick_workstation(self._workstations()))
+
+    def _workstations(self) -> list[Any]:
+        return list(self._stream(workstations_statement()))
+
+    def _pick_workstation(self, stations: Sequence[Any]) -> int:
+        """The ``ESS_KontrolaLimituPlat`` code of the configured workstation, or of the database's only one.
+
+        Raises ``ConfigError`` listing the workstations found (id, name) and how to choose one.
+        """
         ws = self.options.workstation
-        if not row.ess_count:
-            raise ConfigError(f"Optima source {self.name!r}: no e-Sklep workstation {ws!r} in CDN.eSklepStanowiska")
-        if row.ess_count > 1 and row.ess_code != row.ess_code_max:
-            raise ConfigError(f"Optima source {self.name!r}: {row.ess_count} workstations named {ws!r} disagree")
+        found = ", ".join(f"{s.ESS_ESSId} {s.ESS_Nazwa!r}" + (" (inactive)" if s.ESS_Nieaktywny else "")
+                          for s in stations) or "none"
+        how = ("choose one with 'workstation' = its ESS_ESSId (integer) or ESS_Nazwa (string), "
+               "or set a fixed 'control_mode'")
+        if ws is None:
+            if len(stations) != 1:
+                raise ConfigError(
+                    f"Optima source {self.name!r}: no 'workstation' configured and CDN.eSklepStanowiska has "
+                    f"{len(stations)} e-Sklep workstations (the default needs exactly one); workstations found "
+                    f"(ESS_ESSId 'ESS_Nazwa'): {found}; {how}"
+                )
+            return stations[0].ESS_KontrolaLimituPlat
+        match = [s for s in stations if (s.ESS_ESSId if isinstance(ws, int) else s.ESS_Nazwa) == ws]
+        if not match:
+            raise ConfigError(f"Optima source {self.name!r}: no e-Sklep workstation {ws!r} in CDN.eSklepStanowiska; "
+                              f"workstations found (ESS_ESSId 'ESS_Nazwa'): {found}; {how}")
+        codes = {s.ESS_KontrolaLimituPlat for s in match}
+        if len(codes) > 1:
+            raise ConfigError(f"Optima source {self.name!r}: {len(match)} workstations named {ws!r} disagree on "
+                              f"ESS_KontrolaLimituPlat ({sorted(codes)}); set 'workstation' to an ESS_ESSId")
+        return match[0].ESS_KontrolaLimituPlat
+
+    def _mode_of(self, code: Any) -> ControlMode:
         try:
-            return mode_from_code(row.ess_code, self.options.mode_codes)
+            return mode_from_code(code, self.options.mode_codes)
         except ValueError as exc:
+            ws = self.options.workstation
+            which = f"workstation {ws!r}" if ws is not None else "the only workstation"
             raise ConfigError(
-                f"Optima source {self.name!r}: ESS_KontrolaLimituPlat of workstation {ws!r}: {exc}; "
-                "add the code to 'mode_codes'"
+                f"Optima source {self.name!r}: ESS_KontrolaLimituPlat of {which}: {exc}; add the code to 'mode_codes'"
             ) from None
 
     def build(self, row: Any, mode: ControlMode, as_of: datetime) -> CreditRecord | RejectedRow | None:
@@ -232,17 +289,26 @@ class OptimaSource(Source):
         m = row._mapping
         erp_id, raw_code = row.Knt_KntId, row.Knt_Kod
         code = raw_code.strip() if isinstance(raw_code, str) else raw_code
-        problems = [f"{col} is NULL ({what}; Optima stores a default there)" for col, what in _REQUIRED.items()
-                    if m[col] is None]
+        problems = [f"{_CARD_AMOUNTS.get(key, key)} is NULL ({what}; Optima stores a default there)"
+                    for key, what in _REQUIRED.items() if m[key] is None]
         if row.Knt_PodmiotTyp is None:
             problems.append("Knt_PodmiotTyp is NULL (Optima's default is 1 = Kontrahent)")
         if row.Knt_Nieaktywny is None:
             problems.append("Knt_Nieaktywny is NULL (Optima's default is 0 = active)")
         if row.bad_rows:
             problems.append(f"{row.bad_rows} open payment(s) in CDN.BnkZdarzenia have NULL amounts, dates or status")
+        if row.unknown_subject_rows:
+            problems.append(f"{row.unknown_subject_rows} open payment(s) in CDN.BnkZdarzenia with BZd_PodmiotID = "
+                            f"{erp_id} have a NULL BZd_PodmiotTyp (this customer's or another subject's?)")
         if row.sub_cent_rows:
             problems.append(f"{row.sub_cent_rows} open payment(s) in CDN.BnkZdarzenia have amounts with more than "
                             "two decimal places")
+        for column, name in _CARD_AMOUNTS.items():
+            if m[column] is not None:
+                try:
+                    to_money(str(m[column]))
+                except MoneyError as exc:
+                    problems.append(f"{name}: {exc}")
         for flag in ("Knt_LimitFlag", "Knt_LimitPrzeterKredytFlag", "Knt_Finalny"):
             if m[flag] not in (None, 0, 1):
                 problems.append(f"{flag} = {m[flag]} is neither 0 nor 1")
@@ -340,20 +406,17 @@ class OptimaSource(Source):
         if self.options.control_mode is not None:
             return CheckResult(name="optima.control_mode", status=CheckStatus.OK,
                                detail=f"fixed control_mode = {self.options.control_mode.value}; workstations: {found}")
-        ws = self.options.workstation
-        match = [s for s in stations if (s.ESS_ESSId if isinstance(ws, int) else s.ESS_Nazwa) == ws]
-        if not match:
-            return CheckResult(name="optima.control_mode", status=CheckStatus.FAIL,
-                               detail=f"workstation {ws!r} not found; workstations: {found}")
-        code = match[0].ESS_KontrolaLimituPlat
         try:
-            mode = mode_from_code(code, self.options.mode_codes)
-        except ValueError as exc:
+            code = self._pick_workstation(stations)
+            mode = self._mode_of(code)
+        except ConfigError as exc:
             return CheckResult(name="optima.control_mode", status=CheckStatus.FAIL, detail=str(exc))
+        ws = self.options.workstation
+        which = f"workstation {ws!r}" if ws is not None else f"the only workstation ({found})"
         custom = self.options.mode_codes != DEFAULT_MODE_CODES
         return CheckResult(
             name="optima.control_mode", status=CheckStatus.OK if custom else CheckStatus.WARN,
-            detail=(f"workstation {ws!r}: ESS_KontrolaLimituPlat = {code} → {mode.value}"
+            detail=(f"{which}: ESS_KontrolaLimituPlat = {code} → {mode.value}"
                     + ("" if custom else " (default code table, UNCONFIRMED: verify the codes and set mode_codes)")),
         )
 

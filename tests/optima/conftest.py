@@ -16,6 +16,10 @@ from tradecredit.plugins.optima import OptimaSource
 from tradecredit.plugins.optima.schema import OptimaTables, build_metadata
 
 AS_OF = datetime(2025, 3, 10, 11, 0, tzinfo=UTC)
+TWO_WORKSTATIONS = (
+    {"ESS_ESSId": 1, "ESS_Nazwa": "Sklep B2B", "ESS_Nieaktywny": 0, "ESS_KontrolaLimituPlat": 1},
+    {"ESS_ESSId": 2, "ESS_Nazwa": "Sklep detal", "ESS_Nieaktywny": 0, "ESS_KontrolaLimituPlat": 2},
+)
 
 
 class OptimaDb:
@@ -28,6 +32,8 @@ class OptimaDb:
         create_erp_tables(self.engine, self.tables.metadata)
         self.cards: list[dict[str, Any]] = []
         self.payments: list[dict[str, Any]] = []
+        self.assignments: list[dict[str, Any]] = []
+        self.workstations: list[dict[str, Any]] = [dict(w) for w in TWO_WORKSTATIONS]  # replace before commit()
         self._ids = itertools.count(1)
         self._pids = itertools.count(1)
 
@@ -62,6 +68,11 @@ class OptimaDb:
         row.update(values)
         self.payments.append(row)
 
+    def assign(self, knt_id: int, workstation: int) -> None:
+        """Put the card on the workstation's list (a ``CDN.KntESklepy`` row)."""
+        self.assignments.append({"KES_KESID": len(self.assignments) + 1, "KES_KntID": knt_id,
+                                 "KES_eSklepID": workstation, "KES_TypCenyDomyslnej": 1})
+
     def commit(self) -> OptimaDb:
         with self.engine.begin() as conn:
             conn = conn.execution_options(schema_translate_map=schema_map(self.engine))
@@ -69,13 +80,14 @@ class OptimaDb:
                 conn.execute(self.tables.kontrahenci.insert(), self.cards)
             if self.payments:
                 conn.execute(self.tables.zdarzenia.insert(), self.payments)
-            conn.execute(self.tables.stanowiska.insert(), [
-                {"ESS_ESSId": 1, "ESS_Nazwa": "Sklep B2B", "ESS_Nieaktywny": 0, "ESS_KontrolaLimituPlat": 1},
-                {"ESS_ESSId": 2, "ESS_Nazwa": "Sklep detal", "ESS_Nieaktywny": 0, "ESS_KontrolaLimituPlat": 2},
-            ])
+            if self.workstations:
+                conn.execute(self.tables.stanowiska.insert(), self.workstations)
+            if self.assignments:
+                conn.execute(self.tables.sklepy.insert(), self.assignments)
         self.cards_committed, self.payments_committed = list(self.cards), list(self.payments)
-        self.cards.clear()
-        self.payments.clear()
+        self.assignments_committed = list(self.assignments)
+        for pending in (self.cards, self.payments, self.assignments):
+            pending.clear()
         self.engine.dispose()
         return self
 

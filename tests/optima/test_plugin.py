@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -53,7 +54,8 @@ def test_entry_point_loads_the_plugin(tc_host_factory):
 @pytest.mark.parametrize(
     ("values", "message"),
     [
-        ({"url": "sqlite:///x.db"}, "workstation"),
+        ({"url": "sqlite:///x.db", "control_mode": "block", "only_assigned_to_workstation": True},
+         "only_assigned_to_workstation"),
         ({"control_mode": "block"}, "exactly one of 'url' and 'sqlserver'"),
         ({"url": "sqlite:///x.db", "control_mode": "block", "workstation": 1}, "not both"),
         ({"url": "sqlite:///x.db", "control_mode": "maybe"}, "control_mode"),
@@ -83,9 +85,51 @@ def test_sql_server_url_from_parts_is_read_only_and_masks_the_password():
     url = opts.database_url()
     assert "ApplicationIntent=ReadOnly" in url and "ODBC+Driver+17+for+SQL+Server" in url
     assert "TrustServerCertificate=yes" in url and "Encrypt=yes" in url
-    trusted = options(control_mode="block", sqlserver={"server": "erp,1433", "database": "CDN_Firma", "trusted": True})
-    assert "Trusted_Connection=yes" in trusted.database_url()
     assert PASSWORD not in repr(opts) and PASSWORD not in str(opts.model_dump())
+
+
+def _odbc_string(url: str) -> str:
+    """The ODBC connection string the engine built by the plugin would hand to pyodbc.
+
+    A stand-in DBAPI module replaces pyodbc, which needs unixODBC's libodbc (not on the test machines).
+    """
+    import types
+
+    from tradecredit.core.sql import create_source_engine
+
+    fake = types.ModuleType("pyodbc")
+    fake.paramstyle, fake.version, fake.Cursor = "qmark", "5.2.0", type("Cursor", (), {"nextset": None})
+    engine = create_source_engine(url, module=fake)
+    (connection_string,), _ = engine.dialect.create_connect_args(engine.url)
+    return connection_string
+
+
+def test_windows_authentication_puts_trusted_connection_in_the_odbc_string_once():
+    opts = options(control_mode="block", sqlserver={"server": "erp,1433", "database": "CDN_Firma", "trusted": True})
+    odbc = _odbc_string(opts.database_url())
+    assert odbc.lower().count("trusted_connection=") == 1 and "Trusted_Connection=Yes" in odbc
+    assert "UID=" not in odbc and "PWD=" not in odbc
+    assert "Server=erp,1433" in odbc and "Database=CDN_Firma" in odbc and "ApplicationIntent=ReadOnly" in odbc
+    login = _odbc_string(options(control_mode="block", sqlserver={
+        "server": "erp", "database": "CDN_Firma", "username": "tc_reader", "password": PASSWORD}).database_url())
+    assert "trusted_connection" not in login.lower() and "UID=tc_reader" in login
+
+
+@pytest.mark.parametrize(
+    ("odbc_connect", "intent"),
+    [
+        ("DRIVER={ODBC Driver 18 for SQL Server};SERVER=erp;DATABASE=CDN_Firma;Trusted_Connection=yes", "ReadOnly"),
+        ("DRIVER={ODBC Driver 18 for SQL Server};SERVER=erp;DATABASE=CDN_Firma;", "ReadOnly"),
+        ("DRIVER={ODBC Driver 18 for SQL Server};SERVER=erp;applicationintent = ReadWrite", "ReadWrite"),
+    ],
+)
+def test_odbc_connect_urls_get_application_intent_read_only(odbc_connect, intent):
+    from urllib.parse import quote_plus
+
+    odbc = _odbc_string(f"mssql+pyodbc:///?odbc_connect={quote_plus(odbc_connect)}")
+    assert odbc.lower().count("applicationintent") == 1  # an explicit choice is kept, never doubled
+    assert re.search(rf"(^|;)\s*ApplicationIntent\s*=\s*{intent}\s*$", odbc, re.IGNORECASE)
+    assert odbc.startswith(odbc_connect.rstrip(";"))
 
 
 def test_passwords_never_appear_in_errors_or_check_output(postgres_url):
@@ -133,7 +177,9 @@ def test_check_reports_a_missing_workstation(sqlite_url, optima_source):
     make_demo_db(sqlite_url, 5, seed=5)
     results = {r.name: r for r in optima_source(sqlite_url, workstation="Nie ma").check(AS_OF)}
     assert results["optima.control_mode"].status is CheckStatus.FAIL
-    assert "'Nie ma' not found" in results["optima.control_mode"].detail
+    detail = results["optima.control_mode"].detail
+    assert "no e-Sklep workstation 'Nie ma'" in detail
+    assert "workstations found (ESS_ESSId 'ESS_Nazwa'): 1 'e-Sklep'" in detail
 
 
 def test_demo_is_deterministic(tmp_path):
@@ -145,9 +191,9 @@ def test_demo_is_deterministic(tmp_path):
         engine = create_engine(url)
         with engine.connect() as conn:
             dumps.append([conn.exec_driver_sql(f"SELECT * FROM {t} ORDER BY 1").all()
-                          for t in ("Kontrahenci", "BnkZdarzenia", "eSklepStanowiska")])
+                          for t in ("Kontrahenci", "BnkZdarzenia", "eSklepStanowiska", "KntESklepy")])
         engine.dispose()
-    assert dumps[0] == dumps[1] and len(dumps[0][1]) == 2000
+    assert dumps[0] == dumps[1] and len(dumps[0][1]) == 2000 and 150 < len(dumps[0][3]) < 200
 
 
 def test_make_demo_db_command(tmp_path):
@@ -229,3 +275,27 @@ def test_docs_cover_every_option():
     for model in (OptimaSource.Options, SqlServer):
         for name in model.model_fields:
             assert f"`{name}`" in doc, f"docs/plugins/optima.md does not document option {name!r}"
+
+
+def test_the_issues_minimal_config_uses_the_only_workstation(database_url, tc_host_factory, tmp_path):
+    """``plugin`` + ``url`` is a complete source: the demo database's only e-Sklep workstation gives the mode."""
+    from tradecredit import hookimpl
+
+    make_demo_db(database_url, 60, seed=4, base_date=date(2025, 3, 10))
+    plugin = RecordingPlugin()
+    plugin.register_targets = hookimpl(RecordingPlugin.register_targets)  # type: ignore[method-assign]
+    host = tc_host_factory(optima, plugin)
+    config = parse_config({
+        "state": {"url": f"sqlite:///{tmp_path / 'state.db'}"},
+        "sources": {"erp": {"plugin": "optima", "url": database_url}},
+        "targets": {"shop": {"plugin": "recording"}},
+        "pipelines": [{"name": "optima-to-shop", "source": "erp", "target": "shop"}],
+    }, host)
+    RecordingTarget.written.clear()
+    report = run_pipeline(config, "optima-to-shop", as_of=AS_OF, host=host)
+    assert report.counts.read > 50 and report.counts.rejected == 0
+    assert {p["mode"] for p in RecordingTarget.written.values()} == {"block"}  # the demo workstation's code 2
+    source = OptimaSource(options(url=database_url), AdapterContext(instance_name="erp"))
+    mode = {r.name: r for r in source.check(AS_OF)}["optima.control_mode"]
+    source.close()
+    assert "the only workstation (1 'e-Sklep' code=2): ESS_KontrolaLimituPlat = 2 → block" in mode.detail

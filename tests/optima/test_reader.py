@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import create_engine, select
-from tradecredit import ConfigError, ControlMode, LimitState
+from tradecredit import CheckStatus, ConfigError, ControlMode, LimitState
 from tradecredit.core.sql import schema_map
 from tradecredit.plugins.optima.demo import make_demo_db
 from tradecredit.plugins.optima.schema import TABLES
@@ -164,6 +164,68 @@ def test_control_mode_problems_stop_the_read(database_url, optima_db, optima_sou
         list(optima_source(database_url, **options).read(AS_OF))
 
 
+@pytest.mark.parametrize(
+    ("workstations", "cards", "found"),
+    [
+        (2, True, "has 2 e-Sklep workstations (the default needs exactly one); workstations found "
+                  "(ESS_ESSId 'ESS_Nazwa'): 1 'Sklep B2B', 2 'Sklep detal'; choose one"),
+        (0, True, "has 0 e-Sklep workstations (the default needs exactly one); workstations found "
+                  "(ESS_ESSId 'ESS_Nazwa'): none; choose one"),
+        (0, False, "has 0"),  # nothing to read: the workstation is still checked
+    ],
+)
+def test_without_a_configured_workstation_only_a_single_one_is_used(database_url, optima_db, optima_source,
+                                                                     workstations, cards, found):
+    db = optima_db(database_url)
+    db.workstations = db.workstations[:workstations]
+    if cards:
+        db.card("A")
+    db.commit()
+    source = optima_source(database_url, workstation=None)
+    with pytest.raises(ConfigError, match="no 'workstation' configured") as err:
+        list(source.read(AS_OF))
+    assert found in str(err.value) and "'workstation' = its ESS_ESSId (integer) or ESS_Nazwa" in str(err.value)
+    mode = {r.name: r for r in source.check(AS_OF)}["optima.control_mode"]
+    assert mode.status is CheckStatus.FAIL and found in mode.detail
+
+
+def test_a_missing_workstation_stops_even_an_empty_read(database_url, optima_db, optima_source):
+    optima_db(database_url).commit()
+    with pytest.raises(ConfigError, match="no e-Sklep workstation 7"):
+        list(optima_source(database_url, workstation=7).read(AS_OF))
+    assert list(optima_source(database_url, workstation=2).read(AS_OF)) == []
+
+
+def test_only_cards_assigned_to_the_workstation(database_url, optima_db, optima_source, read_all):
+    db = optima_db(database_url)
+    both = db.card("BOTH")
+    db.assign(both, 1)
+    db.assign(both, 2)
+    db.pay(both, "100.00", due=PAST)
+    db.assign(db.card("B2B"), 1)
+    db.assign(db.card("DETAL"), 2)
+    db.card("NONE")
+    db.assign(db.card("INACTIVE-B2B", Knt_Nieaktywny=1), 1)
+    db.commit()
+    every = {"BOTH", "B2B", "DETAL", "NONE"}
+    assert set(read_all(optima_source(database_url))[0]) == every  # the default: assignment is not looked at
+    b2b, _ = read_all(optima_source(database_url, only_assigned_to_workstation=True, used="computed"))
+    assert set(b2b) == {"BOTH", "B2B"}
+    assert b2b["BOTH"].used == D("100.00")  # on two workstations' lists, still one card with its payments once
+    detal, _ = read_all(optima_source(database_url, workstation="Sklep detal", only_assigned_to_workstation=True))
+    assert set(detal) == {"BOTH", "DETAL"} and detal["DETAL"].control_mode is ControlMode.BLOCK
+    # several workstations and none configured: a clear error, not a silently filtered read
+    with pytest.raises(ConfigError, match="has 2"):
+        list(optima_source(database_url, workstation=None, only_assigned_to_workstation=True).read(AS_OF))
+
+
+def test_no_card_assigned_is_an_empty_read_not_an_error(database_url, optima_db, optima_source, read_all):
+    db = optima_db(database_url)
+    db.card("NONE")
+    db.commit()
+    assert read_all(optima_source(database_url, only_assigned_to_workstation=True)) == ({}, {})
+
+
 def _raw_rows(url: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     engine = create_engine(url)
     try:
@@ -194,3 +256,22 @@ def test_demo_database_read_matches_plain_python(database_url, optima_source, re
         assert rec.credit_limit == (card["Knt_LimitKredytu"] if card["Knt_LimitFlag"] else None)
         differ += card["Knt_LimitKredytuWykorzystany"] != used
     assert 0 < differ < len(active) // 5  # the demo's stored value drifts for a few cards
+
+
+def test_demo_database_assigns_most_cards_to_its_only_workstation(database_url, optima_source, read_all):
+    make_demo_db(database_url, 300, seed=9, base_date=date(2025, 3, 10))
+    engine = create_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            conn = conn.execution_options(schema_translate_map=schema_map(engine))
+            kes = TABLES.sklepy
+            assigned = {r.KES_KntID for r in conn.execute(select(kes).where(kes.c.KES_eSklepID == 1))}
+    finally:
+        engine.dispose()
+    cards, _ = _raw_rows(database_url)
+    active = {c["Knt_KntId"]: c["Knt_Kod"] for c in cards if c["Knt_Nieaktywny"] == 0}
+    assert 0.8 * len(cards) < len(assigned) < len(cards)
+    records, rejected = read_all(optima_source(database_url, workstation=None, only_assigned_to_workstation=True))
+    assert rejected == {}
+    assert set(records) == {code for kid, code in active.items() if kid in assigned}
+    assert {r.control_mode for r in records.values()} == {ControlMode.BLOCK}
