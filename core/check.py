@@ -93,11 +93,14 @@ def _pipeline_check(config: Config, p, as_of: datetime) -> list[CheckResult]:  #
         )]
         codes = [r.code for r in records.values()]
         results += target.check(codes)
-        reported_by_target = {r.name for r in results}
+        by_name = {r.name: i for i, r in enumerate(results)}
         modes = Counter(r.control_mode for r in records.values())
         for mode, n in sorted(modes.items()):
-            if f"mode {mode.value}" in reported_by_target:
-                continue  # the target described its own mapping of this mode
+            own = by_name.get(f"mode {mode.value}")
+            if own is not None:  # the target described its own mapping of this mode: add the count only
+                described = results[own]
+                results[own] = described.model_copy(update={"detail": f"{n} customer(s): {described.detail}"})
+                continue
             try:
                 mapping = degrade_mode(mode, target.native_modes, target.mode_policy())
             except ValueError as exc:

@@ -62,7 +62,7 @@ def test_each_mode_is_described_once(tmp_path):
     names = [line.result.name for line in lines if line.subject == "pipeline p"]
     assert names.count("mode block") == 1 and names.count("mode warn") == 1
     block = next(line.result for line in lines if line.result.name == "mode block")
-    assert block.detail == "sent as the shop's limit"  # the target's own words win
+    assert block.detail == "1 customer(s): sent as the shop's limit"  # the target's own words, with the count
 
 
 def test_core_describes_modes_the_target_does_not(tmp_path):
