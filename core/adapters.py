@@ -113,6 +113,9 @@ class ItemResult(BaseModel):
     error: str | None = None
     # Set when the shop says the account behind a cached match no longer exists: the cache entry is dropped.
     stale_match: bool = False
+    # Set when the target had to write something else than the item's payload to get it confirmed (e.g. it
+    # re-addressed the customer to a new account): the ledger keeps what the shop actually confirmed.
+    written_payload: dict[str, Any] | None = None
 
 
 class Target(_Adapter, ABC):

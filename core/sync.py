@@ -415,8 +415,9 @@ def _write(
         for item in batch:
             result = results.get(item.key)
             if result is not None and result.status is ItemStatus.CONFIRMED:
-                confirmed.append((item.key, item.code, item.payload))
-                trail.append(ItemRecord(item.key, item.code, "written", None, item.payload))
+                written = item.payload if result.written_payload is None else result.written_payload
+                confirmed.append((item.key, item.code, written))
+                trail.append(ItemRecord(item.key, item.code, "written", None, written))
                 outcome.confirmed.append(item.key)
                 continue
             if result is not None:

@@ -336,7 +336,10 @@ class IdoSellTarget(Target):
         log.info("re-matched %d customer(s) whose shop login changed: %s", len(moved), ", ".join(
             f"{i.code} → {i.match['clientLogin']}" for i in list(moved.values())[:10]))
         try:
-            results.update(self._put(list(moved.values())))
+            second = self._put(list(moved.values()))
+            # the ledger must hold the payload with the new login, or the next run would send it once more
+            results.update({key: r.model_copy(update={"written_payload": moved[key].payload})
+                            if r.status is ItemStatus.CONFIRMED and key in moved else r for key, r in second.items()})
         except TransientError as exc:
             # The first PUT's confirmations stand; only the re-addressed customers wait for the next run.
             results.update({key: ItemResult(key=key, status=ItemStatus.FAILED, error=mask(
