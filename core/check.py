@@ -56,19 +56,24 @@ def check_config(config: Config, *, as_of: datetime | None = None) -> list[Check
             finally:
                 target.close()
         lines += _guarded(f"target {name}", target_check)
-    for p in config.pipelines:
-        lines += _guarded(f"pipeline {p.name}", lambda p=p: _pipeline_check(config, p, as_of))
-        lines += _guarded(f"pipeline {p.name}", lambda p=p: [_freshness(config, p.name, as_of)])
+    try:
+        store: StateStore | None = StateStore.open(config.state.url, read_only=True)
+    except Exception:  # noqa: BLE001 - the state line above already says why; freshness is then unknown
+        store = None
+    try:
+        for p in config.pipelines:
+            lines += _guarded(f"pipeline {p.name}", lambda p=p: _pipeline_check(config, p, as_of))
+            if store is not None:
+                lines += _guarded(f"pipeline {p.name}", lambda p=p: [_freshness(config, store, p.name, as_of)])
+    finally:
+        if store is not None:
+            store.close()
     return lines
 
 
-def _freshness(config: Config, pipeline: str, now: datetime) -> CheckResult:
+def _freshness(config: Config, store: StateStore, pipeline: str, now: datetime) -> CheckResult:
     """How old the data the shop decides on is: the last run that confirmed writes, against ``[engine] max_age``."""
-    store = StateStore.open(config.state.url, read_only=True)
-    try:
-        done = [r for r in store.history(pipeline, limit=100) if r["status"] in ("ok", "partial") and r["finished_at"]]
-    finally:
-        store.close()
+    done = [r for r in store.history(pipeline, limit=100) if r["status"] in ("ok", "partial") and r["finished_at"]]
     if not done:
         return CheckResult(name="freshness", status=CheckStatus.WARN,
                            detail="never synced: the shop holds no data from this pipeline yet")

@@ -190,8 +190,7 @@ def check(config_path: str, as_json: bool) -> None:
     from .check import check_config
     from .config import load_config
 
-    cfg = load_config(config_path)
-    lines = check_config(cfg)
+    lines = check_config(load_config(config_path))
     failed = any(line.result.status == "fail" for line in lines)
     if as_json:
         click.echo(mask(json.dumps([line.model_dump(mode="json") for line in lines], indent=2, ensure_ascii=False)))

@@ -294,7 +294,7 @@ def _execute(
     native, policy = target.native_modes, target.mode_policy()
     modes: dict[ControlMode, ModeMapping] = {}
     unchanged: dict[str, str] = {}  # code → key
-    planned: dict[str, dict[str, Any]] = {}  # key → last confirmed payload, for the dry-run plan
+    ledger_payloads: dict[str, dict[str, Any]] = {}  # key → last confirmed payload, for the dry-run plan
     with _timed(report, "diff"):
         for key, record in records.items():
             if record.code not in matches:
@@ -318,7 +318,7 @@ def _execute(
                 continue
             # Decoding the old payload of every changed customer also makes a corrupt entry a loud error.
             if previous is not None:
-                planned[key] = previous.payload
+                ledger_payloads[key] = previous.payload
             outgoing.append(
                 OutgoingItem(key=key, code=record.code, payload=payload, match=matches[record.code],
                              record=record, mode=mode)
@@ -328,7 +328,7 @@ def _execute(
     counts.to_write = len(outgoing)
 
     if info.dry_run:
-        _plan(report, target, outgoing, planned, progress)
+        _plan(report, target, outgoing, ledger_payloads, progress)
         report.status = "partial" if counts.failed else "ok"
         return
     with _timed(report, "write"):
@@ -395,16 +395,15 @@ def _write(
     assert info.run_id is not None and info.target is not None
     batches = list(_chunks(outgoing, target.batch_size()))
     unreachable: TransientError | None = None
-    aborted: str | None = None
     for index, batch in enumerate(batches):
         outcome = BatchOutcome(index=index)
         confirmed: list[tuple[str, str, dict[str, Any]]] = []
         trail: list[ItemRecord] = []
-        if aborted is None:
+        if unreachable is None:
             try:
                 results = {r.key: r for r in target.write(batch)}
             except TransientError as exc:
-                unreachable, aborted = exc, mask(exc)
+                unreachable = exc
                 results = {}
             counts.batches += 1
         else:
@@ -422,8 +421,8 @@ def _write(
                 continue
             if result is not None:
                 reason = mask(result.error or "the shop reported a failure without a message")
-            elif aborted is not None:
-                reason = f"not confirmed: the shop could not be reached after retries ({aborted})"
+            elif unreachable is not None:
+                reason = mask(f"not confirmed: the shop could not be reached after retries ({unreachable})")
             else:
                 reason = "not confirmed: the shop's answer did not mention this customer"
             report.failed.append(Problem(code=item.code, erp_id=item.record.erp_id, reason=reason))

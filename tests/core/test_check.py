@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import pytest
 from tradecredit.core.adapters import CheckResult, CheckStatus
 from tradecredit.core.check import check_config
 from tradecredit.core.config import parse_config
@@ -45,20 +47,21 @@ def _config(target_plugin: str, tmp_path, host: PluginHost | None = None):  # ty
     }, host or _host())
 
 
-def _rows() -> None:
+@pytest.fixture(autouse=True)
+def _rows() -> Iterator[None]:
+    """Two ERP customers, one in BLOCK and one in WARN; the in-memory fakes are reset afterwards."""
     MEMORY_ROWS["default"] = [
         CreditRecord(source="erp", erp_id=c, code=c, is_business=True, limit_state=LimitState.LIMITED,
                      credit_limit=Decimal("100.00"), control_mode=mode, as_of=NOW)
         for c, mode in (("A", ControlMode.BLOCK), ("B", ControlMode.WARN))
     ]
+    yield
+    MEMORY_ROWS.clear()
+    FakeTarget.reset()
 
 
 def test_each_mode_is_described_once(tmp_path):
-    _rows()
-    try:
-        lines = check_config(_config("describing", tmp_path), as_of=NOW)
-    finally:
-        MEMORY_ROWS.clear()
+    lines = check_config(_config("describing", tmp_path), as_of=NOW)
     names = [line.result.name for line in lines if line.subject == "pipeline p"]
     assert names.count("mode block") == 1 and names.count("mode warn") == 1
     block = next(line.result for line in lines if line.result.name == "mode block")
@@ -66,11 +69,7 @@ def test_each_mode_is_described_once(tmp_path):
 
 
 def test_core_describes_modes_the_target_does_not(tmp_path):
-    _rows()
-    try:
-        lines = check_config(_config("fake", tmp_path), as_of=NOW)
-    finally:
-        MEMORY_ROWS.clear()
+    lines = check_config(_config("fake", tmp_path), as_of=NOW)
     details = {line.result.name: line.result.detail for line in lines}
     assert details["mode block"].startswith("1 customer(s)") and details["mode warn"].startswith("1 customer(s)")
 
@@ -80,20 +79,15 @@ def test_state_lines_and_freshness_against_engine_max_age(tmp_path):
 
     from tradecredit import run_pipeline
 
-    _rows()
-    try:
-        host = _host()
-        config = _config("fake", tmp_path, host)
-        never = {line.result.name: line.result for line in check_config(config, as_of=NOW)}
-        assert never["freshness"].status is CheckStatus.WARN and "never synced" in never["freshness"].detail
-        assert not (tmp_path / "state.db").exists()  # check changes nothing, not even the state file
-        run_pipeline(config, "p", host=host)
-        now = datetime.now(UTC)
-        fresh = {line.result.name: line.result for line in check_config(config, as_of=now)}
-        assert fresh["freshness"].status is CheckStatus.OK
-        assert fresh["reachable"].status is CheckStatus.OK and fresh["schema"].status is CheckStatus.OK
-        later = {line.result.name: line.result for line in check_config(config, as_of=now + timedelta(days=2))}
-        assert later["freshness"].status is CheckStatus.WARN and "max_age" in later["freshness"].detail
-    finally:
-        MEMORY_ROWS.clear()
-        FakeTarget.reset()
+    host = _host()
+    config = _config("fake", tmp_path, host)
+    never = {line.result.name: line.result for line in check_config(config, as_of=NOW)}
+    assert never["freshness"].status is CheckStatus.WARN and "never synced" in never["freshness"].detail
+    assert not (tmp_path / "state.db").exists()  # check changes nothing, not even the state file
+    run_pipeline(config, "p", host=host)
+    now = datetime.now(UTC)
+    fresh = {line.result.name: line.result for line in check_config(config, as_of=now)}
+    assert fresh["freshness"].status is CheckStatus.OK
+    assert fresh["reachable"].status is CheckStatus.OK and fresh["schema"].status is CheckStatus.OK
+    later = {line.result.name: line.result for line in check_config(config, as_of=now + timedelta(days=2))}
+    assert later["freshness"].status is CheckStatus.WARN and "max_age" in later["freshness"].detail
