@@ -12,7 +12,7 @@ CHROMIUM := /usr/bin/chromium
 help:
 	@echo "make demo   - set up and run the demo (Optima demo DB -> IdoSell sandbox + e-Sklep storefront)"
 	@echo "make test   - set up and run the whole test suite (lint, unit, PostgreSQL, real HTTP, browser)"
-	@echo "make bench  - run the benchmarks (ratios against a baseline measured in the same run)"
+	@echo "make bench  - run the sync benchmark, regenerate docs/benchmarks.md (ARGS=--quick | --million)"
 
 venv: $(STAMP)
 
@@ -47,8 +47,16 @@ test: $(STAMP) chromium postgres lint
 demo: $(STAMP)
 	$(BIN)/tradecredit demo $(ARGS)
 
-bench: $(STAMP)
-	$(BIN)/python -m bench
+BENCH_STAMP := $(VENV)/.bench-installed
+
+$(BENCH_STAMP): bench/requirements.txt $(STAMP)
+	$(BIN)/python -m pip install --quiet -r bench/requirements.txt
+	touch $@
+
+# The sync benchmark; regenerates docs/benchmarks.md and docs/img/benchmarks.png.
+# ARGS=--quick for a few minutes' development run, ARGS=--million adds 1M customers.
+bench: $(STAMP) $(BENCH_STAMP) postgres
+	$(BIN)/python -m bench $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info var
