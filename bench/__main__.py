@@ -109,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="raw results (JSON); the page and the plot are written beside docs/ only "
                              "when this is the default")
     parser.add_argument("--render-only", action="store_true", help="re-render the page from --out, run nothing")
+    parser.add_argument("--append", action="store_true",
+                        help="keep the other datasets already in --out (rerun only the ones named)")
     args = parser.parse_args(argv)
 
     from bench import report, suite
@@ -141,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
         naive_max=10_000,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    results = suite.run(plan, args.out, log=lambda line: print(line, file=sys.stderr, flush=True))
+    results = suite.run(plan, args.out, log=lambda line: print(line, file=sys.stderr, flush=True),
+                        append=args.append)
     report.write(results, md, png)
     print(f"wrote {args.out}, {md} and {png}")
     return 0

@@ -80,6 +80,9 @@ def render(results: dict[str, Any], png_name: str) -> str:
         f"load average at the start {m.get('load')}, at the end {m.get('load_end')} "
         "(other helpers' test suites shared the machine: compare ratios measured in the same run, not seconds "
         "across runs).",
+        *([f"Some datasets were measured earlier ({m['earlier'].get('date')}, commit `{m['earlier'].get('commit')}`, "
+           f"load {m['earlier'].get('load')}): each dataset's own load is in the *data* table."]
+          if m.get("earlier") else []),
         "",
         "* **floor**: the product's own set-based statement on the raw driver, rows fetched and discarded, plus "
         "the minimal requests on one keep-alive connection with bodies built before the clock starts: "
@@ -138,14 +141,16 @@ def render(results: dict[str, Any], png_name: str) -> str:
                          f"{t / floor:.1f}× | {req} |")
     lines += ["", "## Fixed cost, stand-in overhead, data", "",
               "| scale | `tradecredit config validate` (start, imports, plugins, config) | generator | records | "
-              "rejected by the source | other currency | shop accounts | writable + matched | 1 % changed |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "rejected by the source | other currency | shop accounts | writable + matched | 1 % changed | "
+              "load average before → after |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for ds in results["datasets"]:
         st, f = ds["startup"], ds["facts"]
         lines.append(f"| {_scale(ds)} | {st['seconds']:.2f} s, {_mib(st['rss_mib'])} | "
                      f"{ds['generator_seconds'] or 'cached'} s | {f['records']:,} | {f['rejected_by_source']:,} | "
                      f"{f['other_currency']:,} | {f['shop_accounts']:,} | {f['matched_writable']:,} | "
-                     f"{f['changed_1pct']:,} |")
+                     f"{f['changed_1pct']:,} | {(ds.get('load_before') or ['–'])[0]} → "
+                     f"{(ds.get('load_after') or ['–'])[0]} |")
     lines += ["", "Stand-in shop (`bench/shop.py`), per request: its own handling time and the bare loopback "
               "round trip from `http.client` (what the floor pays per request).", "",
               "| scale | GET of 100 codes: server / round trip | PUT of 100 clients: server / round trip |",

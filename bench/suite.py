@@ -305,8 +305,14 @@ def machine() -> dict[str, Any]:
             "commit": commit, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "load": load()}
 
 
-def run(plan: Plan, out: Path, log: Callable[[str], None] = print) -> dict[str, Any]:
+def run(plan: Plan, out: Path, log: Callable[[str], None] = print, *, append: bool = False) -> dict[str, Any]:
+    """Run the plan's datasets; with ``append``, keep the other datasets already in ``out`` (one rerun)."""
     results: dict[str, Any] = {"machine": machine(), "datasets": [], "skipped": []}
+    if append and out.exists():
+        kept = json.loads(out.read_text(encoding="utf-8"))
+        wanted = set(plan.datasets)
+        results["datasets"] = [d for d in kept["datasets"] if (d["engine"], d["customers"]) not in wanted]
+        results["machine"]["earlier"] = kept["machine"]
     pg = workload.pg_available()
     for engine, customers in plan.datasets:
         if engine == "postgresql" and not pg:
@@ -315,6 +321,7 @@ def run(plan: Plan, out: Path, log: Callable[[str], None] = print) -> dict[str, 
             continue
         log(f"{engine} {customers:,} customers")
         results["datasets"].append(run_dataset(engine, customers, plan, log))
+        results["datasets"].sort(key=lambda d: (d["engine"] != "sqlite", d["customers"]))
         out.write_text(json.dumps(results, indent=1), encoding="utf-8")  # partial results survive a stop
     results["machine"]["load_end"] = load()
     out.write_text(json.dumps(results, indent=1), encoding="utf-8")
