@@ -105,6 +105,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="dataset to profile (default sqlite:100000, --quick the largest)")
     parser.add_argument("--no-profile", action="store_true")
     parser.add_argument("--no-cprofile", action="store_true", help="skip the (slow) cProfile runs")
+    parser.add_argument("--no-prototype", action="store_true", help="skip bench/prototype.py")
     parser.add_argument("--out", type=Path, default=workload.ROOT / "docs" / "benchmarks.json",
                         help="raw results (JSON); the page and the plot are written beside docs/ only "
                              "when this is the default")
@@ -140,7 +141,7 @@ def main(argv: list[str] | None = None) -> int:
         datasets=datasets, reps=args.reps or (1 if args.quick else 3),
         reruns=args.reruns or (3 if args.quick else 10), profile=profile,
         cprofile=not args.no_cprofile, reps_for={1_000_000: 1},
-        naive_max=10_000,
+        naive_max=10_000, prototype=not args.no_prototype,
     )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     results = suite.run(plan, args.out, log=lambda line: print(line, file=sys.stderr, flush=True),

@@ -135,12 +135,18 @@ def main(argv: list[str] | None = None) -> int:
     now = datetime.now(UTC)
     stream = iter(source.read(workload.AS_OF))
     t = timer.add("read: SQL + records", t)
-    while True:
+    from tradecredit import ItemStatus, OutgoingItem
+
+    # Batches must not end where chunks end: codes to look up and customers to write wait in these buffers
+    # until a full batch of 100 is there (or the stream ends), so the requests equal the floor's.
+    to_match: list[Any] = []  # records whose code missed the cache
+    to_send: list[tuple[Any, ...]] = []  # (record, match, mode, payload, text)
+    done = False
+    while not done:
         t = time.perf_counter()
         chunk = list(_take(stream, args.chunk))
         t = timer.add("read: SQL + records", t)
-        if not chunk:
-            break
+        done = not chunk
         records = []
         for item in chunk:
             if isinstance(item, RejectedRow) or item.key in duplicates:
@@ -150,25 +156,34 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 records.append(item)
         counts["read"] += len(chunk)
-        codes = [r.code for r in records]
         with state.connect() as conn:
-            known = {row.code: row for row in conn.execute(select(cache).where(cache.c.code.in_(codes)))}
+            known = {row.code: row for row in conn.execute(
+                select(cache).where(cache.c.code.in_([r.code for r in records])))} if records else {}
         t = timer.add("state: read cache", t)
-        missing = [c for c in codes if c not in known]
-        fresh = target.match(missing) if missing else {}
+        ready: list[tuple[Any, dict[str, Any] | None]] = []
+        for r in records:
+            row = known.get(r.code)
+            if row is None:
+                to_match.append(r)
+            else:
+                ready.append((r, {"clientLogin": row.login, "clientId": row.client_id} if row.login else None))
+        new_cache = []
+        full = len(to_match) if done else len(to_match) // 100 * 100
+        if full:
+            asked, to_match = to_match[:full], to_match[full:]
+            fresh = target.match([r.code for r in asked])
+            for r in asked:
+                found = fresh.get(r.code)
+                ready.append((r, found))
+                new_cache.append({"code": r.code, "login": found["clientLogin"] if found else None,
+                                  "client_id": str(found.get("clientId")) if found else None, "checked_at": now})
         t = timer.add("match: GET (cache misses)", t)
-        matches = {c: {"clientLogin": r.login, "clientId": r.client_id} for c, r in known.items() if r.login}
-        matches.update(fresh)
-        new_cache = [{"code": c, "login": fresh[c]["clientLogin"] if c in fresh else None,
-                      "client_id": str(fresh[c].get("clientId")) if c in fresh else None, "checked_at": now}
-                     for c in missing]
         with state.connect() as conn:
+            keys = [r.key for r, m in ready if m is not None]
             old = dict(conn.execute(select(ledger.c.customer_key, ledger.c.payload).where(
-                ledger.c.customer_key.in_([r.key for r in records if r.code in matches]))).all())
+                ledger.c.customer_key.in_(keys))).all()) if keys else {}
         t = timer.add("state: read ledger", t)
-        outgoing = []
-        for record in records:
-            match = matches.get(record.code)
+        for record, match in ready:
             if match is None:
                 counts["unmatched"] += 1
                 continue
@@ -179,12 +194,13 @@ def main(argv: list[str] | None = None) -> int:
             if old.get(record.key) == text_:
                 counts["unchanged"] += 1
                 continue
-            outgoing.append((record, match, mode, payload, text_))
+            to_send.append((record, match, mode, payload, text_))
         t = timer.add("diff (payload, canonical JSON, compare)", t)
         confirmed_rows = []
-        from tradecredit import ItemStatus, OutgoingItem
-        for i in range(0, len(outgoing), 100):
-            batch = outgoing[i:i + 100]
+        full = len(to_send) if done else len(to_send) // 100 * 100
+        sending, to_send = to_send[:full], to_send[full:]
+        for i in range(0, len(sending), 100):
+            batch = sending[i:i + 100]
             items = [OutgoingItem.model_construct(key=r.key, code=r.code, payload=p, match=m, record=r, mode=mode)
                      for r, m, mode, p, _ in batch]
             t = timer.add("diff (payload, canonical JSON, compare)", t)
