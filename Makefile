@@ -42,7 +42,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 
 test: $(STAMP) chromium postgres lint
-	$(BIN)/pytest
+	$(BIN)/pytest tests
 
 demo: $(STAMP)
 	$(BIN)/tradecredit demo $(ARGS)
