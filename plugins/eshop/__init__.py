@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tradecredit.core.hookspecs import hookimpl
+from tradecredit.sdk import hookimpl
 
 from .storefront import RunningStorefront, Storefront, open_storefront, start_storefront
 from .target import EshopOptions, EshopTarget

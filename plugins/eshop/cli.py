@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from tradecredit.core.serving import serve_forever
+from tradecredit.sdk import serve_forever
 
 from .storefront import open_storefront, stale_policy
 

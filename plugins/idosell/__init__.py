@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...core.hookspecs import hookimpl
+from tradecredit.sdk import hookimpl
+
 from .target import IdoSellOptions, IdoSellTarget
 
 __all__ = ["IdoSellOptions", "IdoSellTarget", "register_commands", "register_targets", "start_sandbox"]

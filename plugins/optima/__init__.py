@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tradecredit import hookimpl
+from tradecredit.sdk import hookimpl
 
 from .source import OptimaOptions, OptimaSource
 

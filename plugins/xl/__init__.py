@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tradecredit import hookimpl
+from tradecredit.sdk import hookimpl
 
 from .options import XlOptions
 from .source import XlSource
