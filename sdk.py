@@ -27,7 +27,8 @@ names, by what they are for (docs/plugins/writing-plugins.md walks through them)
 * composing plugins and commands: ``load_config``, ``run_pipeline``, ``before_text``, ``text_table``,
   ``exit_codes_for_errors``.
 * the dev kit (sandboxes, needs ``pip install 'tradecredit[sandbox]'``): ``serve_in_thread``,
-  ``serve_forever``, ``RunningServer``, ``free_port``, ``require_sandbox_extra``.
+  ``serve_forever``, ``RunningServer``, ``free_port``, ``require_sandbox_extra`` (raises ``ConfigError``
+  naming the install command), ``needs_sandbox_extra`` (the same for a click command: exit code 3).
 
 Test fixtures, fakes and the conformance suites are in ``tradecredit.testing`` (opt-in pytest plugin).
 """
@@ -93,7 +94,14 @@ from .core.records import (
 )
 from .core.report import Counts, PlannedChange, Problem, RunReport, before_text, text_table
 from .core.secrets import mask, register_secret
-from .core.serving import RunningServer, free_port, require_sandbox_extra, serve_forever, serve_in_thread
+from .core.serving import (
+    RunningServer,
+    free_port,
+    needs_sandbox_extra,
+    require_sandbox_extra,
+    serve_forever,
+    serve_in_thread,
+)
 from .core.sql import create_source_engine, install_read_only_guard, is_select, mssql_url, streaming
 from .core.sync import BatchOutcome, RunInfo, run_pipeline
 
@@ -168,6 +176,7 @@ __all__ = [
     "mask",
     "mode_from_code",
     "mssql_url",
+    "needs_sandbox_extra",
     "normalise_code",
     "overdue_breached",
     "record_or_rejection",

@@ -8,16 +8,21 @@ Part of the dev kit: the web stack it needs (uvicorn, starlette, jinja2, python-
 
 from __future__ import annotations
 
+import functools
 import importlib
 import ipaddress
 import socket
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
+
+import click
 
 from .errors import ConfigError
+from .report import ExitCode
 
 if TYPE_CHECKING:
     import uvicorn
@@ -32,9 +37,36 @@ def require_sandbox_extra(what: str = "the sandboxes and the demo") -> None:
     missing = [names[0] for names in SANDBOX_MODULES if not any(_importable(n) for n in names)]
     if missing:
         raise ConfigError(
-            f"{what} need the dev kit, which is not installed (missing: {', '.join(missing)}); "
+            f"{what}: needs tradecredit's dev kit, which is not installed (missing: {', '.join(missing)}); "
             f"install it with: pip install 'tradecredit[{SANDBOX_EXTRA}]'"
         )
+
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class MissingExtra(click.ClickException):
+    """A command of the dev kit run without the extra: the message says what to install (exit code 3)."""
+
+    exit_code = int(ExitCode.CONFIG)
+
+
+def needs_sandbox_extra(what: str) -> Callable[[Callable[P, R]], Callable[P, R]]:
+    """Decorate a click command callback (below its options) that needs the ``sandbox`` extra."""
+
+    def decorate(command: Callable[P, R]) -> Callable[P, R]:
+        @functools.wraps(command)
+        def checked(*args: P.args, **kwargs: P.kwargs) -> R:
+            try:
+                require_sandbox_extra(what)
+            except ConfigError as exc:
+                raise MissingExtra(str(exc)) from None
+            return command(*args, **kwargs)
+
+        return checked
+
+    return decorate
 
 
 def _importable(name: str) -> bool:

@@ -25,6 +25,7 @@ from tradecredit.sdk import (
     format_pln,
     hookimpl,
     load_config,
+    require_sandbox_extra,
     round_money,
     run_pipeline,
     text_table,
@@ -237,6 +238,7 @@ def run_demo(workdir: Path, customers: int = 2000, *, serve: bool = False, port:
 @exit_codes_for_errors
 def demo_command(workdir: Path, customers: int, serve: bool, port: int) -> None:
     """Run the end-to-end demo on the embedded default (SQLite, loopback sandboxes)."""
+    require_sandbox_extra("tradecredit demo")
     run_demo(workdir, customers, serve=serve, port=port, storefront=_storefront_factory())
 
 
@@ -251,5 +253,5 @@ def _storefront_factory() -> Callable[..., Any] | None:
 
 
 @hookimpl
-def register_commands(cli: Any) -> None:
+def register_commands(cli: click.Group) -> None:
     cli.add_command(demo_command)

@@ -8,9 +8,10 @@ import sys
 from typing import Literal
 
 import click
+from tradecredit.sdk import needs_sandbox_extra
 
 from .faults import parse_fault
-from .sandbox import DEFAULT_API_KEY, Sandbox
+from .models import DEFAULT_API_KEY
 
 
 def _claim_port(host: str, port: int) -> None:
@@ -65,10 +66,13 @@ def _scopes(text: str) -> dict[str, str]:
               show_default=True)
 @click.option("--client", "clients", multiple=True, metavar="LOGIN=CODE",
               help="seed a shop account with this clientCodeExternal (repeatable)")
+@needs_sandbox_extra("tradecredit sandbox idosell")
 def sandbox_cmd(host: str, port: int, db_path: str | None, api_key: str, extra_keys: tuple[str, ...],
                 faults: tuple[str, ...], balance_sign: Literal["negative", "positive"],
                 zero_limit_means: Literal["no_credit", "no_limit"], clients: tuple[str, ...]) -> None:
     """A local IdoSell Admin API v6 (clients, orders) for trying tradecredit without a shop."""
+    from .sandbox import Sandbox  # the web stack: only with the sandbox extra
+
     keys = {}
     for spec in extra_keys:
         key, sep, scopes = spec.partition("=")

@@ -38,10 +38,10 @@ from tradecredit.sdk import ZERO, RunningServer, serve_in_thread, to_money
 
 from . import models as m
 from .faults import Fault, FaultPlan, fault_kind
+from .models import DEFAULT_API_KEY
 
 log = logging.getLogger(__name__)
 
-DEFAULT_API_KEY = "sandbox-key"
 FULL_SCOPES: Mapping[str, str] = {"clients": "w", "orders": "w"}
 NO_PARAMETERS = {"faultCode": 3, "faultString": "No parameters were received"}
 NOT_TAKEN_OVER = ("none", "registration_fault")
