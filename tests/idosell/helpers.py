@@ -15,20 +15,21 @@ from __future__ import annotations
 
 import json
 import threading
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
-from tradecredit import AdapterContext, CreditRecord, LimitState, PluginOptions, Source, hookimpl
 from tradecredit.core.config import parse_config
 from tradecredit.core.plugins import PluginHost
 from tradecredit.plugins import idosell
 from tradecredit.plugins.idosell.sandbox import ROUTES, LoggedRequest, Sandbox
 from tradecredit.plugins.idosell.target import IdoSellOptions, IdoSellTarget
+from tradecredit.sdk import AdapterContext, CreditRecord, LimitState, PluginOptions, RegisterSource, Source, hookimpl
 from tradecredit.testing import in_ci
 
 API_KEY = "test-key-5f0c9a2e71"
@@ -52,18 +53,16 @@ class ListOptions(PluginOptions):
     dataset: str
 
 
-class ListSource(Source):
+class ListSource(Source[ListOptions]):
     """An ERP stand-in that yields the records a test put into ``RECORDS[dataset]``."""
 
-    Options: ClassVar[type[PluginOptions]] = ListOptions
-
-    def read(self, as_of: datetime):  # type: ignore[no-untyped-def]
-        yield from RECORDS[self.options.dataset]  # type: ignore[attr-defined]
+    def read(self, as_of: datetime) -> Iterator[CreditRecord]:
+        yield from RECORDS[self.options.dataset]
 
 
 class ListSourcePlugin:
     @hookimpl
-    def register_sources(self, register: Any) -> None:
+    def register_sources(self, register: RegisterSource) -> None:
         register("listsource", ListSource)
 
 
