@@ -146,8 +146,9 @@ def render(results: dict[str, Any], png_name: str) -> str:
               "|---|---|---|---|---|---|---|---|---|---|"]
     for ds in results["datasets"]:
         st, f = ds["startup"], ds["facts"]
+        generated = f"{ds['generator_seconds']} s" if ds["generator_seconds"] else "reused"
         lines.append(f"| {_scale(ds)} | {st['seconds']:.2f} s, {_mib(st['rss_mib'])} | "
-                     f"{str(ds['generator_seconds']) + ' s' if ds['generator_seconds'] else 'reused'} | {f['records']:,} | {f['rejected_by_source']:,} | "
+                     f"{generated} | {f['records']:,} | {f['rejected_by_source']:,} | "
                      f"{f['other_currency']:,} | {f['shop_accounts']:,} | {f['matched_writable']:,} | "
                      f"{f['changed_1pct']:,} | {(ds.get('load_before') or ['–'])[0]} → "
                      f"{(ds.get('load_after') or ['–'])[0]} |")
