@@ -20,9 +20,10 @@ from .storefront import open_storefront, stale_policy
 @click.option("--limits/--no-limits", "limits", default=None,
               help="set the admin switch 'Limity kredytu i płatności' (default: keep the stored setting)")
 @click.option("--max-age-hours", type=float, default=24, show_default=True,
-              help="credit data older than this is stale at checkout")
+              help="credit data older than this is stale at checkout (only for customers sent without the "
+                   "config's [engine] policy, i.e. by a version-1 feed; the eshop target always sends it)")
 @click.option("--stale-fallback", type=click.Choice(["decide", "warn", "block", "allow"]), default="decide",
-              show_default=True, help="what checkout does with stale data")
+              show_default=True, help="what checkout does with stale data (same fallback rule as --max-age-hours)")
 def sandbox_eshop(
     host: str, port: int, db: Path, api_key: str | None, limits: bool | None, max_age_hours: float,
     stale_fallback: str,

@@ -76,8 +76,12 @@ class EshopTarget(Target):
 
     # --- the contract --------------------------------------------------------------------------------------
     def payload(self, record: CreditRecord, match: dict[str, Any], mode: ModeMapping) -> dict[str, Any]:
-        """Everything the storefront needs except ``as_of``, which changes every run (see ``write``)."""
-        return feed.credit_payload(record, mode.effective)
+        """Everything the storefront needs except ``as_of``, which changes every run (see ``write``).
+
+        The storefront decides with the engine's ``effective_credit`` on the same record and the config's
+        ``[engine]`` policy, which travels in the item (feed version 2).
+        """
+        return feed.credit_payload(record, mode.effective, self.context.policy)
 
     def write(self, items: list[OutgoingItem]) -> list[ItemResult]:
         """One batch upsert. ``as_of`` is added here, outside the ledger-compared payload."""
@@ -131,10 +135,21 @@ class EshopTarget(Target):
         status = response.json()
         checks = [CheckResult(name="storefront reachable", status=CheckStatus.OK, detail=str(self.opts.base_url))]
         contract = status.get("contract")
+        accepts = status.get("accepts") or [contract]
+        fits = feed.CONTRACT in accepts
         checks.append(CheckResult(
             name="credit-feed contract",
-            status=CheckStatus.OK if contract == feed.CONTRACT else CheckStatus.FAIL,
-            detail=f"storefront speaks {contract!r}, this target {feed.CONTRACT!r}",
+            status=CheckStatus.OK if fits else CheckStatus.FAIL,
+            detail=f"storefront speaks {contract!r} (accepts {', '.join(map(str, accepts))}), this target sends "
+                   f"{feed.CONTRACT!r}" + ("" if fits else ": upgrade the storefront (version 2 carries the "
+                                                           "[engine] policy and lapsed limits)"),
+        ))
+        policy = self.context.policy
+        checks.append(CheckResult(
+            name="engine policy", status=CheckStatus.OK,
+            detail=(f"sent with every customer: no_limit = {policy.no_limit.value}, lapsed_limit = "
+                    f"{policy.lapsed_limit.value}, max_age = {policy.stale.max_age}, stale_fallback = "
+                    f"{policy.stale.fallback.value} (the storefront applies the fallback itself at checkout)"),
         ))
         shop_max = int(status.get("max_batch_size") or feed.MAX_BATCH)
         if shop_max < self.batch_size():

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from tradecredit.core.adapters import AdapterContext, ItemResult, OutgoingItem
-from tradecredit.core.engine import degrade_mode
+from tradecredit.core.engine import CreditPolicy, degrade_mode
 from tradecredit.core.http import RetryPolicy
 from tradecredit.core.records import ControlMode, CreditRecord, LimitState
 from tradecredit.plugins.eshop import EshopTarget, RunningStorefront, start_storefront
@@ -60,11 +60,12 @@ def make_record() -> Callable[..., CreditRecord]:
     return make
 
 
-def make_target(url: str, api_key: str = API_KEY) -> EshopTarget:
+def make_target(url: str, api_key: str = API_KEY, policy: CreditPolicy | None = None) -> EshopTarget:
+    """The eshop target; ``policy`` is the config's ``[engine]`` (what the host hands every target)."""
     options = EshopTarget.Options.model_validate(
         {"base_url": url, "api_key": api_key, "retry": FAST_RETRY.model_dump()}
     )
-    return EshopTarget(options, AdapterContext(instance_name="store"))
+    return EshopTarget(options, AdapterContext(instance_name="store", policy=policy or CreditPolicy()))
 
 
 def write_records(target: EshopTarget, *records: CreditRecord) -> list[ItemResult]:
