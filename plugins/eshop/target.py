@@ -21,6 +21,7 @@ from tradecredit.core.adapters import (
     OutgoingItem,
     PluginOptions,
     Target,
+    Unsupported,
 )
 from tradecredit.core.config import Secret
 from tradecredit.core.engine import ModeMapping
@@ -49,6 +50,7 @@ class EshopTarget(Target):
     native_modes: ClassVar[frozenset[ControlMode]] = frozenset(ControlMode)
 
     _client: HttpClient | None = None
+    _currencies: frozenset[str] | None = None  # what the storefront can sell in (its status), once per run
 
     @property
     def opts(self) -> EshopOptions:
@@ -73,6 +75,25 @@ class EshopTarget(Target):
         if self._client is not None:
             self._client.close()
             self._client = None
+
+    def unsupported(self, record: CreditRecord) -> Unsupported | None:
+        """A customer in a currency the storefront has no price list in cannot be enforced there: unsupported.
+
+        The currencies come from the storefront's status (read once); when it cannot be read, nothing is
+        declared unsupported here and the storefront's per-item answer decides (a rejected item fails).
+        """
+        if self._currencies is None:
+            try:
+                response = self.client().request("GET", feed.STATUS_PATH, what=f"{self.name}: status")
+                listed = response.json().get("currencies") if response.status_code == 200 else None
+            except (TradeCreditError, ValueError, AttributeError):
+                listed = None
+            self._currencies = frozenset(map(str, listed)) if isinstance(listed, list) else frozenset()
+        if not self._currencies or record.currency in self._currencies:
+            return None
+        return Unsupported(reason=(f"currency {record.currency}: the storefront sells only in "
+                                   f"{', '.join(sorted(self._currencies))}, so it cannot compare this customer's "
+                                   "limit with orders"))
 
     # --- the contract --------------------------------------------------------------------------------------
     def payload(self, record: CreditRecord, match: dict[str, Any], mode: ModeMapping) -> dict[str, Any]:
