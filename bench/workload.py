@@ -131,13 +131,26 @@ def prepare(customers: int, engine: str, log: Any = print) -> Dataset:
             ds.build_seconds = stats.seconds
             dirty.unlink(missing_ok=True)
             stamp.unlink(missing_ok=True)  # a new database: derive the plan again
-    if not (stamp.exists() and ds.plan_file.exists() and ds.accounts.exists()):
+    fresh = stamp.exists() and ds.plan_file.exists() and ds.accounts.exists() and json.loads(
+        stamp.read_text(encoding="utf-8")).get("product") == _product_hash()
+    if not fresh:
         log("  reading it once to derive the shop accounts and the floor's requests …")
-        ds.facts = _plan(ds)
+        ds.facts = {**_plan(ds), "product": _product_hash()}
         stamp.write_text(json.dumps(ds.facts), encoding="utf-8")
     else:
         ds.facts = json.loads(stamp.read_text(encoding="utf-8"))
     return ds
+
+
+def _product_hash() -> str:
+    """The code the floor's plan is derived from: a change there (rules, payload) derives the plan again."""
+    import hashlib
+
+    digest = hashlib.sha1(usedforsecurity=False)
+    for folder in ("core", "plugins/optima", "plugins/idosell"):
+        for path in sorted((ROOT / folder).glob("*.py")):
+            digest.update(path.read_bytes())
+    return digest.hexdigest()[:16]
 
 
 def _pg_has_cards(url: str, customers: int) -> bool:
