@@ -48,3 +48,12 @@ def after_run(run: Any, report: Any) -> None:
 @hookspec
 def on_error(run: Any, error: BaseException) -> None:
     """Called when a run stops on an error (configuration, lock, transient after retries, system)."""
+
+
+@hookspec
+def register_config_sections(register: Any) -> None:
+    """Claim a top-level config table: call ``register(section, OptionsModel)`` (a ``PluginOptions`` subclass).
+
+    The table is validated with that model when the config loads (unknown keys are errors, named by path) and
+    is available as ``config.sections[section]``; lifecycle hooks reach the config through ``run.config``.
+    """
