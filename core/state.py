@@ -2,10 +2,11 @@
 
 SQLAlchemy Core on any URL; the default is an embedded SQLite file. The ledger holds, per pipeline, target
 and customer, the last payload the shop *confirmed*: it makes reruns cheap, drives retries of exactly the
-failed customers and gives the dry-run diff. Run leases live here too (no POSIX file locks: the runner must work
-on Windows servers); see ``core.lease`` for the heartbeat and the liveness of a holder. The schema is versioned; migrations run forward on open, and a store written by a newer
-tradecredit is refused loudly rather than reset. Dry runs and inspections open the store read-only: nothing is
-created or migrated, and a missing or not yet migrated store reads as empty.
+failed customers and gives the dry-run diff. Run leases live here too (no POSIX file locks: the runner must
+work on Windows servers); see ``core.lease`` for the heartbeat and the liveness of a holder. The schema is
+versioned; migrations run forward on open, and a store written by a newer tradecredit is refused loudly rather
+than reset. Dry runs and inspections open the store read-only: nothing is created or migrated, and a missing
+or not yet migrated store reads as empty.
 """
 
 from __future__ import annotations

@@ -81,7 +81,7 @@ def test_config_errors_exit_3_and_list_paths(tmp_path, config_file):
 def test_lock_held_exits_5(config_file):
     MEMORY_ROWS["default"] = [rec("A")]
     store = StateStore.open(f"sqlite:///{config_file.parent / 'state.db'}")
-    lease = store.acquire_lease("erp-to-shop", 12345, timeout=timedelta(hours=1))
+    store.acquire_lease("erp-to-shop", 12345, timeout=timedelta(hours=1))
     result = CliRunner().invoke(cli, ["run", "-c", str(config_file)])
     store.close()
     assert result.exit_code == 5 and "already running" in result.output

@@ -16,8 +16,20 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import Column, DateTime, Integer, MetaData, String, Table, Text, Boolean, create_engine, insert
-from sqlalchemy import select, update
+from sqlalchemy import (
+    Boolean,
+    Column,
+    DateTime,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    insert,
+    select,
+    update,
+)
 from tradecredit import ControlMode, CreditRecord, LimitState, run_pipeline
 from tradecredit.core.config import parse_config
 from tradecredit.core.errors import LockHeldError
