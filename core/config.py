@@ -205,8 +205,8 @@ class ServiceConfig(PluginOptions):
             host, sep, port = v.rpartition(":")
             if not sep:
                 host, port = "127.0.0.1", v
-            if not port.isdigit() or not 0 < int(port) < 65536:
-                raise ValueError(f"{v!r}: expected host:port or a port number (1–65535)")
+            if not port.isdigit() or not 0 <= int(port) < 65536:
+                raise ValueError(f"{v!r}: expected host:port or a port number (0–65535; 0: any free port)")
             return f"{host.strip('[]') or '127.0.0.1'}:{int(port)}"
         return v
 
