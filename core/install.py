@@ -92,7 +92,7 @@ def winsw_xml(exe: str, prefix: list[str], config: Path, *, user: str | None, st
         account = ("  <serviceaccount>\n    <domain>NT AUTHORITY</domain>\n    <user>LocalService</user>\n"
                    "  </serviceaccount>\n")
     return f"""<?xml version="1.0" encoding="UTF-8"?>
-<!-- WinSW service definition written by `tradecredit service install --platform windows`. -->
+<!-- WinSW service definition written by `tradecredit service install` (platform windows). -->
 <service>
   <id>{SERVICE_NAME}</id>
   <name>tradecredit</name>
