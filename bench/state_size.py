@@ -38,7 +38,7 @@ class SomeAccounts(FakeTarget):
         return {c: {"account": c.lower()} for c in codes if not c.startswith("U")}
 
 
-class bench_plugin:  # noqa: N801 - a plugin namespace
+class bench_plugin:
     @staticmethod
     @hookimpl
     def register_targets(register):  # type: ignore[no-untyped-def]

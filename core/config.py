@@ -156,8 +156,17 @@ def _positive(value: timedelta) -> timedelta:
     return value
 
 
+def _not_negative(value: timedelta) -> timedelta:
+    if value < timedelta(0):
+        raise ValueError("must not be negative")
+    return value
+
+
 Duration = Annotated[timedelta, BeforeValidator(_duration), AfterValidator(_positive)]
 """A positive duration: ``"90s"``, ``"5m"``, ``"1h30m"``, ``"2d"``, ISO 8601 (``PT5M``) or seconds."""
+
+Delay = Annotated[timedelta, BeforeValidator(_duration), AfterValidator(_not_negative)]
+"""A duration that may be 0 (``"0s"``: none)."""
 
 
 class StateConfig(PluginOptions):
@@ -182,7 +191,7 @@ class ServiceConfig(PluginOptions):
     """``[service]``: how ``tradecredit service run`` schedules and exposes the pipelines."""
 
     every: Duration | None = Field(None, description="schedule of pipelines that set neither every nor cron")
-    jitter: Duration | None = Field(
+    jitter: Delay | None = Field(
         timedelta(seconds=30), description="each start is delayed by a random 0…jitter, so pipelines that share "
         "an ERP do not start together",
     )

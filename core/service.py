@@ -58,7 +58,7 @@ class Schedule:
 
 def trigger_for(p: PipelineConfig, cfg: Config) -> Schedule | None:
     """The pipeline's schedule (``every``/``cron``, else ``[service] every``), or None: not scheduled."""
-    jitter = int(cfg.service.jitter.total_seconds()) if cfg.service.jitter else None
+    jitter = int(cfg.service.jitter.total_seconds()) or None if cfg.service.jitter else None
     tz = cfg.service.time_zone
     if p.cron is not None:
         fields = dict(zip(CRON_FIELDS, p.cron.split(), strict=True))
@@ -125,6 +125,8 @@ class Service:
             timezone=config.service.time_zone,
         )
         self._unobserve: Callable[[], None] | None = None
+        if not logging.getLogger().isEnabledFor(logging.DEBUG):
+            logging.getLogger("apscheduler").setLevel(logging.WARNING)  # our own events say what ran
 
     def start(self) -> None:
         now = datetime.now(UTC)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import smtplib
 import ssl
-from email.message import EmailMessage
+from email.header import Header
+from email.mime.text import MIMEText
 from typing import Any
 
 import httpx
@@ -21,11 +22,12 @@ def post_webhook(options: WebhookOptions, text: str, fields: dict[str, Any]) -> 
 
 
 def send_mail(options: SmtpOptions, subject: str, text: str) -> None:
-    message = EmailMessage()
-    message["Subject"] = subject
+    # The compat32 API with an explicit Header: the modern folder may split a Polish subject into encoded
+    # words at a space and lose it ("znów działa" read back as "znówdziała").
+    message = MIMEText(text, "plain", "utf-8")
+    message["Subject"] = Header(subject, "utf-8")
     message["From"] = options.sender
     message["To"] = ", ".join(options.to)
-    message.set_content(text, charset="utf-8")
     context = ssl.create_default_context(cafile=str(options.ca_file) if options.ca_file else None)
     if options.security == "ssl":
         client: smtplib.SMTP = smtplib.SMTP_SSL(options.host, options.port, timeout=options.timeout, context=context)
