@@ -92,7 +92,15 @@ every = "1s"
 [notify]
 language = "pl"
 webhook = {{ url = "{webhook_receiver.url}" }}
-smtp = {{ host = "127.0.0.1", port = {smtp_server.port}, username = "{SMTP_USER}", password = {{ env = "TC_E2E_SMTP" }}, sender = "tc@example.test", to = ["it@example.test"], ca_file = "{smtp_server.ca_file}" }}
+
+[notify.smtp]
+host = "127.0.0.1"
+port = {smtp_server.port}
+username = "{SMTP_USER}"
+password = {{ env = "TC_E2E_SMTP" }}
+sender = "tc@example.test"
+to = ["it@example.test"]
+ca_file = "{smtp_server.ca_file}"
 """, encoding="utf-8")
     env = {**os.environ, "TC_E2E_IDOSELL_KEY": API_KEY, "TC_E2E_SMTP": SMTP_PASSWORD}
     log = (tmp_path / "service.log").open("w", encoding="utf-8")
@@ -120,7 +128,8 @@ smtp = {{ host = "127.0.0.1", port = {smtp_server.port}, username = "{SMTP_USER}
         wait_for("three failed runs", lambda: sum(r["status"] == "failed" for r in history(state_url)) >= 3)
         assert webhook_receiver.events().count("failed") == 1, "one alert per episode, not one per run"
         sandbox.clear_faults()
-        wait_for("the recovery alert", lambda: "recovered" in webhook_receiver.events() and len(smtp_server.messages) > 1)
+        wait_for("the recovery alert",
+                 lambda: "recovered" in webhook_receiver.events() and len(smtp_server.messages) > 1)
         assert [str(m["Subject"]) for m in smtp_server.messages] == [
             f"[tradecredit] {PIPELINE}: synchronizacja nie powiodła się",
             f"[tradecredit] {PIPELINE}: synchronizacja znów działa"]
