@@ -250,6 +250,18 @@ def _lease_holder(row: Mapping[str, Any]) -> Holder:
     return Holder(match["host"], int(match["pid"]), None) if match else Holder("?", 0, None)
 
 
+def _record_lease_end(
+    conn: Connection, row: Mapping[str, Any], event: str, run_id: int | None, reason: str, now: datetime
+) -> None:
+    """A lease changed hands without its holder (takeover, forced unlock): the event, and the run abandoned."""
+    conn.execute(insert(lease_events).values(
+        pipeline=row["pipeline"], at=now, event=event, run_id=run_id, previous_run_id=row["run_id"],
+        previous_holder=row["holder"], reason=reason,
+    ))
+    conn.execute(update(runs).where(runs.c.id == row["run_id"], runs.c.status == "running")
+                 .values(status="abandoned", finished_at=now, error=f"abandoned: {reason}"))
+
+
 def dead_lease_reason(row: Mapping[str, Any], now: datetime, timeout: timedelta | None) -> str | None:
     """Why the lease in ``row`` is dead and may be taken over, or None while its holder is alive.
 
@@ -724,14 +736,7 @@ class StateStore:
                 if taken.rowcount != 1:
                     continue  # renewed or taken by someone else in between: look again
                 reason = mask(f"{why}; taken over by run {run_id} ({holder.describe(run_id)})")
-                conn.execute(insert(lease_events).values(
-                    pipeline=pipeline, at=now, event="takeover", run_id=run_id, previous_run_id=row["run_id"],
-                    previous_holder=row["holder"], reason=reason,
-                ))
-                conn.execute(
-                    update(runs).where(runs.c.id == row["run_id"], runs.c.status == "running")
-                    .values(status="abandoned", finished_at=now, error=f"abandoned: {reason}")
-                )
+                _record_lease_end(conn, row, "takeover", run_id, reason, now)
                 self._abandon_orphans(conn, pipeline, run_id, now)
             log.warning("pipeline %s: %s", pipeline, reason)
             return self._granted(pipeline, run_id, holder, timeout, now, stop, heartbeat)
@@ -815,12 +820,7 @@ class StateStore:
             reason = mask(f"released by `state unlock{' --force' if force else ''}`"
                           + (f" ({why})" if why else " while its holder was alive"))
             conn.execute(delete(locks).where(locks.c.pipeline == pipeline, locks.c.run_id == row["run_id"]))
-            conn.execute(insert(lease_events).values(
-                pipeline=pipeline, at=now, event="unlock", run_id=None, previous_run_id=row["run_id"],
-                previous_holder=row["holder"], reason=reason,
-            ))
-            conn.execute(update(runs).where(runs.c.id == row["run_id"], runs.c.status == "running")
-                         .values(status="abandoned", finished_at=now, error=f"abandoned: {reason}"))
+            _record_lease_end(conn, row, "unlock", None, reason, now)
         return info
 
     def lease_events(self, pipeline: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
