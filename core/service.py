@@ -161,13 +161,14 @@ class Service:
         try:
             try:
                 report = run_pipeline(self.config, name, host=self.host, stop=self.stop)
-            except Exception as exc:
-                report = getattr(exc, "report", None)
-                if not isinstance(report, RunReport):
+            except Exception as exc:  # recorded by run_pipeline; one failing run never stops the service
+                failed = getattr(exc, "report", None)
+                if not isinstance(failed, RunReport):
                     log.exception("pipeline %s: unexpected error outside the run", name)
                     return
                 if isinstance(exc, StopRequested):
                     return
+                report = failed
             self.metrics.observe_run(report)
             self._after(schedule, report)
         finally:

@@ -242,7 +242,7 @@ class LeaseInfo:
 _LEGACY_HOLDER = re.compile(r"^(?P<host>.*) pid (?P<pid>\d+) run \d+$")
 
 
-def _lease_holder(row: Mapping[str, Any]) -> Holder:
+def _lease_holder(row: Any) -> Holder:
     if row.get("host") is not None:
         return Holder(row["host"], int(row["pid"] or 0), row.get("proc_started"))
     # A lock written by tradecredit 1 (schema v1): "host pid N run M".
@@ -251,7 +251,7 @@ def _lease_holder(row: Mapping[str, Any]) -> Holder:
 
 
 def _record_lease_end(
-    conn: Connection, row: Mapping[str, Any], event: str, run_id: int | None, reason: str, now: datetime
+    conn: Connection, row: Any, event: str, run_id: int | None, reason: str, now: datetime
 ) -> None:
     """A lease changed hands without its holder (takeover, forced unlock): the event, and the run abandoned."""
     conn.execute(insert(lease_events).values(
@@ -262,7 +262,7 @@ def _record_lease_end(
                  .values(status="abandoned", finished_at=now, error=f"abandoned: {reason}"))
 
 
-def dead_lease_reason(row: Mapping[str, Any], now: datetime, timeout: timedelta | None) -> str | None:
+def dead_lease_reason(row: Any, now: datetime, timeout: timedelta | None) -> str | None:
     """Why the lease in ``row`` is dead and may be taken over, or None while its holder is alive.
 
     Dead: its expiry passed (not renewed within the holder's own ``lease_timeout``; a v1 lock, which is never
@@ -280,7 +280,7 @@ def dead_lease_reason(row: Mapping[str, Any], now: datetime, timeout: timedelta 
     return None
 
 
-def describe_lease(row: Mapping[str, Any], now: datetime) -> str:
+def describe_lease(row: Any, now: datetime) -> str:
     acquired = _aware(row["acquired_at"]) or now
     text = f"{row['holder']}, since {acquired:%Y-%m-%d %H:%M:%S} UTC"
     renewed = _aware(row.get("heartbeat_at"))

@@ -149,7 +149,8 @@ class Notifier:
         if not baseline:
             store.cache_put(namespace, {**new_levels, "__baseline__": True})  # first run: record, announce nothing
             return
-        blocked, over = [], []
+        blocked: list[CreditRecord] = []
+        over: list[CreditRecord] = []
         for key, level in new_levels.items():
             if level > int(known.get(key, 0)):
                 (blocked if level == 200 else over).append(records[key])

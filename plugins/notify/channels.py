@@ -25,7 +25,7 @@ def send_mail(options: SmtpOptions, subject: str, text: str) -> None:
     # The compat32 API with an explicit Header: the modern folder may split a Polish subject into encoded
     # words at a space and lose it ("znów działa" read back as "znówdziała").
     message = MIMEText(text, "plain", "utf-8")
-    message["Subject"] = Header(subject, "utf-8")
+    message["Subject"] = Header(subject, "utf-8")  # type: ignore[assignment]  # compat32 takes a Header
     message["From"] = options.sender
     message["To"] = ", ".join(options.to)
     context = ssl.create_default_context(cafile=str(options.ca_file) if options.ca_file else None)

@@ -46,7 +46,7 @@ class NotifyOptions(PluginOptions):
     webhook: WebhookOptions | None = None
     smtp: SmtpOptions | None = None
     events: list[EventName] = Field(
-        default_factory=lambda: [e for e in ALL_EVENTS if e != "digest"],
+        default_factory=lambda: list[EventName](e for e in ALL_EVENTS if e != "digest"),
         description="which alerts to send; add \"digest\" (with digest_at) for a daily summary",
     )
     failures_before_alert: int = Field(1, ge=1, le=100, description="consecutive failed runs that open an episode")
