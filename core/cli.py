@@ -269,7 +269,7 @@ def plugins(as_json: bool) -> None:
 
 @cli.group()
 def state() -> None:
-    """Inspect the state store (runs and their per-customer audit trail)."""
+    """Inspect and maintain the state store: runs and their audit trail, run leases, retention."""
 
 
 @state.command("history")
