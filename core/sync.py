@@ -260,7 +260,8 @@ def _log_run(report: RunReport) -> None:
               "counts": report.counts.model_dump(), "duration_s": round(seconds, 3) if seconds is not None else None}
     if report.error:
         fields["error"] = report.error
-    level = logging.INFO if report.status in ("ok", "partial") or report.dry_run else logging.ERROR
+    level = (logging.INFO if report.status in ("ok", "partial") or report.dry_run
+             else logging.WARNING if report.status == "locked" else logging.ERROR)  # locked: another run works
     log.log(level, "pipeline %s run %s %s: %s", report.pipeline, report.run_id or "-", report.status,
             report.error or ", ".join(f"{k} {v}" for k, v in report.counts.model_dump().items()), extra=fields)
 
