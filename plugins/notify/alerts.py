@@ -2,8 +2,8 @@
 
 * ``failed``: ``failures_before_alert`` consecutive failed runs of a pipeline open an episode (one alert);
   ``recovered``: the first completed run after an alerted episode closes it (one alert).
-* ``stale``: no confirmed sync for longer than the pipeline's max_age, checked at every failed run (one alert
-  per episode; the next completed run closes it).
+* ``stale``: no confirmed sync for longer than the pipeline's max_age, checked at every failed run and every
+  run refused by a live lease (a hung holder); one alert per episode; the next completed run closes it.
 * ``blocked`` / ``limit``: from the customers the shop confirmed in this run (``after_batch`` records), so
   each crossing is announced once: a customer's level (under 80 %, ≥ 80 %, ≥ 100 %, blocked) is kept per
   pipeline, an alert goes out when the level rises, and a lower level is remembered silently (so a later
@@ -103,6 +103,16 @@ class Notifier:
                 self._stale(store, state)
                 self._save(store, state)
                 self._digest(store)
+            finally:
+                store.close()
+
+    def still_locked(self) -> None:
+        with _guard:
+            store = self._open()
+            try:
+                state = self._state(store)
+                self._stale(store, state)
+                self._save(store, state)
             finally:
                 store.close()
 
@@ -230,7 +240,11 @@ def on_run(run: Any, report: Any) -> None:
 def on_failure(run: Any, error: BaseException) -> None:
     _pending.pop(run.run_id, None)
     options = options_of(run)
-    # A held lease means another run is working; a service stop is not a failure.
-    if options is None or run.dry_run or isinstance(error, LockHeldError | StopRequested) or run.source is None:
+    # A service stop is not a failure; a held lease means another run is working, but if that run never
+    # completes the data goes stale all the same, so the stale check still runs.
+    if options is None or run.dry_run or isinstance(error, StopRequested) or run.source is None:
+        return
+    if isinstance(error, LockHeldError):
+        Notifier(run, options).still_locked()
         return
     Notifier(run, options).failed(error)

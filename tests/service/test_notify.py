@@ -142,3 +142,26 @@ def test_the_notify_section_is_validated_with_paths(host, state_url, smtp_server
         parse_config({**base, "notify": {}}, host)
     with pytest.raises(ConfigError, match="notfy: unknown section"):
         parse_config({**base, "notfy": {}}, host)
+
+
+def test_a_pipeline_blocked_by_a_hung_live_run_goes_stale_and_is_announced(host, state_url, smtp_server,
+                                                                            webhook_receiver):
+    from datetime import timedelta
+
+    from tradecredit.core.errors import LockHeldError
+    from tradecredit.core.state import StateStore
+
+    MEMORY_ROWS["default"] = [customer("A", "100.00")]
+    cfg = config(host, state_url, smtp_server, webhook_receiver, pipeline={"max_age": "1s"})
+    run_pipeline(cfg, "p", host=host)
+    store = StateStore.open(state_url)
+    lease = store.acquire_lease("p", 999, timeout=timedelta(minutes=5))  # alive and renewing, but never ends
+    try:
+        time.sleep(1.2)
+        for _ in range(2):
+            with pytest.raises(LockHeldError):
+                run_pipeline(cfg, "p", host=host)
+    finally:
+        lease.release()
+        store.close()
+    assert webhook_receiver.events() == ["stale"], "no 'failed' alert: a held lease is not a failure"
