@@ -4,22 +4,25 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+EXAMPLE := examples/tradecredit-csv
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml $(EXAMPLE)/pyproject.toml | cksum | cut -d' ' -f1)
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo test lint bench venv chromium postgres clean help
+.PHONY: demo test lint typecheck example-test bench venv chromium postgres clean help
 
 help:
 	@echo "make demo   - set up and run the demo (Optima demo DB -> IdoSell sandbox + e-Sklep storefront)"
-	@echo "make test   - set up and run the whole test suite (lint, unit, PostgreSQL, real HTTP, browser)"
+	@echo "make test   - set up and run the whole test suite (ruff, mypy, unit, PostgreSQL, real HTTP, browser)"
 	@echo "make bench  - run the benchmarks (ratios against a baseline measured in the same run)"
 
 venv: $(STAMP)
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml $(EXAMPLE)/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	# The example third-party plugin, installed like any plugin a merchant adds (its own distribution).
+	$(BIN)/python -m pip install --quiet -e $(EXAMPLE)
 	rm -f $(VENV)/.installed-*
 	touch $@
 
@@ -41,9 +44,21 @@ postgres:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
-test: $(STAMP) chromium postgres lint
-	$(BIN)/pytest
+# mypy reads the package through a link named tradecredit (the repository root is the package).
+typecheck: $(STAMP)
+	@mkdir -p $(VENV)/mypy-path && ln -sfn ../.. $(VENV)/mypy-path/tradecredit
+	$(BIN)/mypy
+	MYPYPATH=$(VENV)/mypy-path $(BIN)/mypy --config-file $(EXAMPLE)/pyproject.toml $(EXAMPLE)/src
 
+# The example plugin's own suite, run the way its author runs it: from its folder, against the installed SDK.
+example-test: $(STAMP)
+	cd $(EXAMPLE) && ../../$(BIN)/pytest
+
+test: $(STAMP) chromium postgres lint typecheck
+	$(BIN)/pytest tests
+	$(MAKE) --no-print-directory example-test
+
+# The demo needs the dev kit (the sandbox extra), which .[test] pulls in.
 demo: $(STAMP)
 	$(BIN)/tradecredit demo $(ARGS)
 

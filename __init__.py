@@ -7,6 +7,7 @@ Nothing here loads plugins: the host is built lazily on first use.
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from .core.adapters import (
     AdapterContext,
@@ -56,7 +57,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str):  # type: ignore[no-untyped-def]
+def __getattr__(name: str) -> Any:
     # Lazy: importing tradecredit must not import the orchestrator's dependencies (SQLAlchemy, adapters).
     if name in _LAZY:
         from importlib import import_module

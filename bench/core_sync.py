@@ -10,7 +10,7 @@ from pathlib import Path
 from tradecredit import ControlMode, CreditRecord, LimitState, PaymentForm, decide_checkout, run_pipeline
 from tradecredit.core.config import parse_config
 from tradecredit.core.plugins import PluginHost
-from tradecredit.core.testing import MEMORY_ROWS, FakeTarget, testing_plugin
+from tradecredit.testing import MEMORY_ROWS, FakeTarget, testing_plugin
 
 from bench.harness import Result, best_of
 

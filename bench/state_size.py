@@ -25,7 +25,7 @@ from tradecredit import ControlMode, CreditRecord, LimitState, RejectedRow, hook
 from tradecredit.core.config import parse_config
 from tradecredit.core.plugins import PluginHost
 from tradecredit.core.state import StateStore, ledger, outcomes, run_items, runs
-from tradecredit.core.testing import MEMORY_ROWS, FakeTarget, testing_plugin
+from tradecredit.testing import MEMORY_ROWS, FakeTarget, testing_plugin
 
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
 UNMATCHED, REJECTED = 1000, 874

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -57,22 +57,48 @@ class AdapterContext:
     extras: dict[str, Any] = field(default_factory=dict)
 
 
-class _Adapter:
-    """What sources and targets share: validated options, the host's context, the instance name."""
+OptionsT = TypeVar("OptionsT", bound=PluginOptions)
+
+
+class _Adapter(Generic[OptionsT]):
+    """What sources and targets share: validated options, the host's context, the instance name.
+
+    Generic over the options model: ``class MySource(Source[MyOptions])`` types ``self.options`` as
+    ``MyOptions`` and sets ``Options = MyOptions`` (the model the host validates the config table with).
+    """
 
     Options: ClassVar[type[PluginOptions]] = PluginOptions
     description: ClassVar[str] = ""
 
-    def __init__(self, options: PluginOptions, context: AdapterContext) -> None:
-        self.options = options
+    def __init__(self, options: OptionsT, context: AdapterContext) -> None:
+        self.options: OptionsT = options
         self.context = context
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        declared = _options_argument(cls)
+        if declared is None:
+            return
+        if "Options" not in cls.__dict__:
+            cls.Options = declared
+        elif not (isinstance(cls.Options, type) and issubclass(cls.Options, declared)):
+            raise TypeError(f"{cls.__name__}.Options must be {declared.__name__} (or a subclass of it)")
 
     @property
     def name(self) -> str:
         return self.context.instance_name
 
 
-class Source(_Adapter, ABC):
+def _options_argument(cls: type) -> type[PluginOptions] | None:
+    """The options model in ``class X(Source[MyOptions])``; None without one (or with a type variable)."""
+    for base in cls.__dict__.get("__orig_bases__", ()):
+        for arg in get_args(base):
+            if isinstance(arg, type) and issubclass(arg, PluginOptions):
+                return arg
+    return None
+
+
+class Source(_Adapter[OptionsT], ABC):
     """Reads customers' credit from an ERP. Read-only, set-based, streamed."""
 
     @abstractmethod
@@ -118,7 +144,7 @@ class ItemResult(BaseModel):
     written_payload: dict[str, Any] | None = None
 
 
-class Target(_Adapter, ABC):
+class Target(_Adapter[OptionsT], ABC):
     """Writes customers' credit to a shop. Declares the modes it can enforce natively."""
 
     max_batch_size: ClassVar[int] = 100
@@ -134,7 +160,8 @@ class Target(_Adapter, ABC):
 
     def mode_policy(self) -> Mapping[ControlMode, ControlMode]:
         """How to enforce modes the target lacks; options named ``mode_policy`` override the default."""
-        return getattr(self.options, "mode_policy", None) or {}
+        policy: Mapping[ControlMode, ControlMode] | None = getattr(self.options, "mode_policy", None)
+        return policy or {}
 
     def match(self, codes: list[str]) -> dict[str, dict[str, Any]]:
         """Resolve customer codes to shop accounts. Codes missing from the result are reported unmatched.
@@ -207,16 +234,16 @@ class Target(_Adapter, ABC):
         """Release connections."""
 
 
+AdapterT = TypeVar("AdapterT", bound=_Adapter[Any])
+
+
 @dataclass(frozen=True)
-class Registered:
+class Registered(Generic[AdapterT]):
     """An adapter class the host accepted, with its provenance."""
 
     kind: str  # "source" or "target"
     name: str
-    cls: type[Source] | type[Target]
+    cls: type[AdapterT]
     plugin: str
     distribution: str | None
     version: str | None
-
-
-SourceRead = Iterator[CreditRecord | RejectedRow]

@@ -8,12 +8,15 @@ and reports every control mode the target would have to degrade.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import partial
+from typing import Any
 
 from pydantic import BaseModel
 
-from .adapters import CheckResult, CheckStatus
-from .config import Config
+from .adapters import CheckResult, CheckStatus, Source, Target
+from .config import Config, ConfiguredAdapter, PipelineConfig
 from .engine import degrade_mode
 from .secrets import mask
 from .state import StateStore, check_state
@@ -25,9 +28,10 @@ class CheckLine(BaseModel):
     result: CheckResult
 
 
-def _guarded(subject: str, call) -> list[CheckLine]:  # type: ignore[no-untyped-def]
+def _guarded(subject: str, call: Callable[[], list[CheckResult] | CheckResult]) -> list[CheckLine]:
     try:
-        return [CheckLine(subject=subject, result=r) for r in call()]
+        results = call()
+        return [CheckLine(subject=subject, result=r) for r in (results if isinstance(results, list) else [results])]
     except Exception as exc:  # noqa: BLE001 - every failure becomes a FAIL line
         return [CheckLine(subject=subject, result=CheckResult(
             name="error", status=CheckStatus.FAIL, detail=mask(f"{type(exc).__name__}: {exc}")))]
@@ -38,7 +42,7 @@ def check_config(config: Config, *, as_of: datetime | None = None) -> list[Check
     as_of = as_of or datetime.now(UTC)
     lines = _guarded("state", lambda: check_state(config.state.url, lease_timeout=config.state.lease_timeout))
     for name, adapter in config.sources.items():
-        def source_check(adapter=adapter):  # type: ignore[no-untyped-def]
+        def source_check(adapter: ConfiguredAdapter[Source[Any]] = adapter) -> list[CheckResult]:
             source = instantiate(adapter)
             try:
                 return source.check(as_of) or [CheckResult(name="connect", status=CheckStatus.OK)]
@@ -46,10 +50,10 @@ def check_config(config: Config, *, as_of: datetime | None = None) -> list[Check
                 source.close()
         lines += _guarded(f"source {name}", source_check)
     in_pipelines = {p.target for p in config.pipelines}
-    for name, adapter in config.targets.items():
+    for name, target_adapter in config.targets.items():
         if name in in_pipelines:
             continue  # checked below, with the codes of each pipeline's source
-        def target_check(adapter=adapter):  # type: ignore[no-untyped-def]
+        def target_check(adapter: ConfiguredAdapter[Target[Any]] = target_adapter) -> list[CheckResult]:
             target = instantiate(adapter)
             try:
                 return target.check(None) or [CheckResult(name="connect", status=CheckStatus.OK)]
@@ -62,9 +66,9 @@ def check_config(config: Config, *, as_of: datetime | None = None) -> list[Check
         store = None
     try:
         for p in config.pipelines:
-            lines += _guarded(f"pipeline {p.name}", lambda p=p: _pipeline_check(config, p, as_of))
+            lines += _guarded(f"pipeline {p.name}", partial(_pipeline_check, config, p, as_of))
             if store is not None:
-                lines += _guarded(f"pipeline {p.name}", lambda p=p: [_freshness(config, store, p.name, as_of)])
+                lines += _guarded(f"pipeline {p.name}", partial(_freshness, config, store, p.name, as_of))
     finally:
         if store is not None:
             store.close()
@@ -87,7 +91,7 @@ def _freshness(config: Config, store: StateStore, pipeline: str, now: datetime) 
     return CheckResult(name="freshness", status=CheckStatus.WARN if stale else CheckStatus.OK, detail=detail)
 
 
-def _pipeline_check(config: Config, p, as_of: datetime) -> list[CheckResult]:  # type: ignore[no-untyped-def]
+def _pipeline_check(config: Config, p: PipelineConfig, as_of: datetime) -> list[CheckResult]:
     source = instantiate(config.sources[p.source])
     target = instantiate(config.targets[p.target])
     try:

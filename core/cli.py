@@ -100,7 +100,7 @@ class _PluginAwareGroup(click.Group):
         host = get_host()
         if self._loaded_from is not host:
             self._loaded_from = host
-            host.call_lifecycle("register_commands", cli=self)
+            host.hook.register_commands(cli=self)
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         self._load_plugin_commands()

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Generic, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -36,7 +36,7 @@ from pydantic import (
 )
 from sqlalchemy.engine import make_url
 
-from .adapters import PluginOptions, Registered
+from .adapters import AdapterT, PluginOptions, Registered, Source, Target
 from .engine import StaleFallback, StalePolicy
 from .errors import ConfigError
 from .secrets import mask, register_secret
@@ -283,12 +283,23 @@ class _RawConfig(PluginOptions):
     pipelines: list[PipelineConfig] = []
 
 
-class ConfiguredAdapter(BaseModel):
-    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
-    name: str
-    plugin: str
-    registered: Registered
-    options: PluginOptions
+class ConfiguredAdapter(Generic[AdapterT]):
+    """One ``[sources.NAME]`` or ``[targets.NAME]`` table: the plugin's adapter class and its validated options.
+
+    A plain class, not a pydantic model: it is built by ``parse_config``, never from user data, so pydantic
+    only checks its type (and does not try to validate the adapter class inside).
+    """
+
+    __slots__ = ("name", "options", "plugin", "registered")
+
+    def __init__(self, *, name: str, plugin: str, registered: Registered[AdapterT], options: PluginOptions) -> None:
+        self.name = name
+        self.plugin = plugin
+        self.registered = registered
+        self.options = options
+
+    def __repr__(self) -> str:
+        return f"ConfiguredAdapter(name={self.name!r}, plugin={self.plugin!r})"
 
 
 class Config(BaseModel):
@@ -300,8 +311,8 @@ class Config(BaseModel):
     state: StateConfig
     engine: EngineConfig
     service: ServiceConfig = ServiceConfig()
-    sources: dict[str, ConfiguredAdapter]
-    targets: dict[str, ConfiguredAdapter]
+    sources: dict[str, ConfiguredAdapter[Source[Any]]]
+    targets: dict[str, ConfiguredAdapter[Target[Any]]]
     pipelines: list[PipelineConfig]
     sections: dict[str, PluginOptions] = Field(
         default_factory=dict, description="plugin sections ([notify], …), each validated by its plugin's model",
@@ -321,7 +332,7 @@ class Config(BaseModel):
     def redacted(self) -> dict[str, Any]:
         """The effective config with every secret replaced by ``***`` (for ``config show``)."""
 
-        def dump(adapter: ConfiguredAdapter) -> dict[str, Any]:
+        def dump(adapter: ConfiguredAdapter[Any]) -> dict[str, Any]:
             return {"plugin": adapter.plugin, **_redact(adapter.options.model_dump(mode="json"))}
 
         return {
@@ -424,15 +435,16 @@ def parse_config(
     except ValidationError as exc:
         problems.extend(_problems(exc))
         # Keep validating the plugin sections so the user sees every problem at once.
-        raw = _RawConfig.model_construct(
-            state=StateConfig(), engine=EngineConfig(), service=ServiceConfig(),
-            sources=data.get("sources") if isinstance(data.get("sources"), dict) else {},
-            targets=data.get("targets") if isinstance(data.get("targets"), dict) else {},
-            pipelines=_valid_pipelines(data.get("pipelines")),
-        )
+        fallback: dict[str, Any] = {  # pipelines may hold None: see _valid_pipelines
+            "state": StateConfig(), "engine": EngineConfig(), "service": ServiceConfig(),
+            "sources": data.get("sources") if isinstance(data.get("sources"), dict) else {},
+            "targets": data.get("targets") if isinstance(data.get("targets"), dict) else {},
+            "pipelines": _valid_pipelines(data.get("pipelines")),
+        }
+        raw = _RawConfig.model_construct(**fallback)
         extra = {k: v for k, v in data.items() if k not in _CORE_SECTIONS}
     base = path.parent if path else None
-    adapters: dict[str, dict[str, ConfiguredAdapter]] = {"sources": {}, "targets": {}}
+    adapters: dict[str, dict[str, ConfiguredAdapter[Any]]] = {"sources": {}, "targets": {}}
     sections: dict[str, PluginOptions] = {}
     with _lazy_secrets(secrets == "lazy"):
         for section, lookup in (("sources", host.sources), ("targets", host.targets)):

@@ -41,30 +41,7 @@ STALE_BLOCK_MESSAGE_EN = (
 )
 STALE_WARN_MESSAGE_EN = "Your payment limit data is out of date. Your account manager will review the order."
 
-# --- control-mode tables (seed 001) -----------------------------------------------------------------------
-OPTIMA_MODE_LABELS: Mapping[str, ControlMode] = {
-    "brak": ControlMode.ALLOW,
-    "ostrzeżenie": ControlMode.WARN,
-    "blokada": ControlMode.BLOCK,
-}
-XL_MODE_LABELS: Mapping[str, ControlMode] = {
-    "Zezwalaj": ControlMode.ALLOW,
-    "Ostrzegaj": ControlMode.WARN,
-    "Blokuj": ControlMode.BLOCK,
-}
-MODE_LABELS: Mapping[str, Mapping[str, ControlMode]] = {"optima": OPTIMA_MODE_LABELS, "xl": XL_MODE_LABELS}
-
-
-def mode_from_label(system: str, label: str) -> ControlMode:
-    """Map an ERP's UI label (``blokada``, ``Ostrzegaj`` …) onto the canonical mode; case-insensitive."""
-    table = MODE_LABELS[system]
-    wanted = label.strip().casefold()
-    for text, mode in table.items():
-        if text.casefold() == wanted:
-            return mode
-    raise ValueError(f"{label!r} is not a {system} control mode; expected one of {', '.join(table)}")
-
-
+# --- control modes from ERP settings ------------------------------------------------------------------
 def mode_from_code(code: int | None, table: Mapping[int, ControlMode]) -> ControlMode:
     """Map a numeric ERP setting onto a mode through a (configurable) code table."""
     if code is None or code not in table:
@@ -114,8 +91,6 @@ class Outcome(StrEnum):
     WARN = "warn"
     BLOCK = "block"
 
-
-_SEVERITY = {Outcome.ALLOW: 0, Outcome.WARN: 1, Outcome.BLOCK: 2}
 
 
 class Reason(StrEnum):
@@ -200,8 +175,8 @@ def decide_checkout(
     common = {"stale": stale, "data_age": age, "available_before": before, "available_after": after}
 
     if not is_deferred(payment_form):
-        reasons = (Reason.NOT_DEFERRED,) + ((Reason.STALE_DATA,) if stale else ())
-        return CheckoutDecision(outcome=Outcome.ALLOW, reasons=reasons, message_pl=None, message_en=None, **common)
+        not_deferred = (Reason.NOT_DEFERRED,) + ((Reason.STALE_DATA,) if stale else ())
+        return CheckoutDecision(outcome=Outcome.ALLOW, reasons=not_deferred, message_pl=None, message_en=None, **common)
     if not record.is_business:
         return CheckoutDecision(
             outcome=Outcome.ALLOW, reasons=(Reason.NOT_BUSINESS,), message_pl=None, message_en=None, **common
@@ -236,10 +211,6 @@ def decide_checkout(
 
     pl, en = _messages(outcome, only_stale=only_stale)
     return CheckoutDecision(outcome=outcome, reasons=tuple(reasons), message_pl=pl, message_en=en, **common)
-
-
-def severity(outcome: Outcome) -> int:
-    return _SEVERITY[outcome]
 
 
 # --- what a storefront shows ------------------------------------------------------------------------------

@@ -6,13 +6,25 @@
 * ``DataError``: one record is bad. Reported per record; the run goes on.
 * ``LockHeldError``: another run of the same pipeline is in progress.
 * ``StateError``: the state store is corrupt or from a newer version: loud, never a silent reset.
+* ``RunFailed``: a run stopped on something unexpected (a bug, a driver's own exception); the original
+  exception is its ``__cause__``.
+
+Every error ``run_pipeline`` raises carries the run's report as ``report``.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .report import RunReport
+
 
 class TradeCreditError(Exception):
     """Base of every error tradecredit raises on purpose."""
+
+    report: RunReport | None = None
+    """The report of the run this error stopped, when ``run_pipeline`` raised it (None otherwise)."""
 
 
 class ConfigError(TradeCreditError):
@@ -47,3 +59,7 @@ class StateError(TradeCreditError):
 
 class PluginError(TradeCreditError):
     """A plugin failed to load or registered something invalid."""
+
+
+class RunFailed(TradeCreditError):
+    """A run stopped on an unexpected error; the original exception is ``__cause__``."""

@@ -110,7 +110,7 @@ class HttpClient:
 
     def _wait(self, attempt: int, retry_after: float | None) -> float:
         p = self.retry
-        base = min(p.backoff_max, p.backoff_initial * (2 ** (attempt - 1)))
+        base = min(p.backoff_max, p.backoff_initial * (2.0 ** (attempt - 1)))
         wait = base * (1 - p.jitter) + random.uniform(0, base * p.jitter)
         if retry_after is not None:
             wait = max(wait, retry_after)

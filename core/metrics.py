@@ -83,7 +83,7 @@ class ServiceMetrics:
 
     def __init__(self, health: Health) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
-        self.registry.register(_StateCollector(health))  # type: ignore[arg-type]
+        self.registry.register(_StateCollector(health))
         self.customers = Counter("tradecredit_customers", "Customers per outcome, summed over runs",
                                  ["pipeline", "outcome"], registry=self.registry)
         self.runs = Counter("tradecredit_runs", "Runs per status", ["pipeline", "status"], registry=self.registry)

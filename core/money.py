@@ -77,7 +77,7 @@ def format_pln(amount: Decimal, currency: str = "PLN") -> str:
     """Polish formatting: ``12 345,67 zł`` (non-breaking-space groups, comma decimals)."""
     sign = "-" if amount < 0 else ""
     whole, _, frac = format(abs(round_money(amount)), "f").partition(".")
-    groups = []
+    groups: list[str] = []
     while whole:
         groups.insert(0, whole[-3:])
         whole = whole[:-3]

@@ -8,19 +8,22 @@ loaded at import time: ``get_host()`` builds the host on first use, and tests bu
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata as md
+import inspect
 import logging
 import os
 import threading
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Callable, Generator, Iterable
 from dataclasses import dataclass
-from types import ModuleType
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pluggy
 
 from . import hookspecs
-from .adapters import PluginOptions, Registered, Source, Target
+from .adapters import AdapterT, PluginOptions, Registered, Source, Target
 from .errors import PluginError
 from .secrets import mask
 
@@ -35,6 +38,15 @@ class PluginFailure:
     plugin: str
     distribution: str | None
     version: str | None
+    error: str
+
+
+@dataclass(frozen=True)
+class HookFailure:
+    """A lifecycle hook implementation that raised; the run and the other implementations went on."""
+
+    plugin: str
+    hook: str
     error: str
 
 
@@ -57,9 +69,11 @@ class PluginHost:
         self.strict = _strict_from_env() if strict is None else strict
         self.pm = pluggy.PluginManager(ENTRY_POINT_GROUP)
         self.pm.add_hookspecs(hookspecs)
-        self.sources: dict[str, Registered] = {}
-        self.targets: dict[str, Registered] = {}
+        self.sources: dict[str, Registered[Source[Any]]] = {}
+        self.targets: dict[str, Registered[Target[Any]]] = {}
         self.failures: list[PluginFailure] = []
+        # The latest lifecycle-hook failures (bounded: a service runs for months).
+        self.hook_failures: deque[HookFailure] = deque(maxlen=100)
         self._provenance: dict[str, tuple[str | None, str | None]] = {}
 
     # --- loading ----------------------------------------------------------------------------------------
@@ -92,32 +106,33 @@ class PluginHost:
         """Register one plugin object and run its registration hooks. Returns False when it was rejected."""
         plugin_name = name or getattr(plugin, "__name__", None) or type(plugin).__name__
         try:
-            self.pm.register(plugin, name=plugin_name)
+            guarded = self._with_guards(plugin, plugin_name)
+            self.pm.register(guarded, name=plugin_name)
         except BaseException as exc:  # noqa: BLE001
             self._fail(plugin_name, distribution, version, f"invalid hooks: {exc}", exc)
             return False
         self._provenance[plugin_name] = (distribution, version)
         before_sources, before_targets = dict(self.sources), dict(self.targets)
         try:
-            self._call_registration(plugin, plugin_name, "register_sources", "source", Source, self.sources)
-            self._call_registration(plugin, plugin_name, "register_targets", "target", Target, self.targets)
+            self._call_registration(guarded, plugin_name, "register_sources", "source", Source, self.sources)
+            self._call_registration(guarded, plugin_name, "register_targets", "target", Target, self.targets)
         except BaseException as exc:  # noqa: BLE001
             self.sources, self.targets = before_sources, before_targets
-            self.pm.unregister(plugin)
+            self.pm.unregister(guarded)
             self._provenance.pop(plugin_name, None)
             self._fail(plugin_name, distribution, version, f"registration failed: {exc}", exc)
             return False
         return True
 
     def _call_registration(
-        self, plugin: object, plugin_name: str, hook: str, kind: str, base: type, into: dict[str, Registered]
+        self, plugin: object, plugin_name: str, hook: str, kind: str, base: type, into: dict[str, Registered[Any]]
     ) -> None:
         impl = next((i for i in getattr(self.pm.hook, hook).get_hookimpls() if i.plugin is plugin), None)
         if impl is None:
             return
         distribution, version = self._provenance.get(plugin_name, (None, None))
 
-        def register(name: str, cls: type) -> None:
+        def register(name: str, cls: type, /) -> None:
             if not isinstance(name, str) or not name.isidentifier():
                 raise PluginError(f"{kind} name {name!r} must be an identifier")
             if not (isinstance(cls, type) and issubclass(cls, base)):
@@ -145,13 +160,13 @@ class PluginHost:
             ) from exc
 
     # --- queries ----------------------------------------------------------------------------------------
-    def source(self, name: str) -> Registered:
+    def source(self, name: str) -> Registered[Source[Any]]:
         return self._lookup(self.sources, name, "source")
 
-    def target(self, name: str) -> Registered:
+    def target(self, name: str) -> Registered[Target[Any]]:
         return self._lookup(self.targets, name, "target")
 
-    def _lookup(self, table: dict[str, Registered], name: str, kind: str) -> Registered:
+    def _lookup(self, table: dict[str, Registered[AdapterT]], name: str, kind: str) -> Registered[AdapterT]:
         try:
             return table[name]
         except KeyError:
@@ -168,13 +183,90 @@ class PluginHost:
             infos.append(PluginInfo(name, dist, version, hooks))
         return infos
 
-    def call_lifecycle(self, hook: str, **kwargs: Any) -> None:
-        """Call a lifecycle hook on every plugin, isolating failures (a notifier must not stop a run)."""
-        for impl in getattr(self.pm.hook, hook).get_hookimpls():
+    # --- lifecycle hooks ------------------------------------------------------------------------------
+    @property
+    def hook(self) -> pluggy.HookRelay:
+        """pluggy's hook relay: ``host.hook.after_run(run=..., report=...)`` calls every implementation."""
+        return self.pm.hook
+
+    def _with_guards(self, plugin: object, plugin_name: str) -> object:
+        """What the host registers with pluggy for ``plugin``: its hook implementations, lifecycle ones guarded.
+
+        pluggy stops a hook call at the first exception, so one broken notifier would silence the others and
+        fail the run. Each lifecycle implementation is wrapped so that its exception is logged instead; pluggy
+        still orders and calls the implementations itself (``tryfirst``, ``trylast``, wrappers around the rest),
+        reading their options and argument names from the wrapped functions.
+        """
+        marker = f"{ENTRY_POINT_GROUP}_impl"
+        stand_in = SimpleNamespace()
+        for attr in dir(plugin):
             try:
-                impl.function(**{k: v for k, v in kwargs.items() if k in impl.argnames})
-            except Exception as exc:  # noqa: BLE001
-                log.warning("hook %s of plugin %s failed: %s", hook, impl.plugin_name, mask(exc))
+                value = getattr(plugin, attr)
+            except Exception:  # noqa: BLE001 - a module attribute that fails on access is no hook
+                continue
+            opts = getattr(value, marker, None) if inspect.isroutine(value) else None
+            if not isinstance(opts, dict):
+                continue
+            hook = opts.get("specname") or attr
+            if hook in hookspecs.LIFECYCLE_HOOKS:
+                value = self._guard(value, opts, hook, plugin_name)
+            setattr(stand_in, attr, value)
+        return stand_in
+
+    def _guard(
+        self, function: Callable[..., Any], opts: dict[str, Any], hook: str, plugin_name: str
+    ) -> Callable[..., Any]:
+        marker = f"{ENTRY_POINT_GROUP}_impl"
+
+        def failed(exc: Exception) -> None:
+            failure = HookFailure(plugin_name, hook, mask(f"{type(exc).__name__}: {exc}"))
+            self.hook_failures.append(failure)
+            log.warning("hook %s of plugin %s failed: %s", hook, plugin_name, failure.error)
+
+        if not (opts.get("wrapper") or opts.get("hookwrapper")):
+
+            @functools.wraps(function)
+            def call(*args: Any) -> Any:
+                try:
+                    return function(*args)
+                except Exception as exc:  # noqa: BLE001 - a notifier must not stop a run or the other plugins
+                    failed(exc)
+                    return None
+
+            setattr(call, marker, opts)
+            return call
+
+        new_style = bool(opts.get("wrapper"))
+
+        @functools.wraps(function)
+        def wrap(*args: Any) -> Generator[None, Any, Any]:
+            inner = function(*args)
+            try:
+                next(inner)
+            except Exception as exc:  # noqa: BLE001 - failed before yielding: the hook goes on without it
+                failed(exc)
+                return (yield)
+            try:
+                outcome = yield  # the result of the implementations inside (a pluggy Result for old-style ones)
+            except BaseException as exc:  # only what the guards let through (KeyboardInterrupt): pass it in
+                try:
+                    inner.throw(exc)
+                except StopIteration as stop:
+                    return stop.value if new_style else None
+                raise
+            try:
+                inner.send(outcome)
+            except StopIteration as stop:
+                return stop.value if new_style else None
+            except Exception as exc:  # noqa: BLE001 - failed after yielding: the inner result stands
+                failed(exc)
+                return outcome if new_style else None
+            inner.close()
+            failed(RuntimeError("the wrapper yielded more than once"))
+            return outcome if new_style else None
+
+        setattr(wrap, marker, opts)
+        return wrap
 
 
 _host: PluginHost | None = None

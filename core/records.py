@@ -103,7 +103,7 @@ def record_or_rejection(source: str, erp_id: object, code: object, **fields: Any
     from pydantic import ValidationError
 
     try:
-        return CreditRecord(source=source, erp_id=str(erp_id), code=code, **fields)  # type: ignore[arg-type]
+        return CreditRecord(source=source, erp_id=str(erp_id), code=code, **fields)
     except ValidationError as exc:
         reasons = "; ".join(
             f"{'.'.join(str(p) for p in err['loc']) or 'record'}: {err['msg'].removeprefix('Value error, ')}"

@@ -6,7 +6,7 @@ state store (saved with the run). Every string in it has gone through secret mas
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from enum import IntEnum
 from typing import Any, Literal
@@ -105,7 +105,7 @@ class RunReport(BaseModel):
     error: str | None = None
     error_kind: ErrorKind | None = Field(default=None, description="why a failed run stopped; drives exit_code")
 
-    @computed_field  # type: ignore[prop-decorator]
+    @computed_field  # type: ignore[prop-decorator]  # mypy rejects decorators over @property; pydantic's way
     @property
     def exit_code(self) -> ExitCode:
         """The exit code of ``tradecredit run`` for this report (README, "Exit codes")."""
@@ -127,7 +127,8 @@ def exit_code_for(outcomes: Iterable[RunReport | BaseException]) -> ExitCode:
     return max(codes, key=_SEVERITY.index, default=ExitCode.OK)
 
 
-def _table(rows: list[tuple[str, ...]], header: tuple[str, ...]) -> list[str]:
+def text_table(rows: Sequence[tuple[object, ...]], header: tuple[str, ...]) -> list[str]:
+    """A plain-text table: a header line, a rule, one line per row, columns padded to their widest cell."""
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     line = "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))
     out = [line, "  ".join("-" * w for w in widths)]
@@ -151,7 +152,7 @@ def render_text(report: RunReport, *, limit: int = 20) -> str:
         lines += [
             f"ERP data as of {report.as_of:%Y-%m-%d %H:%M:%S %Z}; status: {report.status.upper()}",
             "",
-            *_table(
+            *text_table(
                 [
                     ("read from the ERP", str(c.read)),
                     ("rejected (bad data; reasons below)", str(c.rejected)),
@@ -183,7 +184,7 @@ def render_text(report: RunReport, *, limit: int = 20) -> str:
             "  preview; ? = unknown (not in the ledger, and the shop did not say)",
         ]
         rows = [(p.code, p.field, before_text(p), _fmt(p.new)) for p in report.plan[: limit * 5]]
-        lines += ["  " + r for r in _table(rows, ("customer", "field", "before", "after sync"))]
+        lines += ["  " + r for r in text_table(rows, ("customer", "field", "before", "after sync"))]
         if len(report.plan) > limit * 5:
             lines.append(f"  … {len(report.plan) - limit * 5} more (use --json for all)")
     if report.warnings:

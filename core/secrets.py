@@ -60,11 +60,6 @@ def mask(text: object) -> str:
     return s
 
 
-def mask_url(url: object) -> str:
-    """Mask a database URL, also when SQLAlchemy's own ``hide_password`` would miss an ODBC string."""
-    return mask(url)
-
-
 class MaskingFilter(logging.Filter):
     """A logging filter that masks the fully formatted message of every record, and its traceback.
 

@@ -87,7 +87,7 @@ def first_run_time(schedule: Schedule, last_started: datetime | None, now: datet
         due = last_started + schedule.period
     else:
         bare = CronTrigger(**{f.name: str(f) for f in schedule.trigger.fields if f.name in CRON_FIELDS},
-                           timezone=schedule.trigger.timezone)  # type: ignore[attr-defined]
+                           timezone=schedule.trigger.timezone)
         due = bare.get_next_fire_time(None, last_started + timedelta(seconds=1))
     if due is None:
         return None

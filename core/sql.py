@@ -1,16 +1,15 @@
-"""Shared plumbing for SQL sources: engines, the CDN schema on three engines, read-only guards, streaming.
+"""Shared plumbing for SQL sources: read-only engines, the SELECT-only guard, streaming, SQL Server URLs.
 
-ERP sources define their tables once with ``schema="CDN"``. On SQL Server and PostgreSQL the schema exists;
-in SQLite the tables live in the main file under their plain names, which ``schema_translate_map`` does.
+Nothing here knows an ERP: a source's own schema (Comarch's ``CDN``, for one) is the plugin's business and
+reaches ``streaming`` as a ``schema_translate_map``.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
-from urllib.parse import quote_plus
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, Connection, make_url
@@ -18,13 +17,7 @@ from sqlalchemy.engine import URL, Connection, make_url
 from .errors import ConfigError, DataError
 from .secrets import mask
 
-ERP_SCHEMA = "CDN"
 _READ_ONLY = re.compile(r"^\s*(?:--[^\n]*\n\s*)*(SELECT|WITH)\b", re.IGNORECASE)
-
-
-def schema_map(engine: Engine | Connection) -> dict[str | None, str | None]:
-    """``{"CDN": None}`` on SQLite (plain table names), identity elsewhere."""
-    return {ERP_SCHEMA: None} if engine.dialect.name == "sqlite" else {}
 
 
 def is_select(statement: str) -> bool:
@@ -39,7 +32,9 @@ def install_read_only_guard(engine: Engine) -> list[str]:
     issued: list[str] = []
 
     @event.listens_for(engine, "before_cursor_execute")
-    def _guard(conn, cursor, statement, parameters, context, executemany):  # type: ignore[no-untyped-def]
+    def _guard(
+        conn: Connection, cursor: Any, statement: str, parameters: Any, context: Any, executemany: bool
+    ) -> None:
         # SQLite's and PostgreSQL's drivers run a few introspection pragmas themselves; they are reads too.
         if not is_select(statement) and not statement.lstrip().upper().startswith(("PRAGMA", "SHOW")):
             raise DataError(f"read-only source refused a non-SELECT statement: {statement[:80]!r}")
@@ -128,57 +123,13 @@ def mssql_url(
 
 
 @contextmanager
-def streaming(engine: Engine) -> Iterator[Connection]:
-    """A connection whose results stream from the server (server-side cursor where supported)."""
+def streaming(
+    engine: Engine, *, schema_translate_map: Mapping[str | None, str | None] | None = None
+) -> Iterator[Connection]:
+    """A connection whose results stream from the server (server-side cursor where supported).
+
+    ``schema_translate_map`` renames schemas of the source's tables for this engine (e.g. a schema that exists
+    on SQL Server but not in a SQLite copy).
+    """
     with engine.connect() as conn:
-        yield conn.execution_options(stream_results=True, yield_per=1000, schema_translate_map=schema_map(engine))
-
-
-def quote_odbc(value: str) -> str:
-    return quote_plus(value)
-
-
-def create_erp_tables(engine: Engine, metadata: Any) -> None:
-    """Create an ERP-shaped schema (for demo and test databases): ``CDN`` schema on servers, plain in SQLite."""
-    from sqlalchemy import text
-
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{ERP_SCHEMA}"'))
-        metadata.create_all(conn.execution_options(schema_translate_map=schema_map(engine)))
-
-
-def bulk_insert(conn: Connection, table: Any, rows: list[dict[str, Any]] | list[tuple[Any, ...]]) -> None:
-    """Insert many rows fast: ``COPY`` on PostgreSQL, one ``executemany`` elsewhere.
-
-    ``rows`` are dicts keyed by column name, or tuples in the table's column order.
-    """
-    if not rows:
-        return
-    columns = [c.name for c in table.columns]
-    tuples = [tuple(r[c] for c in columns) for r in rows] if isinstance(rows[0], dict) else rows
-    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
-        schema = (conn.get_execution_options().get("schema_translate_map") or {}).get(table.schema, table.schema)
-        qualified = f'"{schema}"."{table.name}"' if schema else f'"{table.name}"'
-        cols = ", ".join(f'"{c}"' for c in columns)
-        raw = conn.connection.driver_connection
-        with raw.cursor() as cur, cur.copy(f"COPY {qualified} ({cols}) FROM STDIN") as copy:
-            for row in tuples:
-                copy.write_row(row)
-        return
-    conn.execute(table.insert(), [dict(zip(columns, t, strict=True)) for t in tuples])
-
-
-def refresh_statistics(conn: Connection, tables: list[Any]) -> None:
-    """Refresh the planner's statistics after a bulk load, as a production ERP database has them.
-
-    Without them PostgreSQL estimates one row per filtered table and picks nested loops that make a large
-    read quadratic; SQLite's ``ANALYZE`` likewise feeds its planner. SQL Server keeps statistics itself.
-    """
-    if conn.dialect.name == "postgresql":
-        mapping = conn.get_execution_options().get("schema_translate_map") or {}
-        for table in tables:
-            schema = mapping.get(table.schema, table.schema)
-            conn.exec_driver_sql(f'ANALYZE "{schema}"."{table.name}"' if schema else f'ANALYZE "{table.name}"')
-    elif conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("ANALYZE")
+        yield conn.execution_options(stream_results=True, yield_per=1000, schema_translate_map=schema_translate_map)

@@ -49,6 +49,7 @@ from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from .adapters import CheckResult, CheckStatus
+from .batches import chunks
 from .errors import ConfigError, LockHeldError, StateError
 from .lease import Holder, Lease, LeaseLostError, process_gone
 from .records import normalise_code
@@ -203,7 +204,10 @@ def _version_in(conn: Connection) -> int:
     if not inspect(conn).has_table(meta.name):
         return 0
     value = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
-    return int(value or 0)
+    try:
+        return int(value or 0)
+    except ValueError:
+        raise StateError(f"the state store is corrupt: schema_version is {value!r}") from None
 
 
 def utcnow() -> datetime:
@@ -397,15 +401,9 @@ class StateStore:
     def schema_version(self) -> int:
         try:
             with self.engine.connect() as conn:
-                if not inspect(conn).has_table(meta.name):
-                    return 0
-                value = conn.execute(select(meta.c.value).where(meta.c.key == "schema_version")).scalar()
+                return _version_in(conn)
         except SQLAlchemyError as exc:
             raise StateError(f"cannot read the state store: {mask(exc)}") from None
-        try:
-            return int(value or 0)
-        except ValueError:
-            raise StateError(f"the state store is corrupt: schema_version is {value!r}") from None
 
     def migrate(self) -> int:
         """Bring the schema to ``SCHEMA_VERSION``. Safe when several runners start on a fresh store at once."""
@@ -446,7 +444,9 @@ class StateStore:
                     status="running", full_refresh=full_refresh,
                 )
             )
-            return int(result.inserted_primary_key[0])
+            key = result.inserted_primary_key
+            assert key is not None  # an INSERT of one row always returns its key
+            return int(key[0])
 
     def finish_run(
         self, run_id: int, status: str, counts: Mapping[str, int], *, error: str | None = None,
@@ -545,7 +545,7 @@ class StateStore:
                                      "batch was recorded; the shop's answers are not recorded and the next run "
                                      "sends these customers again")
             keys = [k for k, _, _ in confirmed]
-            for chunk in _chunks(keys, 500):
+            for chunk in chunks(keys, 500):
                 conn.execute(
                     delete(ledger).where(
                         ledger.c.pipeline == pipeline, ledger.c.target == target, ledger.c.customer_key.in_(chunk)
@@ -573,18 +573,12 @@ class StateStore:
         """Drop ledger entries so the next run sends these customers again."""
         self._writable()
         with self.engine.begin() as conn:
-            for chunk in _chunks(list(keys), 500):
+            for chunk in chunks(list(keys), 500):
                 conn.execute(
                     delete(ledger).where(
                         ledger.c.pipeline == pipeline, ledger.c.target == target, ledger.c.customer_key.in_(chunk)
                     )
                 )
-
-    def forget_ledger(self, pipeline: str, target: str) -> int:
-        self._writable()
-        with self.engine.begin() as conn:
-            result = conn.execute(delete(ledger).where(ledger.c.pipeline == pipeline, ledger.c.target == target))
-            return int(result.rowcount or 0)
 
     def record_outcomes(
         self, run_id: int, pipeline: str, target: str, items: Sequence[ItemRecord], settled: Iterable[str] = (),
@@ -627,7 +621,7 @@ class StateStore:
                     rows.append(self._item_row(run_id, ItemRecord(
                         ident, was.code, "unchanged", f"no longer {was.outcome} (recorded in run #{was.run_id})"
                     ), now))
-            for chunk in _chunks(gone, 500):
+            for chunk in chunks(gone, 500):
                 conn.execute(delete(outcomes).where(*where, outcomes.c.ident.in_(chunk)))
             if rows:
                 conn.execute(insert(run_items), rows)
@@ -678,7 +672,7 @@ class StateStore:
                     runs.c.pipeline == name, runs.c.status != "running", or_(*conditions)
                 )
                 doomed += [i for i in conn.execute(query).scalars() if i not in keep]
-            for chunk in _chunks(doomed, 500):
+            for chunk in chunks(doomed, 500):
                 deleted["items"] += int(conn.execute(delete(run_items).where(run_items.c.run_id.in_(chunk))).rowcount
                                         or 0)
                 deleted["runs"] += int(conn.execute(delete(runs).where(runs.c.id.in_(chunk))).rowcount or 0)
@@ -838,7 +832,7 @@ class StateStore:
             return {}
         out: dict[str, Any] = {}
         with self.engine.connect() as conn:
-            for chunk in _chunks(keys, 500):
+            for chunk in chunks(keys, 500):
                 query = select(cache.c.key, cache.c.value).where(cache.c.namespace == namespace, cache.c.key.in_(chunk))
                 for key, value in conn.execute(query):
                     out[key] = _loads(value, f"cache entry {namespace}/{key}")
@@ -850,7 +844,7 @@ class StateStore:
             return
         now = utcnow()
         with self.engine.begin() as conn:
-            for chunk in _chunks(list(values), 500):
+            for chunk in chunks(list(values), 500):
                 conn.execute(delete(cache).where(cache.c.namespace == namespace, cache.c.key.in_(chunk)))
             conn.execute(
                 insert(cache),
@@ -860,7 +854,7 @@ class StateStore:
     def cache_delete(self, namespace: str, keys: list[str]) -> None:
         self._writable()
         with self.engine.begin() as conn:
-            for chunk in _chunks(keys, 500):
+            for chunk in chunks(keys, 500):
                 conn.execute(delete(cache).where(cache.c.namespace == namespace, cache.c.key.in_(chunk)))
 
     def count(self, table: Table) -> int:
@@ -960,11 +954,6 @@ def _sqlite_file(url: URL) -> Path | None:
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:") or url.query.get("uri"):
         return None
     return Path(url.database)
-
-
-def _chunks(items: Sequence[Any], size: int) -> Iterable[Sequence[Any]]:
-    for i in range(0, len(items), size):
-        yield items[i : i + size]
 
 
 def _sqlite_busy_timeout(dbapi_conn: Any, _record: Any) -> None:

@@ -19,10 +19,11 @@ from typing import Any, Literal
 
 from pydantic import TypeAdapter
 
-from .adapters import AdapterContext, ItemStatus, OutgoingItem, Source, Target
+from .adapters import AdapterContext, AdapterT, ItemStatus, KeyValueCache, OutgoingItem, Source, Target
+from .batches import chunks
 from .config import Config, ConfiguredAdapter, load_config
 from .engine import ModeMapping, degrade_mode
-from .errors import ConfigError, DataError, TransientError
+from .errors import ConfigError, DataError, RunFailed, TradeCreditError, TransientError
 from .lease import Lease, LeaseLostError, StopRequested
 from .plugins import PluginHost, get_host
 from .records import ControlMode, CreditRecord, RejectedRow
@@ -58,7 +59,8 @@ class BatchOutcome:
     records: dict[str, CreditRecord] = field(default_factory=dict)  # confirmed key → the record written
 
 
-def instantiate(adapter: ConfiguredAdapter, cache: Any = None) -> Any:
+def instantiate(adapter: ConfiguredAdapter[AdapterT], cache: KeyValueCache | None = None) -> AdapterT:
+    """A ready adapter for one config table: ``Source`` for ``config.sources``, ``Target`` for ``targets``."""
     cls = adapter.registered.cls
     return cls(adapter.options, AdapterContext(instance_name=adapter.name, cache=cache))
 
@@ -68,7 +70,7 @@ def _as_config(config: Config | str | Path, host: PluginHost) -> Config:
 
 
 def read_records(
-    source: Source, as_of: datetime, progress: Progress | None = None
+    source: Source[Any], as_of: datetime, progress: Progress | None = None
 ) -> tuple[dict[str, CreditRecord], list[Problem]]:
     """Read the whole snapshot; reject bad rows and every customer whose code collides with another's."""
     by_key: dict[str, list[CreditRecord]] = {}
@@ -123,12 +125,12 @@ _CURRENT = TypeAdapter(dict[str, dict[str, Any]])
 
 
 def read_current(
-    report: RunReport, target: Target, items: list[OutgoingItem], progress: Progress | None = None
+    report: RunReport, target: Target[Any], items: list[OutgoingItem], progress: Progress | None = None
 ) -> dict[str, dict[str, Any]]:
     """Ask the target what the shop holds now for ``items`` (dry runs only). Never fails the run."""
     found: dict[str, dict[str, Any]] = {}
     wanted = {i.key for i in items}
-    for n, chunk in enumerate(_chunks(items, target.batch_size()), start=1):
+    for n, chunk in enumerate(chunks(items, target.batch_size()), start=1):
         try:
             answer = _CURRENT.validate_python(target.current(chunk))
         except Exception as exc:  # noqa: BLE001 - a preview must not fail because the shop cannot be read
@@ -143,11 +145,6 @@ def read_current(
         if progress:
             progress("preview", min(n * target.batch_size(), len(items)), len(items))
     return found
-
-
-def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
-    for i in range(0, len(items), max(1, size)):
-        yield items[i : i + size]
 
 
 @contextmanager
@@ -176,7 +173,8 @@ def run_pipeline(
     A run that cannot complete raises instead: ``ConfigError`` (bad config, unknown or disabled pipeline,
     credentials refused), ``LockHeldError`` (another run holds the pipeline), ``TransientError`` (the shop
     or ERP unreachable after retries, also in the middle of the writes), ``StateError`` or anything
-    unexpected. The exception carries the run's report as ``exc.report`` (status ``failed``, or ``locked``,
+    unexpected, wrapped in ``RunFailed`` (the original is its ``__cause__``); ``KeyboardInterrupt`` passes
+    unchanged. The exception carries the run's report as ``exc.report`` (status ``failed``, or ``locked``,
     with ``error`` and ``error_kind`` set); unless it is a dry run or the config could not be used, that
     report is also saved with the run. Customers the shop confirmed before the failure stay confirmed.
     The ``on_error`` hooks run before the exception propagates.
@@ -192,8 +190,8 @@ def run_pipeline(
     info = RunInfo(None, pipeline, None, None, dry_run, full_refresh, as_of)
     store: StateStore | None = None
     lease: Lease | None = None
-    source: Source | None = None
-    target: Target | None = None
+    source: Source[Any] | None = None
+    target: Target[Any] | None = None
     failure: BaseException | None = None
     try:
         cfg = _as_config(config, host)
@@ -208,7 +206,7 @@ def run_pipeline(
         if not dry_run:
             report.run_id = info.run_id = store.start_run(p.name, p.source, p.target, full_refresh=full_refresh)
             lease = store.acquire_lease(p.name, info.run_id, timeout=cfg.state.lease_timeout, stop=stop)
-        host.call_lifecycle("before_run", run=info)
+        host.hook.before_run(run=info)
         source = instantiate(cfg.sources[p.source])
         target = instantiate(cfg.targets[p.target], StateCache(store, f"target:{p.target}", read_only=dry_run))
         _execute(report, store, source, target, info, host, progress)
@@ -246,10 +244,12 @@ def run_pipeline(
             store.close()
     _log_run(report)
     if failure is not None:
-        failure.report = report  # type: ignore[attr-defined]
-        host.call_lifecycle("on_error", run=info, error=failure)
-        raise failure
-    host.call_lifecycle("after_run", run=info, report=report)
+        error = _with_report(failure, report)
+        host.hook.on_error(run=info, error=error, report=report)
+        if error is failure:
+            raise failure
+        raise error from failure
+    host.hook.after_run(run=info, report=report)
     return report
 
 
@@ -296,19 +296,37 @@ def run_pipelines(
         try:
             report = run_pipeline(cfg, name, dry_run=dry_run, full_refresh=full_refresh, as_of=as_of, host=host,
                                   progress=progress, stop=stop)
-        except Exception as exc:  # noqa: BLE001 - run_pipeline reported and recorded it; go on with the next
-            report = exc.report  # type: ignore[attr-defined]
+        except TradeCreditError as exc:  # run_pipeline reported and recorded it; go on with the next
+            if exc.report is None:
+                raise
+            report = exc.report
         reports.append(report)
         if on_report is not None:
             on_report(report)
     return reports
 
 
+def _with_report(exc: BaseException, report: RunReport) -> BaseException:
+    """What ``run_pipeline`` raises: a typed error carrying the report, unexpected ones wrapped in ``RunFailed``.
+
+    ``KeyboardInterrupt`` and other ``BaseException`` subclasses are not errors of the run: they pass unchanged.
+    """
+    if isinstance(exc, TradeCreditError):
+        exc.report = report
+        return exc
+    if not isinstance(exc, Exception):
+        return exc
+    wrapped = RunFailed(report.error or type(exc).__name__)
+    wrapped.report = report
+    return wrapped
+
+
 def _execute(
-    report: RunReport, store: StateStore, source: Source, target: Target, info: RunInfo, host: PluginHost,
+    report: RunReport, store: StateStore, source: Source[Any], target: Target[Any], info: RunInfo, host: PluginHost,
     progress: Progress | None,
 ) -> None:
     counts = report.counts
+    assert info.target is not None  # run_pipeline set it from the pipeline before calling
     with _timed(report, "read"):
         records, rejected = read_records(source, info.as_of, progress)
     report.rejected = rejected
@@ -380,7 +398,7 @@ def _execute(
 
 
 def _plan(
-    report: RunReport, target: Target, outgoing: list[OutgoingItem], ledger_payloads: dict[str, dict[str, Any]],
+    report: RunReport, target: Target[Any], outgoing: list[OutgoingItem], ledger_payloads: dict[str, dict[str, Any]],
     progress: Progress | None,
 ) -> None:
     """The dry-run plan: "before" from the ledger, else from the shop itself (``Target.current``), else unknown."""
@@ -399,9 +417,10 @@ def _plan(
 
 
 def _confirm_unchanged(
-    report: RunReport, store: StateStore, target: Target, unchanged: dict[str, str], info: RunInfo
+    report: RunReport, store: StateStore, target: Target[Any], unchanged: dict[str, str], info: RunInfo
 ) -> None:
     """Refresh the shop's data age for customers whose payload did not change. Never fails the run."""
+    assert info.target is not None
     try:
         statuses = target.confirm_unchanged(list(unchanged), info.as_of)
     except Exception as exc:  # noqa: BLE001 - the writes already succeeded; this is only data age
@@ -417,13 +436,13 @@ def _confirm_unchanged(
 
 
 def _write(
-    report: RunReport, store: StateStore, target: Target, outgoing: list[OutgoingItem], info: RunInfo,
+    report: RunReport, store: StateStore, target: Target[Any], outgoing: list[OutgoingItem], info: RunInfo,
     host: PluginHost, progress: Progress | None,
 ) -> TransientError | None:
     """Write in batches; return the error that made the shop unreachable (later batches are not tried)."""
     counts = report.counts
     assert info.run_id is not None and info.target is not None
-    batches = list(_chunks(outgoing, target.batch_size()))
+    batches = list(chunks(outgoing, target.batch_size()))
     unreachable: TransientError | None = None
     for index, batch in enumerate(batches):
         outcome = BatchOutcome(index=index)
@@ -467,7 +486,7 @@ def _write(
                  len(outcome.confirmed), len(outcome.failed),
                  extra={"event": "batch", "pipeline": info.pipeline, "run_id": info.run_id, "batch": index,
                         "counts": {"confirmed": len(outcome.confirmed), "failed": len(outcome.failed)}})
-        host.call_lifecycle("after_batch", run=info, batch=outcome)
+        host.hook.after_batch(run=info, batch=outcome)
         if progress:
             progress("writing", min((index + 1) * target.batch_size(), len(outgoing)), len(outgoing))
     return unreachable

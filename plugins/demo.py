@@ -17,13 +17,19 @@ from typing import Any
 
 import click
 from sqlalchemy import create_engine, select, update
-from tradecredit import hookimpl
-from tradecredit.core.cli import exit_codes_for_errors
-from tradecredit.core.config import load_config
-from tradecredit.core.money import format_pln, round_money
-from tradecredit.core.report import RunReport, before_text
-from tradecredit.core.sql import schema_map
-from tradecredit.core.sync import run_pipeline
+from tradecredit.plugins.comarch import schema_map
+from tradecredit.sdk import (
+    RunReport,
+    before_text,
+    exit_codes_for_errors,
+    format_pln,
+    hookimpl,
+    load_config,
+    require_sandbox_extra,
+    round_money,
+    run_pipeline,
+    text_table,
+)
 
 API_KEY_ENV = "TC_DEMO_IDOSELL_KEY"
 DEMO_KEY = "demo-key-7f3a9c"
@@ -31,11 +37,8 @@ ESHOP_KEY = "demo-eshop-key-51d0"
 
 
 def _echo_table(rows: list[tuple[Any, ...]], header: tuple[str, ...]) -> None:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    click.echo("  " + "  ".join(str(h).ljust(w) for h, w in zip(header, widths, strict=True)))
-    click.echo("  " + "  ".join("-" * w for w in widths))
-    for r in rows:
-        click.echo("  " + "  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)))
+    for line in text_table(rows, header):
+        click.echo("  " + line)
 
 
 def _step(n: int, title: str) -> None:
@@ -235,6 +238,7 @@ def run_demo(workdir: Path, customers: int = 2000, *, serve: bool = False, port:
 @exit_codes_for_errors
 def demo_command(workdir: Path, customers: int, serve: bool, port: int) -> None:
     """Run the end-to-end demo on the embedded default (SQLite, loopback sandboxes)."""
+    require_sandbox_extra("tradecredit demo")
     run_demo(workdir, customers, serve=serve, port=port, storefront=_storefront_factory())
 
 
@@ -249,5 +253,5 @@ def _storefront_factory() -> Callable[..., Any] | None:
 
 
 @hookimpl
-def register_commands(cli: Any) -> None:
+def register_commands(cli: click.Group) -> None:
     cli.add_command(demo_command)

@@ -1,4 +1,4 @@
-"""Shared test setup. The tradecredit pytest plugin (fixtures for plugin authors) loads via its entry point."""
+"""Shared test setup. The fixtures for plugin authors come from the opt-in kit, as in any plugin's project."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
+
+pytest_plugins = ["tradecredit.testing"]
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent

@@ -24,9 +24,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
-from tradecredit.core.engine import PaymentForm, StalePolicy, is_stale, storefront_view
-from tradecredit.core.money import format_pln
-from tradecredit.core.records import LimitState
+from tradecredit.sdk import LimitState, PaymentForm, StalePolicy, format_pln, is_stale, storefront_view
 
 from . import feed
 from .store import PRODUCTS, Customer, StorefrontStore

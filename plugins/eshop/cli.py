@@ -5,9 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-from tradecredit.core.serving import serve_forever
-
-from .storefront import open_storefront, stale_policy
+from tradecredit.sdk import needs_sandbox_extra, serve_forever
 
 
 @click.command(name="eshop")
@@ -23,11 +21,14 @@ from .storefront import open_storefront, stale_policy
               help="credit data older than this is stale at checkout")
 @click.option("--stale-fallback", type=click.Choice(["decide", "warn", "block", "allow"]), default="decide",
               show_default=True, help="what checkout does with stale data")
+@needs_sandbox_extra("tradecredit sandbox eshop")
 def sandbox_eshop(
     host: str, port: int, db: Path, api_key: str | None, limits: bool | None, max_age_hours: float,
     stale_fallback: str,
 ) -> None:
     """A B2B storefront (Comarch e-Sklep stand-in) that receives the credit feed, on loopback."""
+    from .storefront import open_storefront, stale_policy  # the web stack: only with the sandbox extra
+
     shop = open_storefront(db, api_key=api_key, limits_enabled=limits,
                            policy=stale_policy(max_age_hours, stale_fallback))
     base = f"http://{host}:{port}"

@@ -10,9 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from tradecredit.core.engine import available
-from tradecredit.core.money import Currency, Money
-from tradecredit.core.records import ControlMode, CreditRecord, LimitState, decimal_or_none
+from tradecredit.sdk import ControlMode, CreditRecord, Currency, LimitState, Money, available, decimal_or_none
 
 CONTRACT = "tradecredit-credit-feed/1"
 API_KEY_HEADER = "X-API-Key"

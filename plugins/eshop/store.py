@@ -19,17 +19,19 @@ from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
-from tradecredit.core.engine import (
+from tradecredit.sdk import (
     DEFERRED_FORMS,
+    ZERO,
     CheckoutDecision,
+    CreditRecord,
     Outcome,
     PaymentForm,
     StalePolicy,
+    StateError,
     decide_checkout,
+    normalise_code,
+    to_money,
 )
-from tradecredit.core.errors import StateError
-from tradecredit.core.money import ZERO, to_money
-from tradecredit.core.records import CreditRecord, normalise_code
 
 from .feed import ACCEPTED, REJECTED, UNKNOWN, FeedItem, validation_message
 
@@ -325,7 +327,8 @@ class StorefrontStore:
 
     def book_orders(self, code: str | None = None, order_ids: list[int] | None = None) -> int:
         """Mark orders as booked by the ERP (their value is now part of ``used`` in the feed)."""
-        sql, args = "UPDATE orders SET booked = 1 WHERE booked = 0", []
+        sql = "UPDATE orders SET booked = 1 WHERE booked = 0"
+        args: list[Any] = []
         if code is not None:
             sql += " AND customer_key = ?"
             args.append(normalise_code(code))

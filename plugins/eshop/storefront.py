@@ -19,8 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from tradecredit.core.engine import PaymentForm, StaleFallback, StalePolicy
-from tradecredit.core.serving import RunningServer, serve_in_thread
+from tradecredit.sdk import PaymentForm, RunningServer, StaleFallback, StalePolicy, serve_in_thread
 
 from .app import FeedFaults, create_app
 from .store import CheckoutResult, Customer, Order, StorefrontStore
@@ -152,7 +151,7 @@ def start_storefront(
     admin switch (None: keep what the database has; a new database starts with the switch off).
     """
     tempdir = Path(tempfile.mkdtemp(prefix="tradecredit-eshop-")) if db is None else None
-    path = Path(db) if db is not None else tempdir / "eshop.db"  # type: ignore[operator]
+    path = tempdir / "eshop.db" if tempdir is not None else Path(str(db))
     running = RunningStorefront(**_parts(path, api_key, limits_enabled, policy), _tempdir=tempdir)
     try:
         running.server = serve_in_thread(running.app, host=host, port=port)

@@ -13,20 +13,23 @@ from typing import Any, ClassVar
 
 import httpx
 from pydantic import Field, HttpUrl
-from tradecredit.core.adapters import (
+from tradecredit.sdk import (
     CheckResult,
     CheckStatus,
+    ControlMode,
+    CreditRecord,
+    HttpClient,
     ItemResult,
     ItemStatus,
+    ModeMapping,
     OutgoingItem,
     PluginOptions,
+    RetryPolicy,
+    Secret,
     Target,
+    TradeCreditError,
+    normalise_code,
 )
-from tradecredit.core.config import Secret
-from tradecredit.core.engine import ModeMapping
-from tradecredit.core.errors import TradeCreditError
-from tradecredit.core.http import HttpClient, RetryPolicy
-from tradecredit.core.records import ControlMode, CreditRecord, normalise_code
 
 from . import feed
 
@@ -40,10 +43,9 @@ class EshopOptions(PluginOptions):
     retry: RetryPolicy = RetryPolicy()
 
 
-class EshopTarget(Target):
+class EshopTarget(Target[EshopOptions]):
     """Comarch e-Sklep B2B (or any shop implementing the tradecredit credit-feed contract)."""
 
-    Options: ClassVar[type[PluginOptions]] = EshopOptions
     description: ClassVar[str] = "Comarch e-Sklep B2B storefront via the tradecredit credit feed"
     max_batch_size: ClassVar[int] = feed.MAX_BATCH
     native_modes: ClassVar[frozenset[ControlMode]] = frozenset(ControlMode)
@@ -52,7 +54,6 @@ class EshopTarget(Target):
 
     @property
     def opts(self) -> EshopOptions:
-        assert isinstance(self.options, EshopOptions)
         return self.options
 
     def client(self) -> HttpClient:

@@ -5,11 +5,13 @@ from __future__ import annotations
 import errno
 import socket
 import sys
+from typing import Literal
 
 import click
+from tradecredit.sdk import needs_sandbox_extra
 
 from .faults import parse_fault
-from .sandbox import DEFAULT_API_KEY, Sandbox
+from .models import DEFAULT_API_KEY
 
 
 def _claim_port(host: str, port: int) -> None:
@@ -64,9 +66,13 @@ def _scopes(text: str) -> dict[str, str]:
               show_default=True)
 @click.option("--client", "clients", multiple=True, metavar="LOGIN=CODE",
               help="seed a shop account with this clientCodeExternal (repeatable)")
+@needs_sandbox_extra("tradecredit sandbox idosell")
 def sandbox_cmd(host: str, port: int, db_path: str | None, api_key: str, extra_keys: tuple[str, ...],
-                faults: tuple[str, ...], balance_sign: str, zero_limit_means: str, clients: tuple[str, ...]) -> None:
+                faults: tuple[str, ...], balance_sign: Literal["negative", "positive"],
+                zero_limit_means: Literal["no_credit", "no_limit"], clients: tuple[str, ...]) -> None:
     """A local IdoSell Admin API v6 (clients, orders) for trying tradecredit without a shop."""
+    from .sandbox import Sandbox  # the web stack: only with the sandbox extra
+
     keys = {}
     for spec in extra_keys:
         key, sep, scopes = spec.partition("=")
@@ -78,15 +84,14 @@ def sandbox_cmd(host: str, port: int, db_path: str | None, api_key: str, extra_k
     except (TypeError, ValueError) as exc:
         raise click.BadParameter(str(exc), param_hint="--fault") from None
     _claim_port(host, port)
-    sandbox = Sandbox(db_path, api_key, keys=keys, balance_sign=balance_sign,  # type: ignore[arg-type]
-                      zero_limit_means=zero_limit_means)  # type: ignore[arg-type]
+    sandbox = Sandbox(db_path, api_key, keys=keys, balance_sign=balance_sign, zero_limit_means=zero_limit_means)
     for spec in clients:
         login, _, code = spec.partition("=")
         if sandbox.client(login) is None:
             sandbox.add_client(login, code or None, firm=login)
     for fault in parsed:
         sandbox.faults.add(fault)
-    from ...core.serving import serve_forever
+    from tradecredit.sdk import serve_forever
 
     # Printed only once the port was bound: a banner followed by a bind error would look like a running shop.
     click.echo(f"IdoSell sandbox on http://{host}:{port} (API http://{host}:{port}/api/admin/v6/)")

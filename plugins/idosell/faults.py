@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, get_args
 
 FaultKind = Literal["429", "500", "4xx", "slow", "drop", "partial"]
 KINDS: tuple[str, ...] = ("429", "500", "4xx", "slow", "drop", "partial")
@@ -99,7 +99,7 @@ class FaultPlan:
 def parse_fault(spec: str) -> Fault:
     """Parse the command-line syntax ``KIND[:key=value,...]`` (see the module docstring)."""
     kind, _, rest = spec.strip().partition(":")
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}  # option name → parsed value, checked by Fault itself
     for part in filter(None, (p.strip() for p in rest.split(","))):
         key, sep, value = part.partition("=")
         key = key.strip().replace("-", "_")
@@ -123,4 +123,12 @@ def parse_fault(spec: str) -> Fault:
     if kind.isdigit() and kind != "429" and kind[0] in "45":
         values.setdefault("status", int(kind))
         kind = "500" if kind.startswith("5") else "4xx"
-    return Fault(kind=kind, **values)  # type: ignore[arg-type]
+    return Fault(kind=fault_kind(kind), **values)
+
+
+def fault_kind(text: str) -> FaultKind:
+    """``text`` as a fault kind, or ``ValueError`` naming the kinds there are."""
+    for kind in get_args(FaultKind):
+        if kind == text:
+            return kind  # get_args gives the Literal's values (untyped, hence no cast needed)
+    raise ValueError(f"unknown fault kind {text!r}; expected one of {', '.join(KINDS)}")

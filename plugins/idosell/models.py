@@ -19,6 +19,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
+DEFAULT_API_KEY = "sandbox-key"
+"""The sandbox's key with every scope (``tradecredit sandbox idosell`` and ``start_sandbox`` default to it)."""
+
 API_PREFIX = "/api/admin/{version}/"
 MAX_ELEMENTS = 100
 

@@ -34,15 +34,14 @@ import httpx
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
+from tradecredit.sdk import ZERO, RunningServer, serve_in_thread, to_money
 
-from ...core.money import ZERO, to_money
-from ...core.serving import RunningServer, serve_in_thread
 from . import models as m
-from .faults import Fault, FaultPlan
+from .faults import Fault, FaultPlan, fault_kind
+from .models import DEFAULT_API_KEY
 
 log = logging.getLogger(__name__)
 
-DEFAULT_API_KEY = "sandbox-key"
 FULL_SCOPES: Mapping[str, str] = {"clients": "w", "orders": "w"}
 NO_PARAMETERS = {"faultCode": 3, "faultString": "No parameters were received"}
 NOT_TAKEN_OVER = ("none", "registration_fault")
@@ -397,7 +396,7 @@ class SandboxApp:
                                                                "faultString": fault.fault_string}})
             else:
                 response = self._dispatch(op, query, body, fault if fault and fault.kind == "partial" else None)
-        self._record(method, op, path, query, body, response.status_code, response.body.decode(), fault_name)
+        self._record(method, op, path, query, body, response.status_code, bytes(response.body).decode(), fault_name)
         await response(scope, receive, send)
 
     def _auth(self, request: Request, op: str) -> Response | None:
@@ -476,7 +475,8 @@ class SandboxApp:
     }
 
     def _get_clients(self, q: m.ClientsQuery) -> Response:
-        where, args = ["1=1"], []
+        where: list[str] = ["1=1"]
+        args: list[Any] = []
         if q.clientsIds:
             where.append(f"client_id IN ({','.join('?' * len(q.clientsIds))})")
             args += q.clientsIds
@@ -674,7 +674,7 @@ class Sandbox:
 
     def inject(self, kind: str, **options: Any) -> Fault:
         """Add a fault rule: ``inject("429", times=2, retry_after=0.1)``, ``inject("partial", refs={"KH-1"})``."""
-        return self.app.faults.add(Fault(kind=kind, **options))  # type: ignore[arg-type]
+        return self.app.faults.add(Fault(kind=fault_kind(kind), **options))
 
     def clear_faults(self) -> None:
         self.app.faults.clear()

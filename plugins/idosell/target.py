@@ -22,15 +22,35 @@ from typing import Any, ClassVar, Literal
 
 import httpx
 from pydantic import Field, field_validator
+from tradecredit.sdk import (
+    ZERO,
+    AdapterContext,
+    AuthError,
+    CheckResult,
+    CheckStatus,
+    ConfigError,
+    ControlMode,
+    CreditRecord,
+    Currency,
+    DataError,
+    HttpClient,
+    ItemResult,
+    ItemStatus,
+    LimitState,
+    ModeMapping,
+    OutgoingItem,
+    PluginOptions,
+    RetryPolicy,
+    Secret,
+    Target,
+    TransientError,
+    degrade_mode,
+    mask,
+    normalise_code,
+    overdue_breached,
+    to_money,
+)
 
-from ...core.adapters import CheckResult, CheckStatus, ItemResult, ItemStatus, OutgoingItem, PluginOptions, Target
-from ...core.config import Secret
-from ...core.engine import ModeMapping, degrade_mode, overdue_breached
-from ...core.errors import AuthError, ConfigError, DataError, TransientError
-from ...core.http import HttpClient, RetryPolicy
-from ...core.money import ZERO, Currency, to_money
-from ...core.records import ControlMode, CreditRecord, LimitState, normalise_code
-from ...core.secrets import mask
 from .models import MAX_ELEMENTS
 
 log = logging.getLogger(__name__)
@@ -95,10 +115,9 @@ def _wire(payload: dict[str, Any]) -> dict[str, Any]:
     return {k: float(v) if k in AMOUNT_FIELDS else v for k, v in payload.items()}
 
 
-class IdoSellTarget(Target):
+class IdoSellTarget(Target[IdoSellOptions]):
     """IdoSell shops (Admin API v6+)."""
 
-    Options: ClassVar[type[PluginOptions]] = IdoSellOptions
     description: ClassVar[str] = "IdoSell shop: clientTradeCreditLimitExternal / clientBalanceAmountExternal"
     max_batch_size: ClassVar[int] = MAX_ELEMENTS
     # IdoSell has only a limit: it blocks. ALLOW is expressed by lifting the limit (unlimited_amount);
@@ -107,9 +126,7 @@ class IdoSellTarget(Target):
     # The login addresses the account; it is not a value the merchant reviews in a dry-run plan.
     identity_fields: ClassVar[frozenset[str]] = frozenset({"clientLogin"})
 
-    options: IdoSellOptions
-
-    def __init__(self, options: PluginOptions, context: Any) -> None:
+    def __init__(self, options: IdoSellOptions, context: AdapterContext) -> None:
         super().__init__(options, context)
         self._http: HttpClient | None = None
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tradecredit.core.hookspecs import hookimpl
+from tradecredit.sdk import RegisterConfigSection, hookimpl
 
 from . import alerts
 from .options import NotifyOptions
@@ -18,7 +18,7 @@ __all__ = ["NotifyOptions"]
 
 
 @hookimpl
-def register_config_sections(register: Any) -> None:
+def register_config_sections(register: RegisterConfigSection) -> None:
     register("notify", NotifyOptions)
 
 

@@ -23,11 +23,16 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from tradecredit.core.engine import available, overdue_breached
-from tradecredit.core.errors import LockHeldError
-from tradecredit.core.lease import StopRequested
-from tradecredit.core.records import ControlMode, CreditRecord, LimitState
-from tradecredit.core.state import StateStore
+from tradecredit.sdk import (
+    ControlMode,
+    CreditRecord,
+    LimitState,
+    LockHeldError,
+    StateStore,
+    StopRequested,
+    available,
+    overdue_breached,
+)
 
 from . import texts
 from .channels import deliver

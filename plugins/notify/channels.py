@@ -9,7 +9,7 @@ from email.mime.text import MIMEText
 from typing import Any
 
 import httpx
-from tradecredit.core.secrets import mask
+from tradecredit.sdk import mask
 
 from .options import NotifyOptions, SmtpOptions, WebhookOptions
 

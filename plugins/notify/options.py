@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
-from tradecredit.core.adapters import PluginOptions
-from tradecredit.core.config import Secret, TimeZoneName
+from tradecredit.sdk import PluginOptions, Secret, TimeZoneName
 
 EventName = Literal["failed", "recovered", "stale", "blocked", "limit", "digest"]
 ALL_EVENTS: tuple[EventName, ...] = ("failed", "recovered", "stale", "blocked", "limit", "digest")

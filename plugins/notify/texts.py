@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from tradecredit.core.money import format_pln
+from tradecredit.sdk import format_pln
 
 TEXTS: dict[str, dict[str, tuple[str, str]]] = {
     "pl": {

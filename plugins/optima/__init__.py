@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from tradecredit import hookimpl
+import click
+from tradecredit.sdk import RegisterSource, hookimpl
 
 from .source import OptimaOptions, OptimaSource
 
@@ -22,12 +23,12 @@ def make_demo_db(url: str, customers: int = 1000, **kwargs: Any) -> Any:
 
 
 @hookimpl
-def register_sources(register: Any) -> None:
+def register_sources(register: RegisterSource) -> None:
     register("optima", OptimaSource)
 
 
 @hookimpl
-def register_commands(cli: Any) -> None:
+def register_commands(cli: click.Group) -> None:
     from .cli import optima_group
 
     cli.add_command(optima_group)

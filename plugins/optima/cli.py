@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import click
-from tradecredit.core.secrets import mask
+from tradecredit.sdk import mask
 
 
 @click.group("optima")
@@ -18,7 +20,9 @@ def optima_group() -> None:
 @click.option("--seed", type=int, default=1, show_default=True)
 @click.option("--base-date", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="'today' of the data")
 @click.option("--replace", is_flag=True, help="drop the Optima demo tables first")
-def make_demo_db_command(url: str, customers: int, payments: int | None, seed: int, base_date, replace: bool) -> None:
+def make_demo_db_command(
+    url: str, customers: int, payments: int | None, seed: int, base_date: datetime | None, replace: bool
+) -> None:
     """Create a deterministic Optima-shaped database at URL (SQLite or PostgreSQL)."""
     from .demo import make_demo_db
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, inspect
-from tradecredit.core.sql import bulk_insert, create_erp_tables, refresh_statistics, schema_map
+from sqlalchemy import Connection, Engine, Table, create_engine, inspect
+from tradecredit.plugins.comarch import bulk_insert, create_erp_tables, refresh_statistics, schema_map
 
 from .schema import TABLES, OptimaTables
 
@@ -63,7 +64,9 @@ def _customers(rng: random.Random, n: int) -> list[dict[str, Any]]:
     return out
 
 
-def _payments(rng: random.Random, customers: list[dict[str, Any]], count: int, base: datetime, render) -> Any:
+def _payments(
+    rng: random.Random, customers: list[dict[str, Any]], count: int, base: datetime, render: Callable[[datetime], Any]
+) -> Any:
     """Yield payment rows in column order, chunk by chunk; accumulate open receivables per customer."""
     days = [render(base - timedelta(days=d)) for d in range(-90, 400)]  # index = 90 + days before base
     terms = (7, 14, 30, 60)
@@ -126,13 +129,13 @@ def _assignments(seed: int, cards: list[dict[str, Any]]) -> list[tuple[Any, ...]
     return [(c["id"], c["id"], WORKSTATION_ID, 1) for c in cards if rng.random() < ASSIGNED_SHARE]
 
 
-def _writer(engine: Engine):
+def _writer(engine: Engine) -> tuple[Callable[[datetime], Any], Callable[[Connection, Table, list[Any]], None]]:
     """A fast row writer: raw executemany on SQLite (datetimes pre-rendered), COPY on PostgreSQL."""
     if engine.dialect.name == "sqlite":
         def render(dt: datetime) -> str:
             return dt.isoformat(" ", "microseconds")  # SQLAlchemy's SQLite DateTime storage format
 
-        def write(conn, table, rows):  # type: ignore[no-untyped-def]
+        def write(conn: Connection, table: Table, rows: list[Any]) -> None:
             if not rows:
                 return
             marks = ", ".join("?" for _ in table.columns)

@@ -17,6 +17,7 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
+    Subquery,
     and_,
     case,
     cast,
@@ -74,7 +75,7 @@ def _sum_when(condition: ColumnElement | None, value: ColumnElement, q: ReadQuer
     return func.sum(case((condition, value), else_=None))
 
 
-def payments_aggregate(q: ReadQuery, day_start: datetime):
+def payments_aggregate(q: ReadQuery, day_start: datetime) -> Subquery:
     """Open receivables/payables per contractor, in system currency and in the limit's currency.
 
     Open = ``BZd_Rozliczono = 1`` (unsettled or partly settled), ``BZd_Stan > 0`` (not in the buffer).
@@ -131,7 +132,7 @@ def workstation_filter(workstation: int | str | None) -> list[ColumnElement]:
     return [S.c.ESS_Nazwa == workstation]
 
 
-def workstation_setting(workstation: int | str | None):
+def workstation_setting(workstation: int | str | None) -> Subquery:
     """Exactly one row: how many workstations match and their (min, max) control-mode code."""
     return (
         select(

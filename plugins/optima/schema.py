@@ -12,6 +12,7 @@ decimals: a database "copied by another tool" that can hold the bad data the tes
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import (
     Column,
@@ -53,7 +54,7 @@ def build_metadata(*, loose: bool = False) -> OptimaTables:
     def amount(name: str) -> Column:
         return Column(name, Numeric(19, 4) if loose else Numeric(15, 2, asdecimal=True), nullable=loose)
 
-    def col(name: str, type_, *args, nullable: bool = False, **kw) -> Column:  # type: ignore[no-untyped-def]
+    def col(name: str, type_: Any, *args: Any, nullable: bool = False, **kw: Any) -> Column:
         return Column(name, type_, *args, nullable=nullable or loose, **kw)
 
     def key(name: str) -> Column:

@@ -16,26 +16,32 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
 from sqlalchemy import Engine
-from tradecredit import (
+from tradecredit.plugins.comarch import OPTIMA_MODE_LABELS, schema_map, streaming
+from tradecredit.sdk import (
+    ZERO,
     AdapterContext,
     CheckResult,
     CheckStatus,
     ConfigError,
     ControlMode,
     CreditRecord,
+    Currency,
     DatabaseUrl,
     LimitState,
+    MoneyError,
     PluginOptions,
     RejectedRow,
     Secret,
     Source,
+    TimeZoneName,
+    create_source_engine,
+    install_read_only_guard,
+    mask,
+    mode_from_code,
+    mssql_url,
     record_or_rejection,
+    to_money,
 )
-from tradecredit.core.config import TimeZoneName
-from tradecredit.core.engine import OPTIMA_MODE_LABELS, mode_from_code
-from tradecredit.core.money import ZERO, Currency, MoneyError, to_money
-from tradecredit.core.secrets import mask
-from tradecredit.core.sql import create_source_engine, install_read_only_guard, mssql_url, schema_map, streaming
 
 from .query import ReadQuery, counts_statement, read_statement, workstations_statement
 
@@ -133,7 +139,10 @@ class OptimaOptions(PluginOptions):
         return self
 
     def database_url(self) -> str:
-        return self.url if self.url is not None else self.sqlserver.url()  # type: ignore[union-attr]
+        if self.url is not None:
+            return self.url
+        assert self.sqlserver is not None  # the model validator requires exactly one of them
+        return self.sqlserver.url()
 
 
 def _money(value: Any) -> Decimal | None:
@@ -145,7 +154,7 @@ def _money(value: Any) -> Decimal | None:
     try:
         return Decimal(str(value))
     except InvalidOperation:
-        return value  # type: ignore[return-value]  # rejected with a reason by the record validator
+        return value  # not a number: rejected with a reason by the record validator
 
 
 # Card amounts checked for sub-cent values even when the record does not use them (e.g. the stored used
@@ -168,15 +177,13 @@ _REQUIRED = {
 }
 
 
-class OptimaSource(Source):
+class OptimaSource(Source[OptimaOptions]):
     """Comarch ERP Optima: limits from CDN.Kontrahenci, debt and overdue from CDN.BnkZdarzenia."""
 
-    Options = OptimaOptions
     description = "Comarch ERP Optima (SQL Server; SQLite/PostgreSQL copies for tests and demos)"
 
-    def __init__(self, options: OptimaOptions, context: AdapterContext) -> None:  # type: ignore[override]
+    def __init__(self, options: OptimaOptions, context: AdapterContext) -> None:
         super().__init__(options, context)
-        self.options: OptimaOptions = options
         self._engine: Engine | None = None
         self.statements: list[str] = []  # every statement issued, recorded by the read-only guard
 
@@ -358,7 +365,7 @@ class OptimaSource(Source):
             return ZERO
         if self.engine.dialect.name == "sqlite":
             return Decimal(int(value)).scaleb(-2)
-        return _money(value)  # type: ignore[return-value]
+        return _money(value)  # type: ignore[return-value]  # not None here: a Decimal (or what the record rejects)
 
     def _extra(self, row: Any, raw_code: str, code: str, stored: Any, computed: Any) -> dict[str, Any]:
         extra: dict[str, Any] = {
@@ -400,7 +407,7 @@ class OptimaSource(Source):
         results.extend(self._check_used(as_of))
         return results
 
-    def _check_mode(self, stations: list[Any]) -> CheckResult:
+    def _check_mode(self, stations: Sequence[Any]) -> CheckResult:
         found = ", ".join(f"{s.ESS_ESSId} {s.ESS_Nazwa!r} code={s.ESS_KontrolaLimituPlat}" for s in stations)
         found = found or "none"
         if self.options.control_mode is not None:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from tradecredit import hookimpl
+import click
+from tradecredit.sdk import RegisterSource, hookimpl
 
 from .options import XlOptions
 from .source import XlSource
@@ -13,12 +12,12 @@ __all__ = ["XlOptions", "XlSource"]
 
 
 @hookimpl
-def register_sources(register: Any) -> None:
+def register_sources(register: RegisterSource) -> None:
     register("xl", XlSource)
 
 
 @hookimpl
-def register_commands(cli: Any) -> None:
+def register_commands(cli: click.Group) -> None:
     from .cli import xl_group
 
     cli.add_command(xl_group)

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import time
-from datetime import date
+from datetime import date, datetime
 
 import click
-from tradecredit.core.errors import ConfigError
-from tradecredit.core.secrets import mask
+from tradecredit.sdk import ConfigError, mask
 
 
 @click.group("xl")
@@ -20,11 +19,11 @@ def xl_group() -> None:
 @click.option("--customers", type=click.IntRange(min=1), default=1000, show_default=True)
 @click.option("--seed", type=int, default=1, show_default=True, help="same seed, same data")
 @click.option("--today", type=click.DateTime(formats=["%Y-%m-%d"]), default=None, help="date the data is built around")
-def make_demo_db(url: str, customers: int, seed: int, today: object) -> None:
+def make_demo_db(url: str, customers: int, seed: int, today: datetime | None) -> None:
     """Create a deterministic XL-shaped demo database at URL (a SQLAlchemy URL, e.g. sqlite:///xl-demo.db)."""
     from .demo import generate, write
 
-    day = today.date() if today is not None else date.today()  # type: ignore[attr-defined]
+    day = today.date() if today is not None else date.today()
     started = time.perf_counter()
     try:
         counts = write(url, generate(customers, seed=seed, today=day))

@@ -14,9 +14,8 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Table, create_engine, func, select
-from tradecredit.core.errors import ConfigError
-from tradecredit.core.secrets import mask
-from tradecredit.core.sql import bulk_insert, create_erp_tables, refresh_statistics, schema_map
+from tradecredit.plugins.comarch import bulk_insert, create_erp_tables, refresh_statistics, schema_map
+from tradecredit.sdk import ConfigError, mask
 
 from .schema import KntKarty, KntLimityK, PicoKonfig, Rezerwacje, TraNag, TraPlat, ZamElem, ZamNag, metadata
 from .xldates import to_xl_date
@@ -64,8 +63,8 @@ def generate(customers: int, seed: int = 1, today: date | None = None) -> DemoDa
     today = today or date.today()
     t = to_xl_date(today)
     data = DemoData(today=today)
-    for pico, code in BRANCHES:
-        data.add(PicoKonfig, (pico, 0, 1, 0, 0, code, 0, 1))
+    for pico, mode_code in BRANCHES:
+        data.add(PicoKonfig, (pico, 0, 1, 0, 0, mode_code, 0, 1))
     payers: list[int] = []
     trn = 0
     order = 0

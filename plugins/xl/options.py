@@ -6,8 +6,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, field_validator, model_validator
-from tradecredit import ControlMode, DatabaseUrl, PluginOptions
-from tradecredit.core.money import to_currency
+from tradecredit.sdk import ControlMode, DatabaseUrl, PluginOptions, to_currency
 
 # PcK_LimitKrObs codes are NOT confirmed on a real XL database (see docs/plugins/xl.md, open questions).
 # The default assumes the order of the options in XL's UI: Zezwalaj, Ostrzegaj, Blokuj.

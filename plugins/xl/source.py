@@ -9,7 +9,8 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
-from tradecredit import (
+from tradecredit.plugins.comarch import XL_MODE_LABELS, streaming
+from tradecredit.sdk import (
     AdapterContext,
     CheckResult,
     CheckStatus,
@@ -17,15 +18,15 @@ from tradecredit import (
     ControlMode,
     CreditRecord,
     LimitState,
-    PluginOptions,
     RejectedRow,
     Source,
+    create_source_engine,
+    install_read_only_guard,
+    mask,
+    mode_from_code,
     record_or_rejection,
+    round_money,
 )
-from tradecredit.core.engine import XL_MODE_LABELS, mode_from_code
-from tradecredit.core.money import round_money
-from tradecredit.core.secrets import mask
-from tradecredit.core.sql import create_source_engine, install_read_only_guard, streaming
 
 from . import query
 from .options import XlOptions
@@ -42,15 +43,14 @@ def _text(value: Any) -> str:
     return "" if value is None else str(value)
 
 
-class XlSource(Source):
+class XlSource(Source[XlOptions]):
     """Comarch ERP XL: dated limits (KntLimityK), payer cards, TraPlat receivables, reservations."""
 
-    Options: ClassVar[type[PluginOptions]] = XlOptions
     description: ClassVar[str] = "Comarch ERP XL (dated credit limits, payers, receivables, reservations)"
 
-    def __init__(self, options: PluginOptions, context: AdapterContext) -> None:
+    def __init__(self, options: XlOptions, context: AdapterContext) -> None:
         super().__init__(options, context)
-        self.opts: XlOptions = options  # type: ignore[assignment]
+        self.opts = options  # short name the methods below use; the same object as self.options
         self._engine: Engine | None = None
         self.statements: list[str] = []
 
@@ -120,7 +120,7 @@ class XlSource(Source):
             for row in result.mappings():
                 yield self.record(row, as_of, mode)
 
-    def record(self, row: Mapping[str, Any], as_of: datetime, mode: ControlMode) -> CreditRecord | RejectedRow:
+    def record(self, row: Mapping[Any, Any], as_of: datetime, mode: ControlMode) -> CreditRecord | RejectedRow:
         """Turn one result row into a record, or a rejection naming every problem found."""
         erp_id, code = row["erp_id"], row["code"]
         problems: list[str] = []

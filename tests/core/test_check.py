@@ -13,7 +13,7 @@ from tradecredit.core.config import parse_config
 from tradecredit.core.hookspecs import hookimpl
 from tradecredit.core.plugins import PluginHost
 from tradecredit.core.records import ControlMode, CreditRecord, LimitState
-from tradecredit.core.testing import MEMORY_ROWS, FakeTarget, testing_plugin
+from tradecredit.testing import MEMORY_ROWS, FakeTarget, testing_plugin
 
 NOW = datetime(2026, 11, 23, tzinfo=UTC)
 

@@ -15,7 +15,7 @@ from tradecredit import AuthError, CreditRecord, LimitState, RejectedRow, Transi
 from tradecredit.core.cli import cli
 from tradecredit.core.plugins import PluginHost, set_host
 from tradecredit.core.state import StateStore
-from tradecredit.core.testing import MEMORY_ROWS, FakeTarget, testing_plugin
+from tradecredit.testing import MEMORY_ROWS, FakeTarget, testing_plugin
 
 NOW = datetime(2026, 11, 22, tzinfo=UTC)
 

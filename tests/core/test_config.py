@@ -10,7 +10,7 @@ from tradecredit.core.config import load_config, parse_config
 from tradecredit.core.errors import ConfigError
 from tradecredit.core.plugins import PluginHost
 from tradecredit.core.secrets import MaskingFilter, forget_secrets, mask, register_secret
-from tradecredit.core.testing import testing_plugin
+from tradecredit.testing import testing_plugin
 
 
 @pytest.fixture

@@ -44,7 +44,7 @@ from tradecredit.core.state import (
     locks,
     runs,
 )
-from tradecredit.core.testing import MEMORY_ROWS, FakeTarget, testing_plugin
+from tradecredit.testing import MEMORY_ROWS, FakeTarget, testing_plugin
 
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -65,10 +65,10 @@ def host():
     MEMORY_ROWS.clear()
 
 
-def make_config(host, state_url, **state):
+def make_config(host, tc_database_url, **state):
     return parse_config(
         {
-            "state": {"url": state_url, **state},
+            "state": {"url": tc_database_url, **state},
             "sources": {"erp": {"plugin": "memory"}},
             "targets": {"shop": {"plugin": "fake", "batch_size": 10}},
             "pipelines": [{"name": "p", "source": "erp", "target": "shop"}],
@@ -89,31 +89,31 @@ HOLDER_SCRIPT = textwrap.dedent("""
 """)
 
 
-def start_holder(state_url: str, timeout_s: float) -> tuple[subprocess.Popen[str], int]:
+def start_holder(tc_database_url: str, timeout_s: float) -> tuple[subprocess.Popen[str], int]:
     """Another process that runs pipeline ``p``: it holds the lease and renews it until it is killed."""
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER_SCRIPT, state_url, str(timeout_s)],
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER_SCRIPT, tc_database_url, str(timeout_s)],
                             stdout=subprocess.PIPE, text=True)
     line = proc.stdout.readline() if proc.stdout else ""
     assert line.strip().isdigit(), f"holder did not start: {line!r}"
     return proc, int(line)
 
 
-def test_a_killed_run_is_taken_over_at_once_and_marked_abandoned(host, state_url):
+def test_a_killed_run_is_taken_over_at_once_and_marked_abandoned(host, tc_database_url):
     """Defect 1: the killed run's lease is taken over by the very next run (same host, process gone)."""
     MEMORY_ROWS["default"] = [customer("A"), customer("B")]
-    cfg = make_config(host, state_url)  # lease_timeout 60 s by default: the dead pid is what frees it
-    proc, dead_run = start_holder(state_url, 60)
+    cfg = make_config(host, tc_database_url)  # lease_timeout 60 s by default: the dead pid is what frees it
+    proc, dead_run = start_holder(tc_database_url, 60)
     proc.kill()  # SIGKILL on POSIX, TerminateProcess on Windows: no cleanup runs
     proc.wait()
 
-    before = {r.name: r for r in check_state(state_url, lease_timeout=cfg.state.lease_timeout)}
+    before = {r.name: r for r in check_state(tc_database_url, lease_timeout=cfg.state.lease_timeout)}
     assert before["locks"].status == "fail" and "dead run" in before["locks"].detail
     assert "is gone" in before["locks"].detail
 
     report = run_pipeline(cfg, "p", host=host)
     assert report.status == "ok" and report.counts.written == 2
 
-    store = StateStore.open(state_url)
+    store = StateStore.open(tc_database_url)
     dead = next(r for r in store.history() if r["id"] == dead_run)
     assert dead["status"] == "abandoned" and "is gone" in dead["error"]
     assert f"taken over by run {report.run_id}" in dead["error"]
@@ -121,22 +121,22 @@ def test_a_killed_run_is_taken_over_at_once_and_marked_abandoned(host, state_url
     assert (event["event"], event["previous_run_id"], event["run_id"]) == ("takeover", dead_run, report.run_id)
     assert store.leases() == [], "the run released its lease"
     store.close()
-    after = {r.name: r for r in check_state(state_url, lease_timeout=cfg.state.lease_timeout)}
+    after = {r.name: r for r in check_state(tc_database_url, lease_timeout=cfg.state.lease_timeout)}
     assert after["locks"].status == "ok"
 
 
-def test_a_live_holder_keeps_its_lease_however_long_it_runs(host, state_url):
+def test_a_live_holder_keeps_its_lease_however_long_it_runs(host, tc_database_url):
     """Defect 2: a live run renews its lease, so even a very short lease_timeout never lets another run in."""
     MEMORY_ROWS["default"] = [customer("A")]
-    cfg = make_config(host, state_url, lease_timeout="0.4s")
-    proc, live_run = start_holder(state_url, 0.4)
+    cfg = make_config(host, tc_database_url, lease_timeout="0.4s")
+    proc, live_run = start_holder(tc_database_url, 0.4)
     try:
         for _ in range(4):  # well past several lease timeouts
             time.sleep(0.3)
             with pytest.raises(LockHeldError, match=f"run {live_run}"):
                 run_pipeline(cfg, "p", host=host)
         assert FakeTarget.calls == [], "nothing was written while the live holder ran"
-        store = StateStore.open(state_url, read_only=True)
+        store = StateStore.open(tc_database_url, read_only=True)
         [held] = store.leases()
         assert held.run_id == live_run and held.dead is None
         with store.engine.connect() as conn:
@@ -148,8 +148,8 @@ def test_a_live_holder_keeps_its_lease_however_long_it_runs(host, state_url):
     assert run_pipeline(cfg, "p", host=host).counts.written == 1
 
 
-def test_an_expired_lease_of_another_host_is_taken_over_a_renewed_one_is_not(state_url):
-    store = StateStore.open(state_url)
+def test_an_expired_lease_of_another_host_is_taken_over_a_renewed_one_is_not(tc_database_url):
+    store = StateStore.open(tc_database_url)
     now = datetime.now(UTC)
     with store.engine.begin() as conn:
         conn.execute(insert(runs).values(id=41, pipeline="p", source="s", target="t", started_at=now,
@@ -169,13 +169,13 @@ def test_an_expired_lease_of_another_host_is_taken_over_a_renewed_one_is_not(sta
     store.close()
 
 
-def test_two_runners_racing_for_a_dead_lease_only_one_wins(state_url):
-    store = StateStore.open(state_url)
+def test_two_runners_racing_for_a_dead_lease_only_one_wins(tc_database_url):
+    store = StateStore.open(tc_database_url)
     old = datetime.now(UTC) - HOUR
     with store.engine.begin() as conn:
         conn.execute(insert(locks).values(pipeline="p", run_id=1, holder="gone pid 5 run 1", acquired_at=old,
                                           host="gone", pid=5, heartbeat_at=old, expires_at=old, beats=0))
-    stores = [StateStore.open(state_url) for _ in range(4)]
+    stores = [StateStore.open(tc_database_url) for _ in range(4)]
     gate = threading.Barrier(len(stores))
     outcomes: list[str] = []
 
@@ -199,15 +199,15 @@ def test_two_runners_racing_for_a_dead_lease_only_one_wins(state_url):
     store.close()
 
 
-def test_a_run_that_lost_its_lease_writes_no_more_and_moves_no_ledger(host, state_url):
+def test_a_run_that_lost_its_lease_writes_no_more_and_moves_no_ledger(host, tc_database_url):
     MEMORY_ROWS["default"] = [customer(f"K{i:02}") for i in range(30)]
-    cfg = make_config(host, state_url)
+    cfg = make_config(host, tc_database_url)
     original_write = FakeTarget.write
 
     def write_then_lose(self, items):
         results = original_write(self, items)
         if len(FakeTarget.calls) == 2:  # someone takes the lease over while batch 2 is at the shop
-            store = StateStore.open(state_url)
+            store = StateStore.open(tc_database_url)
             with store.engine.begin() as conn:
                 conn.execute(update(locks).values(run_id=999, holder="other pid 1 run 999"))
             store.close()
@@ -222,15 +222,15 @@ def test_a_run_that_lost_its_lease_writes_no_more_and_moves_no_ledger(host, stat
     report = info.value.report
     assert report.status == "abandoned" and report.exit_code == 1
     assert len(FakeTarget.calls) == 2, "no batch is sent after the lease is gone"
-    store = StateStore.open(state_url)
+    store = StateStore.open(tc_database_url)
     assert len(store.load_ledger("p", "shop")) == 10, "batch 2's answer is not recorded: the lease was not ours"
     assert store.history()[0]["status"] == "abandoned"
     store.close()
 
 
-def test_a_stop_request_ends_the_run_between_batches(host, state_url):
+def test_a_stop_request_ends_the_run_between_batches(host, tc_database_url):
     MEMORY_ROWS["default"] = [customer(f"K{i:02}") for i in range(30)]
-    cfg = make_config(host, state_url)
+    cfg = make_config(host, tc_database_url)
     stop = threading.Event()
     original_write = FakeTarget.write
 
@@ -245,14 +245,14 @@ def test_a_stop_request_ends_the_run_between_batches(host, state_url):
     finally:
         FakeTarget.write = original_write  # type: ignore[method-assign]
     assert info.value.report.status == "abandoned" and len(FakeTarget.calls) == 1
-    store = StateStore.open(state_url)
+    store = StateStore.open(tc_database_url)
     assert len(store.load_ledger("p", "shop")) == 10 and store.leases() == []
     store.close()
     assert run_pipeline(cfg, "p", host=host).counts.written == 20
 
 
-def test_unlock_refuses_a_live_lease_without_force(state_url):
-    store = StateStore.open(state_url)
+def test_unlock_refuses_a_live_lease_without_force(tc_database_url):
+    store = StateStore.open(tc_database_url)
     run_id = store.start_run("p", "s", "t", full_refresh=False)
     lease = store.acquire_lease("p", run_id, timeout=HOUR)
     with pytest.raises(LockHeldError, match="live run"):
@@ -270,8 +270,8 @@ def test_unlock_refuses_a_live_lease_without_force(state_url):
     store.close()
 
 
-def test_unlock_of_a_dead_holder_needs_no_force(state_url):
-    store = StateStore.open(state_url)
+def test_unlock_of_a_dead_holder_needs_no_force(tc_database_url):
+    store = StateStore.open(tc_database_url)
     gone = Holder("somewhere", 1, None)
     old = datetime.now(UTC) - HOUR
     with store.engine.begin() as conn:
@@ -304,10 +304,10 @@ Table("tc_cache", V1, Column("namespace", String(200), primary_key=True), Column
       Column("value", Text, nullable=False), Column("updated_at", DateTime(timezone=True), nullable=False))
 
 
-def test_a_v1_store_upgrades_and_its_crashed_lock_is_taken_over(host, state_url):
+def test_a_v1_store_upgrades_and_its_crashed_lock_is_taken_over(host, tc_database_url):
     import platform
 
-    engine = create_engine(state_url)
+    engine = create_engine(tc_database_url)
     V1.create_all(engine)
     started = datetime.now(UTC) - timedelta(minutes=5)
     with engine.begin() as conn:
@@ -323,9 +323,9 @@ def test_a_v1_store_upgrades_and_its_crashed_lock_is_taken_over(host, state_url)
     engine.dispose()
 
     MEMORY_ROWS["default"] = [customer("A"), customer("B")]
-    report = run_pipeline(make_config(host, state_url), "p", host=host)
+    report = run_pipeline(make_config(host, tc_database_url), "p", host=host)
     assert report.status == "ok" and (report.counts.unchanged, report.counts.written) == (1, 1)
-    store = StateStore.open(state_url)
+    store = StateStore.open(tc_database_url)
     assert store.schema_version() == SCHEMA_VERSION == 2
     assert next(r for r in store.history() if r["id"] == 7)["status"] == "abandoned"
     with store.engine.connect() as conn:

@@ -15,6 +15,7 @@ from tradecredit import PluginOptions, Source, Target, hookimpl
 from tradecredit.core import hookspecs
 from tradecredit.core.errors import PluginError
 from tradecredit.core.plugins import PluginHost
+from tradecredit.core.secrets import forget_secrets, register_secret
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILTINS = {"optima", "xl", "idosell", "eshop"}
@@ -136,25 +137,103 @@ def test_invalid_registrations_are_rejected():
         host.source("s")
 
 
-def test_lifecycle_hook_failures_do_not_propagate(caplog):
+def test_lifecycle_hooks_follow_pluggys_calling_rules_and_isolate_failures(caplog):
+    """Through pluggy: tryfirst first, trylast last, wrappers around the rest; a broken one stops nothing."""
     calls = []
+
+    class Plain:
+        @hookimpl
+        def after_run(self, run, report):
+            calls.append("plain")
+
+    class First:
+        @hookimpl(tryfirst=True)
+        def after_run(self, run, report):
+            calls.append("tryfirst")
+
+    class Last:
+        @hookimpl(trylast=True)
+        def after_run(self, run, report):
+            calls.append("trylast")
 
     class Noisy:
         @hookimpl
         def after_run(self, run, report):
-            raise RuntimeError("notifier down")
+            raise RuntimeError("notifier down, key=secret-value-1234")
 
-    class Quiet:
+    class Wrapper:
+        @hookimpl(wrapper=True)
+        def after_run(self, run, report):
+            calls.append("wrapper before")
+            result = yield
+            calls.append(f"wrapper after {len(result)} result(s)")
+            return result
+
+    class BrokenWrapper:
+        @hookimpl(wrapper=True)
+        def after_run(self, run, report):
+            raise RuntimeError("wrapper broke before yielding")
+            yield  # pragma: no cover
+
+    class OldStyle:
+        @hookimpl(hookwrapper=True)
+        def after_run(self, run, report):
+            calls.append("hookwrapper before")
+            yield
+            calls.append("hookwrapper after")
+
+    register_secret("secret-value-1234")
+    host = PluginHost(strict=False)
+    # registered first = called last by pluggy among plain implementations
+    for plugin in (Last(), Plain(), Noisy(), First(), BrokenWrapper(), Wrapper(), OldStyle()):
+        host.add_plugin(plugin, name=type(plugin).__name__.lower())
+    host.hook.after_run(run=None, report="r")
+    assert calls == [
+        "hookwrapper before", "wrapper before", "tryfirst", "plain", "trylast",
+        "wrapper after 0 result(s)", "hookwrapper after",
+    ]
+    failed = {(f.plugin, f.hook) for f in host.hook_failures}
+    assert failed == {("noisy", "after_run"), ("brokenwrapper", "after_run")}
+    assert "notifier down" in caplog.text and "secret-value-1234" not in caplog.text
+    forget_secrets()
+
+
+def test_a_broken_notifier_does_not_fail_the_run(tc_host_factory, tc_sqlite_url):
+    from tradecredit.core.config import parse_config
+    from tradecredit.core.sync import run_pipeline
+    from tradecredit.testing import MEMORY_ROWS, FakeTarget, testing_plugin
+
+    seen = []
+
+    class Broken:
+        @hookimpl
+        def before_run(self, run):
+            raise RuntimeError("metrics endpoint down")
+
+        @hookimpl
+        def after_batch(self, run, batch):
+            raise RuntimeError("metrics endpoint down")
+
+    class Listener:
         @hookimpl
         def after_run(self, run, report):
-            calls.append(report)
+            seen.append((run.pipeline, report.status))
 
-    host = PluginHost(strict=False)
-    host.add_plugin(Noisy(), name="noisy")
-    host.add_plugin(Quiet(), name="quiet")
-    host.call_lifecycle("after_run", run=None, report="r")
-    assert calls == ["r"]
-    assert "notifier down" in caplog.text
+    host = tc_host_factory()
+    host.add_plugin(testing_plugin, name="testing")
+    host.add_plugin(Broken(), name="broken")
+    host.add_plugin(Listener(), name="listener")
+    MEMORY_ROWS["notifier"] = []
+    FakeTarget.reset()
+    cfg = parse_config({
+        "state": {"url": tc_sqlite_url},
+        "sources": {"erp": {"plugin": "memory", "dataset": "notifier"}},
+        "targets": {"shop": {"plugin": "fake"}},
+        "pipelines": [{"name": "p", "source": "erp", "target": "shop"}],
+    }, host)
+    assert run_pipeline(cfg, "p", host=host).status == "ok"
+    assert seen == [("p", "ok")]
+    assert [f.plugin for f in host.hook_failures] == ["broken"]
 
 
 def test_every_hook_is_documented_with_its_signature():

@@ -11,7 +11,7 @@ from tradecredit import CreditRecord, LimitState, RejectedRow, run_pipeline
 from tradecredit.core.config import parse_config
 from tradecredit.core.plugins import PluginHost
 from tradecredit.core.state import REPORT_LIST_CAP, StateStore, run_items, runs
-from tradecredit.core.testing import MEMORY_ROWS, FakeTarget, testing_plugin
+from tradecredit.testing import MEMORY_ROWS, FakeTarget, testing_plugin
 
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 
@@ -35,9 +35,9 @@ def host():
     MEMORY_ROWS.clear()
 
 
-def make_config(host, state_url, **state):
+def make_config(host, tc_database_url, **state):
     return parse_config({
-        "state": {"url": state_url, **state},
+        "state": {"url": tc_database_url, **state},
         "sources": {"erp": {"plugin": "memory"}},
         "targets": {"shop": {"plugin": "fake", "known_codes": [f"K{i}" for i in range(10)] + ["R1", "R2"]}},
         "pipelines": [{"name": "p", "source": "erp", "target": "shop"}],
@@ -48,12 +48,12 @@ def items_of(store: StateStore, run_id: int) -> list[tuple[str, str | None]]:
     return [(i["outcome"], i["code"]) for i in store.run_items(run_id)]
 
 
-def test_unchanged_rejections_and_unmatched_customers_are_recorded_once(host, state_url):
+def test_unchanged_rejections_and_unmatched_customers_are_recorded_once(host, tc_database_url):
     MEMORY_ROWS["default"] = [rec("K1"), rec("K2"), rec("NOSHOP"), bad("R1"), bad("R2")]
-    cfg = make_config(host, state_url)
+    cfg = make_config(host, tc_database_url)
     first = run_pipeline(cfg, "p", host=host)
     second = run_pipeline(cfg, "p", host=host)
-    store = StateStore.open(state_url)
+    store = StateStore.open(tc_database_url)
     assert sorted(items_of(store, first.run_id)) == [
         ("rejected", "R1"), ("rejected", "R2"), ("unmatched", "NOSHOP"), ("written", "K1"), ("written", "K2")]
     assert items_of(store, second.run_id) == [], "nothing changed: no audit row"
@@ -74,25 +74,25 @@ def test_unchanged_rejections_and_unmatched_customers_are_recorded_once(host, st
     store.close()
 
 
-def test_a_customer_that_leaves_a_sticky_outcome_unchanged_gets_a_row(host, state_url):
+def test_a_customer_that_leaves_a_sticky_outcome_unchanged_gets_a_row(host, tc_database_url):
     MEMORY_ROWS["default"] = [rec("K1")]
-    cfg = make_config(host, state_url)
+    cfg = make_config(host, tc_database_url)
     run_pipeline(cfg, "p", host=host)
     MEMORY_ROWS["default"] = [bad("K1", "code reused")]
     run_pipeline(cfg, "p", host=host)
     MEMORY_ROWS["default"] = [rec("K1")]  # the ledger still has K1's payload: unchanged, not written
     back = run_pipeline(cfg, "p", host=host)
-    store = StateStore.open(state_url)
+    store = StateStore.open(tc_database_url)
     [row] = store.run_items(back.run_id)
     assert row["outcome"] == "unchanged" and "no longer rejected" in row["reason"]
     store.close()
 
 
-def test_the_saved_report_is_capped_however_many_customers(host, state_url):
+def test_the_saved_report_is_capped_however_many_customers(host, tc_database_url):
     MEMORY_ROWS["default"] = [rec(f"X{i}") for i in range(500)]
-    report = run_pipeline(make_config(host, state_url), "p", host=host)
+    report = run_pipeline(make_config(host, tc_database_url), "p", host=host)
     assert len(report.unmatched) == 500, "the caller gets the whole report"
-    store = StateStore.open(state_url)
+    store = StateStore.open(tc_database_url)
     saved = store.engine.connect().execute(select(runs.c.report)).scalar()
     import json
 
@@ -101,12 +101,12 @@ def test_the_saved_report_is_capped_however_many_customers(host, state_url):
     store.close()
 
 
-def test_retention_by_count_and_age_keeps_running_and_last_completed_runs(host, state_url):
+def test_retention_by_count_and_age_keeps_running_and_last_completed_runs(host, tc_database_url):
     MEMORY_ROWS["default"] = [rec("K1")]
-    cfg = make_config(host, state_url, keep_runs=3, keep_days=0)
+    cfg = make_config(host, tc_database_url, keep_runs=3, keep_days=0)
     for _ in range(6):
         run_pipeline(cfg, "p", host=host)
-    store = StateStore.open(state_url)
+    store = StateStore.open(tc_database_url)
     assert [r["id"] for r in store.history()] == [6, 5, 4], "applied after each run"
     with store.engine.connect() as conn:
         assert conn.execute(select(func.min(run_items.c.run_id))).scalar() is None or \

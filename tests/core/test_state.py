@@ -10,24 +10,24 @@ from tradecredit.core.errors import LockHeldError, StateError
 from tradecredit.core.state import SCHEMA_VERSION, ItemRecord, StateCache, StateStore, check_state, ledger, meta
 
 
-def test_migrations_create_a_versioned_schema_and_are_idempotent(state_url):
-    store = StateStore.open(state_url)
+def test_migrations_create_a_versioned_schema_and_are_idempotent(tc_database_url):
+    store = StateStore.open(tc_database_url)
     assert store.schema_version() == SCHEMA_VERSION
     assert store.migrate() == SCHEMA_VERSION
     store.close()
-    assert StateStore.open(state_url).schema_version() == SCHEMA_VERSION
+    assert StateStore.open(tc_database_url).schema_version() == SCHEMA_VERSION
 
 
-def test_a_newer_schema_is_refused_not_reset(state_url):
-    store = StateStore.open(state_url)
+def test_a_newer_schema_is_refused_not_reset(tc_database_url):
+    store = StateStore.open(tc_database_url)
     with store.engine.begin() as conn:
         conn.execute(update(meta).where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION + 1)))
     with pytest.raises(StateError, match="newer than this tradecredit"):
-        StateStore.open(state_url)
+        StateStore.open(tc_database_url)
 
 
-def test_corrupt_ledger_is_a_loud_error(state_url):
-    store = StateStore.open(state_url)
+def test_corrupt_ledger_is_a_loud_error(tc_database_url):
+    store = StateStore.open(tc_database_url)
     store.record_batch(1, "p", "t", [("a", "A", {"x": 1})], [ItemRecord("a", "A", "written")])
     assert store.load_ledger("p", "t")["a"].payload == {"x": 1}
     with store.engine.begin() as conn:
@@ -36,8 +36,8 @@ def test_corrupt_ledger_is_a_loud_error(state_url):
         _ = store.load_ledger("p", "t")["a"].payload
 
 
-def test_ledger_moves_forward_per_customer(state_url):
-    store = StateStore.open(state_url)
+def test_ledger_moves_forward_per_customer(tc_database_url):
+    store = StateStore.open(tc_database_url)
     store.record_batch(1, "p", "t", [("a", "A", {"v": 1}), ("b", "B", {"v": 1})], [])
     store.record_batch(2, "p", "t", [("a", "A", {"v": 2})], [])
     entries = store.load_ledger("p", "t")
@@ -45,8 +45,8 @@ def test_ledger_moves_forward_per_customer(state_url):
     assert store.load_ledger("p", "other") == {}
 
 
-def test_lease_is_exclusive_per_pipeline_and_released(state_url):
-    store = StateStore.open(state_url)
+def test_lease_is_exclusive_per_pipeline_and_released(tc_database_url):
+    store = StateStore.open(tc_database_url)
     first = store.acquire_lease("p", 1, timeout=timedelta(hours=1))
     with pytest.raises(LockHeldError, match="run 1"):
         store.acquire_lease("p", 2, timeout=timedelta(hours=1))
@@ -57,8 +57,8 @@ def test_lease_is_exclusive_per_pipeline_and_released(state_url):
     store.close()
 
 
-def test_cache_is_namespaced_and_read_only_in_dry_runs(state_url):
-    store = StateStore.open(state_url)
+def test_cache_is_namespaced_and_read_only_in_dry_runs(tc_database_url):
+    store = StateStore.open(tc_database_url)
     cache = StateCache(store, "target:shop")
     cache.put_many("match", {"K1": {"login": "k1"}, "K2": {"login": "k2"}})
     assert cache.get_many("match", ["K1", "K3"]) == {"K1": {"login": "k1"}}
@@ -77,8 +77,8 @@ def test_state_errors_mask_passwords():
     assert "hunter2secret" not in str(info.value)
 
 
-def test_insert_of_a_corrupt_version_value_is_loud(state_url):
-    store = StateStore.open(state_url)
+def test_insert_of_a_corrupt_version_value_is_loud(tc_database_url):
+    store = StateStore.open(tc_database_url)
     with store.engine.begin() as conn:
         conn.execute(update(meta).values(value="banana"))
     with pytest.raises(StateError, match="schema_version"):
@@ -98,24 +98,24 @@ def test_read_only_open_creates_nothing_reads_empty_and_refuses_writes(tmp_path)
     assert not db.parent.exists()
 
 
-def test_read_only_open_of_a_migrated_store_reads_it(state_url):
-    writer = StateStore.open(state_url)
+def test_read_only_open_of_a_migrated_store_reads_it(tc_database_url):
+    writer = StateStore.open(tc_database_url)
     writer.record_batch(1, "p", "t", [("a", "A", {"x": 1})], [])
     writer.close()
-    reader = StateStore.open(state_url, read_only=True)
+    reader = StateStore.open(tc_database_url, read_only=True)
     assert not reader.empty and reader.load_ledger("p", "t")["a"].payload == {"x": 1}
     with pytest.raises(StateError, match="read-only"):
         reader.acquire_lease("p", 1, timeout=timedelta(hours=1))
     reader.close()
 
 
-def test_read_only_open_refuses_a_newer_schema(state_url):
-    store = StateStore.open(state_url)
+def test_read_only_open_refuses_a_newer_schema(tc_database_url):
+    store = StateStore.open(tc_database_url)
     with store.engine.begin() as conn:
         conn.execute(update(meta).where(meta.c.key == "schema_version").values(value=str(SCHEMA_VERSION + 1)))
     store.close()
     with pytest.raises(StateError, match="newer than this tradecredit"):
-        StateStore.open(state_url, read_only=True)
+        StateStore.open(tc_database_url, read_only=True)
 
 
 def _lines(results):
@@ -129,31 +129,31 @@ def test_check_state_on_a_store_that_does_not_exist_yet(tmp_path):
     assert not db.exists(), "check must not create the store"
 
 
-def test_check_state_reports_schema_and_locks(state_url):
+def test_check_state_reports_schema_and_locks(tc_database_url):
     from sqlalchemy import create_engine
 
     # An existing database without our tables (a fresh PostgreSQL database, an empty SQLite file).
-    engine = create_engine(state_url)
+    engine = create_engine(tc_database_url)
     with engine.begin() as conn:
         conn.exec_driver_sql("CREATE TABLE unrelated (x INTEGER)")
     engine.dispose()
-    pending = _lines(check_state(state_url))
+    pending = _lines(check_state(tc_database_url))
     assert pending["reachable"][0] == "ok"
     assert pending["schema"][0] == "warn" and "migrations pending" in pending["schema"][1]
     assert pending["locks"][0] == "warn"
 
-    store = StateStore.open(state_url)
-    current = _lines(check_state(state_url, lease_timeout=timedelta(hours=1)))
+    store = StateStore.open(tc_database_url)
+    current = _lines(check_state(tc_database_url, lease_timeout=timedelta(hours=1)))
     assert current["schema"] == ("ok", f"version {SCHEMA_VERSION} (current)")
     assert current["locks"] == ("ok", "lock table present, no run in progress")
     lease = store.acquire_lease("p", 7, timeout=timedelta(hours=1))
-    held = _lines(check_state(state_url, lease_timeout=timedelta(hours=1)))
+    held = _lines(check_state(tc_database_url, lease_timeout=timedelta(hours=1)))
     assert held["locks"][0] == "ok" and "p by" in held["locks"][1] and "live" in held["locks"][1]
     lease.release()
 
     with store.engine.begin() as conn:
         conn.execute(update(meta).values(value=str(SCHEMA_VERSION + 1)))
-    newer = _lines(check_state(state_url))
+    newer = _lines(check_state(tc_database_url))
     assert newer["schema"][0] == "fail" and "newer" in newer["schema"][1]
     store.close()
 

@@ -13,7 +13,7 @@ from tradecredit.core.config import parse_config
 from tradecredit.core.errors import AuthError, LockHeldError
 from tradecredit.core.plugins import PluginHost
 from tradecredit.core.state import StateStore, ledger, run_items, runs
-from tradecredit.core.testing import MEMORY_ROWS, FakeTarget, testing_plugin
+from tradecredit.testing import MEMORY_ROWS, FakeTarget, testing_plugin
 
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 
@@ -35,10 +35,10 @@ def host() -> PluginHost:
     MEMORY_ROWS.clear()
 
 
-def make_config(host, state_url, **target):
+def make_config(host, tc_database_url, **target):
     return parse_config(
         {
-            "state": {"url": state_url},
+            "state": {"url": tc_database_url},
             "sources": {"erp": {"plugin": "memory"}},
             "targets": {"shop": {"plugin": "fake", **target}},
             "pipelines": [{"name": "p", "source": "erp", "target": "shop"}],
@@ -47,9 +47,9 @@ def make_config(host, state_url, **target):
     )
 
 
-def test_full_run_then_rerun_sends_nothing_then_only_changes(host, state_url):
+def test_full_run_then_rerun_sends_nothing_then_only_changes(host, tc_database_url):
     MEMORY_ROWS["default"] = [customer(f"K{i:03}") for i in range(250)]
-    cfg = make_config(host, state_url)
+    cfg = make_config(host, tc_database_url)
     first = run_pipeline(cfg, "p", host=host)
     assert (first.counts.read, first.counts.written, first.counts.failed, first.counts.batches) == (250, 250, 0, 3)
     assert [len(c) for c in FakeTarget.calls] == [100, 100, 50]
@@ -68,9 +68,9 @@ def test_full_run_then_rerun_sends_nothing_then_only_changes(host, state_url):
     assert refresh.counts.written == 250
 
 
-def test_failed_customers_are_retried_next_run_and_confirmed_ones_are_not(host, state_url):
+def test_failed_customers_are_retried_next_run_and_confirmed_ones_are_not(host, tc_database_url):
     MEMORY_ROWS["default"] = [customer(c) for c in ("A", "B", "C")]
-    cfg = make_config(host, state_url)
+    cfg = make_config(host, tc_database_url)
     FakeTarget.script = [{"B"}]
     report = run_pipeline(cfg, "p", host=host)
     assert report.status == "partial" and report.exit_code == 4
@@ -78,7 +78,7 @@ def test_failed_customers_are_retried_next_run_and_confirmed_ones_are_not(host, 
     run_pipeline(cfg, "p", host=host)
     assert [c["code"] for c in FakeTarget.calls[-1]] == ["B"]
 
-    store = StateStore.open(state_url)
+    store = StateStore.open(tc_database_url)
     with store.engine.connect() as conn:
         assert sorted(r.customer_key for r in conn.execute(select(ledger.c.customer_key))) == ["a", "b", "c"]
         outcomes = [(r.code, r.outcome) for r in conn.execute(select(run_items).order_by(run_items.c.id))]
@@ -86,9 +86,9 @@ def test_failed_customers_are_retried_next_run_and_confirmed_ones_are_not(host, 
     store.close()
 
 
-def test_transient_failure_stops_writing_and_loses_nothing(host, state_url):
+def test_transient_failure_stops_writing_and_loses_nothing(host, tc_database_url):
     MEMORY_ROWS["default"] = [customer(f"K{i}") for i in range(5)]
-    cfg = make_config(host, state_url, batch_size=2)
+    cfg = make_config(host, tc_database_url, batch_size=2)
     FakeTarget.script = [None, TransientError("HTTP 503 after 6 attempts")]
     with pytest.raises(TransientError) as info:
         run_pipeline(cfg, "p", host=host)
@@ -97,17 +97,17 @@ def test_transient_failure_stops_writing_and_loses_nothing(host, state_url):
     assert "could not be reached after retries" in report.failed[-1].reason
     assert (report.status, report.error_kind, report.exit_code) == ("failed", "error", 1)
     assert FakeTarget.unchanged_calls == [], "an unreachable shop is not asked to confirm anything else"
-    store = StateStore.open(state_url)
+    store = StateStore.open(tc_database_url)
     assert store.history()[0]["status"] == "failed" and len(store.load_ledger("p", "shop")) == 2
     store.close()
     again = run_pipeline(cfg, "p", host=host)
     assert again.counts.written == 3 and again.counts.unchanged == 2
 
 
-def test_an_unreachable_shop_exits_1_whether_matching_or_writing(host, state_url, monkeypatch):
+def test_an_unreachable_shop_exits_1_whether_matching_or_writing(host, tc_database_url, monkeypatch):
     """README: 1 = the run could not complete (shop unreachable after retries), at any stage."""
     MEMORY_ROWS["default"] = [customer("A")]
-    cfg = make_config(host, state_url)
+    cfg = make_config(host, tc_database_url)
     FakeTarget.script = [TransientError("HTTP 503 after 6 attempts")]
     with pytest.raises(TransientError) as writing:
         run_pipeline(cfg, "p", host=host)
@@ -122,14 +122,14 @@ def test_an_unreachable_shop_exits_1_whether_matching_or_writing(host, state_url
     assert matching.value.report.error == "TransientError: connect timeout after 6 attempts"
 
 
-def test_auth_error_stops_the_run_and_records_it(host, state_url):
+def test_auth_error_stops_the_run_and_records_it(host, tc_database_url):
     MEMORY_ROWS["default"] = [customer("A")]
-    cfg = make_config(host, state_url)
+    cfg = make_config(host, tc_database_url)
     FakeTarget.script = [AuthError("HTTP 403 (Scope: clients, level: w)")]
     with pytest.raises(AuthError) as info:
         run_pipeline(cfg, "p", host=host)
     assert (info.value.report.status, info.value.report.exit_code) == ("failed", 3)
-    store = StateStore.open(state_url)
+    store = StateStore.open(tc_database_url)
     with store.engine.connect() as conn:
         row = conn.execute(select(runs.c.status, runs.c.error)).one()
     store.close()
@@ -137,13 +137,13 @@ def test_auth_error_stops_the_run_and_records_it(host, state_url):
     assert run_pipeline(cfg, "p", host=host).counts.written == 1  # lock was released
 
 
-def test_dry_run_plans_and_changes_nothing(host, state_url):
+def test_dry_run_plans_and_changes_nothing(host, tc_database_url):
     MEMORY_ROWS["default"] = [customer("A", limit="500.00"), customer("B")]
-    cfg = make_config(host, state_url)
+    cfg = make_config(host, tc_database_url)
     run_pipeline(cfg, "p", host=host)
     MEMORY_ROWS["default"][0] = customer("A", limit="750.00")
     calls_before = len(FakeTarget.calls)
-    store = StateStore.open(state_url)
+    store = StateStore.open(tc_database_url)
     runs_before = store.count(runs)
     dry = run_pipeline(cfg, "p", host=host, dry_run=True)
     assert len(FakeTarget.calls) == calls_before, "a dry run must not write"
@@ -153,12 +153,12 @@ def test_dry_run_plans_and_changes_nothing(host, state_url):
     assert [(c.code, c.field, c.old, c.new) for c in dry.plan] == [("A", "limit", "500.00", "750.00")]
 
 
-def test_bad_rows_duplicates_and_unmatched_are_reported_and_the_rest_goes_on(host, state_url):
+def test_bad_rows_duplicates_and_unmatched_are_reported_and_the_rest_goes_on(host, tc_database_url):
     MEMORY_ROWS["default"] = [
         customer("A"), customer("dup 1"), customer(" DUP  1".strip()), customer("Z"),
         RejectedRow(source="erp", erp_id="99", code="BAD", reason="credit_limit -5.00 is negative"),
     ]
-    cfg = make_config(host, state_url, known_codes=["A", "dup 1", "DUP  1"])
+    cfg = make_config(host, tc_database_url, known_codes=["A", "dup 1", "DUP  1"])
     report = run_pipeline(cfg, "p", host=host)
     assert report.counts.read == 5 and report.counts.written == 1
     assert report.unmatched == ["Z"]
@@ -168,18 +168,18 @@ def test_bad_rows_duplicates_and_unmatched_are_reported_and_the_rest_goes_on(hos
     assert report.exit_code == 4
 
 
-def test_modes_the_target_lacks_are_degraded_and_reported(host, state_url):
+def test_modes_the_target_lacks_are_degraded_and_reported(host, tc_database_url):
     MEMORY_ROWS["default"] = [customer("A", mode=ControlMode.WARN), customer("B", mode=ControlMode.BLOCK)]
-    cfg = make_config(host, state_url, native_modes=["allow", "block"])
+    cfg = make_config(host, tc_database_url, native_modes=["allow", "block"])
     report = run_pipeline(cfg, "p", host=host)
     assert report.degraded_modes == {"warn → allow": 1}
     assert FakeTarget.shop["A"]["mode"] == "allow" and FakeTarget.shop["B"]["mode"] == "block"
 
 
-def test_second_concurrent_run_is_refused_by_the_lock(host, state_url):
+def test_second_concurrent_run_is_refused_by_the_lock(host, tc_database_url):
     MEMORY_ROWS["default"] = [customer("A")]
-    cfg = make_config(host, state_url)
-    store = StateStore.open(state_url)
+    cfg = make_config(host, tc_database_url)
+    store = StateStore.open(tc_database_url)
     from datetime import timedelta
 
     lease = store.acquire_lease("p", 999, timeout=timedelta(hours=1))
@@ -192,10 +192,10 @@ def test_second_concurrent_run_is_refused_by_the_lock(host, state_url):
     assert run_pipeline(cfg, "p", host=host).counts.written == 1
 
 
-def test_racing_runs_only_one_gets_the_lock(host, state_url):
+def test_racing_runs_only_one_gets_the_lock(host, tc_database_url):
     """Two threads start the same pipeline at once: exactly one runs, the other is told the lock is held."""
     MEMORY_ROWS["default"] = [customer(f"K{i}") for i in range(50)]
-    cfg = make_config(host, state_url)
+    cfg = make_config(host, tc_database_url)
     gate = threading.Barrier(2)
     outcomes: list[str] = []
 
@@ -218,7 +218,7 @@ def test_racing_runs_only_one_gets_the_lock(host, state_url):
     assert len(FakeTarget.shop) == 50
 
 
-def test_lifecycle_hooks_see_the_run(host, state_url):
+def test_lifecycle_hooks_see_the_run(host, tc_database_url):
     from tradecredit import hookimpl
 
     seen: list[tuple[str, object]] = []
@@ -238,18 +238,18 @@ def test_lifecycle_hooks_see_the_run(host, state_url):
 
     host.add_plugin(Recorder(), name="recorder")
     MEMORY_ROWS["default"] = [customer("A"), customer("B")]
-    run_pipeline(make_config(host, state_url), "p", host=host)
+    run_pipeline(make_config(host, tc_database_url), "p", host=host)
     assert seen == [("before", "p"), ("batch", 2), ("after", 2)]
 
 
-def test_a_corrupt_ledger_entry_is_a_loud_error_not_a_silent_resend(host, state_url):
+def test_a_corrupt_ledger_entry_is_a_loud_error_not_a_silent_resend(host, tc_database_url):
     from sqlalchemy import update
     from tradecredit.core.errors import StateError
 
     MEMORY_ROWS["default"] = [customer("A")]
-    cfg = make_config(host, state_url)
+    cfg = make_config(host, tc_database_url)
     run_pipeline(cfg, "p", host=host)
-    store = StateStore.open(state_url)
+    store = StateStore.open(tc_database_url)
     with store.engine.begin() as conn:
         conn.execute(update(ledger).values(payload="{truncated"))
     store.close()
@@ -259,9 +259,9 @@ def test_a_corrupt_ledger_entry_is_a_loud_error_not_a_silent_resend(host, state_
         run_pipeline(cfg, "p", host=host)
 
 
-def test_unchanged_customers_are_confirmed_and_unknown_ones_resent(host, state_url):
+def test_unchanged_customers_are_confirmed_and_unknown_ones_resent(host, tc_database_url):
     MEMORY_ROWS["default"] = [customer("A"), customer("B"), customer("C")]
-    cfg = make_config(host, state_url)
+    cfg = make_config(host, tc_database_url)
     run_pipeline(cfg, "p", host=host)
     assert FakeTarget.unchanged_calls == []
     FakeTarget.forgotten = {"B"}  # the shop lost customer B since the last run
@@ -274,9 +274,9 @@ def test_unchanged_customers_are_confirmed_and_unknown_ones_resent(host, state_u
     assert len(FakeTarget.unchanged_calls) == 2 and dry.counts.unchanged == 3, "a dry run confirms nothing"
 
 
-def test_a_failing_unchanged_confirmation_is_a_warning_not_a_failure(host, state_url, monkeypatch):
+def test_a_failing_unchanged_confirmation_is_a_warning_not_a_failure(host, tc_database_url, monkeypatch):
     MEMORY_ROWS["default"] = [customer("A")]
-    cfg = make_config(host, state_url)
+    cfg = make_config(host, tc_database_url)
     run_pipeline(cfg, "p", host=host)
 
     def broken(self, codes, as_of):
@@ -290,10 +290,10 @@ def test_a_failing_unchanged_confirmation_is_a_warning_not_a_failure(host, state
 # --- dry-run preview of a first sync (Target.current, identity fields) --------------------------------------
 
 
-def test_first_dry_run_shows_what_the_shop_holds_now(host, state_url):
+def test_first_dry_run_shows_what_the_shop_holds_now(host, tc_database_url):
     MEMORY_ROWS["default"] = [customer("A", limit="1000.00"), customer("B", limit="50.00")]
     FakeTarget.shop["A"] = {"account": "a", "limit": "400.00", "used": "0.00", "mode": "block", "other": 1}
-    cfg = make_config(host, state_url, batch_size=1)
+    cfg = make_config(host, tc_database_url, batch_size=1)
     dry = run_pipeline(cfg, "p", host=host, dry_run=True)
     assert FakeTarget.current_calls == [["A"], ["B"]], "asked in chunks of batch_size()"
     rows = [(c.code, c.field, c.old, c.new, c.old_source) for c in dry.plan]
@@ -316,22 +316,22 @@ def test_first_dry_run_shows_what_the_shop_holds_now(host, state_url):
     assert {c.old_source for c in dry.plan if c.code == "C"} == {None}
 
 
-def test_a_failing_current_is_a_warning_and_shows_unknown(host, state_url):
+def test_a_failing_current_is_a_warning_and_shows_unknown(host, tc_database_url):
     MEMORY_ROWS["default"] = [customer("A"), customer("B")]
     FakeTarget.shop["A"] = {"account": "a", "limit": "400.00", "used": "0.00", "mode": "block"}
     FakeTarget.current_error = TransientError("HTTP 503 after 6 attempts")
-    dry = run_pipeline(make_config(host, state_url, batch_size=1), "p", host=host, dry_run=True)
+    dry = run_pipeline(make_config(host, tc_database_url, batch_size=1), "p", host=host, dry_run=True)
     assert dry.status == "ok" and dry.exit_code == 0
     assert len(FakeTarget.current_calls) == 1, "the first failure stops further reads"
     assert "HTTP 503" in dry.warnings[0] and "2 customer(s)" in dry.warnings[0]
     assert {c.old_source for c in dry.plan} == {None} and len(dry.plan) == 6
 
 
-def test_plan_text_says_where_before_came_from(host, state_url):
+def test_plan_text_says_where_before_came_from(host, tc_database_url):
     from tradecredit.core.report import render_text
 
     MEMORY_ROWS["default"] = [customer("A"), customer("B")]
-    cfg = make_config(host, state_url)
+    cfg = make_config(host, tc_database_url)
     run_pipeline(cfg, "p", host=host)
     MEMORY_ROWS["default"] = [customer("A", limit="5.00"), customer("B"), customer("C")]
     FakeTarget.shop["C"] = {"used": "7.00"}
@@ -360,23 +360,23 @@ def test_diff_fields_against_ledger_and_shop():
 # --- a dry run changes no state ----------------------------------------------------------------------------
 
 
-def test_dry_run_on_a_missing_store_creates_nothing(host, state_url):
+def test_dry_run_on_a_missing_store_creates_nothing(host, tc_database_url):
     from sqlalchemy import create_engine, inspect
     from sqlalchemy.engine import make_url
 
-    url = make_url(state_url)
+    url = make_url(tc_database_url)
     if url.get_backend_name() == "sqlite":  # in a folder that does not exist either
         from pathlib import Path
 
         db = Path(url.database).parent / "not-yet" / "state.db"
-        state_url = f"sqlite:///{db}"
+        tc_database_url = f"sqlite:///{db}"
     MEMORY_ROWS["default"] = [customer("A")]
-    dry = run_pipeline(make_config(host, state_url), "p", host=host, dry_run=True)
+    dry = run_pipeline(make_config(host, tc_database_url), "p", host=host, dry_run=True)
     assert dry.counts.to_write == 1 and {c.old_source for c in dry.plan} == {None}
     if url.get_backend_name() == "sqlite":
         assert not db.exists() and not db.parent.exists()
     else:
-        engine = create_engine(state_url)
+        engine = create_engine(tc_database_url)
         assert inspect(engine).get_table_names() == [], "no table may be created or migrated"
         engine.dispose()
 
@@ -395,7 +395,7 @@ def test_dry_run_on_an_unmigrated_sqlite_file_leaves_it_untouched(host, tmp_path
 # --- errors: reports on the exception, on_error, keep going ------------------------------------------------
 
 
-def test_on_error_sees_lock_unknown_and_disabled_pipelines(host, state_url):
+def test_on_error_sees_lock_unknown_and_disabled_pipelines(host, tc_database_url):
     from datetime import timedelta
 
     from tradecredit import ConfigError, hookimpl
@@ -411,7 +411,7 @@ def test_on_error_sees_lock_unknown_and_disabled_pipelines(host, state_url):
     MEMORY_ROWS["default"] = [customer("A")]
     cfg = parse_config(
         {
-            "state": {"url": state_url},
+            "state": {"url": tc_database_url},
             "sources": {"erp": {"plugin": "memory"}},
             "targets": {"shop": {"plugin": "fake"}},
             "pipelines": [{"name": "p", "source": "erp", "target": "shop"},
@@ -419,7 +419,7 @@ def test_on_error_sees_lock_unknown_and_disabled_pipelines(host, state_url):
         },
         host,
     )
-    store = StateStore.open(state_url)
+    store = StateStore.open(tc_database_url)
     lease = store.acquire_lease("p", 999, timeout=timedelta(hours=1))
     with pytest.raises(LockHeldError):
         run_pipeline(cfg, "p", host=host)
@@ -434,7 +434,7 @@ def test_on_error_sees_lock_unknown_and_disabled_pipelines(host, state_url):
     assert (report.status, report.exit_code, report.source) == ("failed", 3, None)
 
 
-def test_run_pipelines_runs_every_enabled_pipeline_and_keeps_going(host, state_url, monkeypatch):
+def test_run_pipelines_runs_every_enabled_pipeline_and_keeps_going(host, tc_database_url, monkeypatch):
     import tradecredit
     from tradecredit.core.report import exit_code_for
 
@@ -442,7 +442,7 @@ def test_run_pipelines_runs_every_enabled_pipeline_and_keeps_going(host, state_u
     MEMORY_ROWS["other"] = [customer("B")]
     cfg = parse_config(
         {
-            "state": {"url": state_url},
+            "state": {"url": tc_database_url},
             "sources": {"erp": {"plugin": "memory"}, "erp2": {"plugin": "memory", "dataset": "other"}},
             "targets": {"shop": {"plugin": "fake"}},
             "pipelines": [

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -10,19 +9,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tradecredit.core.adapters import AdapterContext, ItemResult, OutgoingItem
-from tradecredit.core.engine import degrade_mode
-from tradecredit.core.http import RetryPolicy
+from tradecredit.core.adapters import ItemResult
 from tradecredit.core.records import ControlMode, CreditRecord, LimitState
 from tradecredit.plugins.eshop import EshopTarget, RunningStorefront, start_storefront
+from tradecredit.testing import in_ci
 
-API_KEY = "test-key-7f3a9c"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--no-first-run",
-]
-FAST_RETRY = RetryPolicy(max_attempts=3, backoff_initial=0.01, backoff_max=0.05, total_timeout=5)
+from .helpers import API_KEY, CHROMIUM, CHROMIUM_ARGS, make_target, write_records
 
 
 @pytest.fixture
@@ -60,23 +52,6 @@ def make_record() -> Callable[..., CreditRecord]:
     return make
 
 
-def make_target(url: str, api_key: str = API_KEY) -> EshopTarget:
-    options = EshopTarget.Options.model_validate(
-        {"base_url": url, "api_key": api_key, "retry": FAST_RETRY.model_dump()}
-    )
-    return EshopTarget(options, AdapterContext(instance_name="store"))
-
-
-def write_records(target: EshopTarget, *records: CreditRecord) -> list[ItemResult]:
-    """Write records through the real target in one batch, as the orchestrator would."""
-    items = []
-    for record in records:
-        mode = degrade_mode(record.control_mode, target.native_modes)
-        items.append(OutgoingItem(key=record.key, code=record.code, payload=target.payload(record, {}, mode),
-                                  record=record, mode=mode))
-    return target.write(items)
-
-
 @pytest.fixture
 def target(shop: RunningStorefront) -> Iterator[EshopTarget]:
     t = make_target(shop.url)
@@ -91,15 +66,11 @@ def send(target: EshopTarget) -> Callable[..., list[ItemResult]]:
 
 
 # --- the browser -----------------------------------------------------------------------------------------------
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() in {"1", "true", "yes"}
-
-
 @pytest.fixture(scope="session")
 def browser() -> Iterator[Any]:
     if not CHROMIUM.exists():
         message = f"{CHROMIUM} is missing: install Debian's 'chromium' package"
-        if _in_ci():
+        if in_ci():
             pytest.fail(message + " (CI=true: browser tests must run)")
         pytest.skip(message)
     from playwright.sync_api import sync_playwright

@@ -1,7 +1,7 @@
 """The e-Sklep target passes the conformance suite every shop target must pass, against the storefront."""
 
 import pytest
-from tradecredit.core.conformance import TargetConformance
+from tradecredit.testing import TargetConformance
 
 
 class TestEshopConformance(TargetConformance):

@@ -13,10 +13,10 @@ from tradecredit.core.engine import Outcome, PaymentForm, decide_checkout
 from tradecredit.core.errors import ConfigError, TransientError
 from tradecredit.core.plugins import PluginHost
 from tradecredit.core.records import LimitState
-from tradecredit.core.testing import MEMORY_ROWS, testing_plugin
 from tradecredit.plugins import eshop
+from tradecredit.testing import MEMORY_ROWS, testing_plugin
 
-from .conftest import FAST_RETRY
+from .helpers import FAST_RETRY
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from tradecredit.core.records import ControlMode
 from tradecredit.plugins.eshop import open_storefront, start_storefront
 from tradecredit.plugins.eshop.store import StorefrontStore
 
-from .conftest import API_KEY, make_target, write_records
+from .helpers import API_KEY, make_target, write_records
 
 
 def test_pending_counts_only_unbooked_deferred_orders_in_the_credit_currency(shop, send, make_record):

@@ -13,7 +13,7 @@ from tradecredit.core.errors import AuthError, TransientError
 from tradecredit.core.records import ControlMode, LimitState
 from tradecredit.plugins.eshop import EshopTarget, feed
 
-from .conftest import API_KEY, FAST_RETRY, make_target, write_records
+from .helpers import API_KEY, FAST_RETRY, make_target, write_records
 
 
 def _mode(mode: ControlMode) -> ModeMapping:

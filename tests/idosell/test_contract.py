@@ -12,13 +12,15 @@ import httpx
 import pytest
 from tradecredit import ItemStatus, OutgoingItem, degrade_mode
 
+from . import helpers as h
+
 
 @pytest.fixture(autouse=True)
-def _specs(h: Any) -> None:
+def _specs() -> None:
     h.require_specs()
 
 
-def test_every_exchange_matches_the_official_specs(sandbox, h):
+def test_every_exchange_matches_the_official_specs(sandbox):
     codes = h.seed(sandbox, 6)
     sandbox.add_client("no_code_account")
     target = h.make_target(sandbox, verify=True)
@@ -63,7 +65,7 @@ def test_every_exchange_matches_the_official_specs(sandbox, h):
     assert problems == {}
 
 
-def test_the_sandbox_rejects_what_the_spec_does_not_allow(sandbox, h, contract):
+def test_the_sandbox_rejects_what_the_spec_does_not_allow(sandbox, contract):
     contract.enabled = False  # these requests break the contract on purpose
     h.seed(sandbox, 1)
     bad = [
@@ -97,14 +99,14 @@ def test_the_sandbox_rejects_what_the_spec_does_not_allow(sandbox, h, contract):
     assert httpx.get(f"{sandbox.url}/api/admin/v5/clients/clients", headers={"X-API-KEY": h.API_KEY}).status_code == 404
 
 
-def test_strict_copy_is_stricter_than_the_spec(h):
+def test_strict_copy_is_stricter_than_the_spec():
     schema = h.operation("PUT clients/clients")["requestBody"]["content"]["application/json"]["schema"]
     typo = {"params": {"clients": [{"clientLogin": "a", "clientTradeCreditLimitExtrnal": 1}]}}
     assert h.errors(schema, typo) == [] and h.errors(h.strict(schema), typo)
     assert copy.deepcopy(schema) == schema
 
 
-def test_the_sandbox_accepts_every_field_the_order_specs_list(sandbox, h):
+def test_the_sandbox_accepts_every_field_the_order_specs_list(sandbox):
     """The strict order models must not refuse what the spec allows: one body with every field, per operation."""
     h.seed(sandbox, 1)
     samples = {"string": "x", "integer": 1, "number": 1.5, "boolean": False}
@@ -125,7 +127,7 @@ def test_the_sandbox_accepts_every_field_the_order_specs_list(sandbox, h):
         assert r.status_code in (200, 207), (op, r.text)
 
 
-def test_a_violation_is_caught_by_the_contract_check(sandbox, h, contract):
+def test_a_violation_is_caught_by_the_contract_check(sandbox, contract):
     contract.enabled = False  # this test breaks the contract on purpose, with a check of its own
     check = h.ContractCheck()
     check.attach(sandbox)
@@ -139,7 +141,7 @@ def test_a_violation_is_caught_by_the_contract_check(sandbox, h, contract):
         check.assert_clean()
 
 
-def test_missing_specs_skip_locally_but_fail_under_ci(h, monkeypatch, tmp_path):
+def test_missing_specs_skip_locally_but_fail_under_ci(monkeypatch, tmp_path):
     monkeypatch.setattr(h, "SPECS", tmp_path / "no-shared")
     monkeypatch.delenv("CI", raising=False)
     with pytest.raises(pytest.skip.Exception):

@@ -10,6 +10,8 @@ from decimal import Decimal
 import pytest
 from tradecredit import AuthError, TransientError
 
+from . import helpers as h
+
 
 def put_refs(sb, since: int = 0) -> list[list[str]]:
     """requestReferences of each PUT clients/clients the sandbox received (after the first ``since`` requests)."""
@@ -17,7 +19,7 @@ def put_refs(sb, since: int = 0) -> list[list[str]]:
             for r in sb.requests[since:] if r.op == "PUT clients/clients"]
 
 
-def test_first_sync_writes_matched_and_reports_unmatched(pipeline, sandbox, h, contract):
+def test_first_sync_writes_matched_and_reports_unmatched(pipeline, sandbox, contract):
     codes = h.seed(sandbox, 4)
     records = [h.record(c, limit="5000.00", used="1234.56") for c in codes] + [h.record("KH-9999")]
     report = pipeline.run(records)
@@ -33,7 +35,7 @@ def test_first_sync_writes_matched_and_reports_unmatched(pipeline, sandbox, h, c
     assert body["clientsSettings"] == {"clientSettingSendMail": False, "clientSettingSendSms": False}
 
 
-def test_250_customers_three_puts_then_unchanged_rerun_sends_nothing(pipeline, sandbox, h):
+def test_250_customers_three_puts_then_unchanged_rerun_sends_nothing(pipeline, sandbox):
     codes = h.seed(sandbox, 250)
     records = [h.record(c, limit=f"{1000 + i}.00", used=f"{i}.10") for i, c in enumerate(codes)]
     t0 = time.perf_counter()
@@ -53,7 +55,7 @@ def test_250_customers_three_puts_then_unchanged_rerun_sends_nothing(pipeline, s
     assert third.counts.written == 1 and put_refs(sandbox, before) == [[codes[7]]]
 
 
-def test_dry_run_sends_no_write_and_shows_the_plan(pipeline, sandbox, h):
+def test_dry_run_sends_no_write_and_shows_the_plan(pipeline, sandbox):
     codes = h.seed(sandbox, 3)
     report = pipeline.run([h.record(c) for c in codes], dry_run=True)
     assert sandbox.count("PUT clients/clients") == 0
@@ -63,7 +65,7 @@ def test_dry_run_sends_no_write_and_shows_the_plan(pipeline, sandbox, h):
     assert all(c.limit is None for c in sandbox.clients())
 
 
-def test_207_partial_failure_failed_retried_next_run_confirmed_not_resent(pipeline, sandbox, h):
+def test_207_partial_failure_failed_retried_next_run_confirmed_not_resent(pipeline, sandbox):
     codes = h.seed(sandbox, 5)
     records = [h.record(c) for c in codes]
     sandbox.inject("partial", refs={codes[1], codes[3]})
@@ -77,7 +79,7 @@ def test_207_partial_failure_failed_retried_next_run_confirmed_not_resent(pipeli
     assert put_refs(sandbox, since) == [[codes[1], codes[3]]]
 
 
-def test_429_with_retry_after_is_honoured(pipeline, sandbox, h):
+def test_429_with_retry_after_is_honoured(pipeline, sandbox):
     codes = h.seed(sandbox, 2)
     sandbox.inject("429", op="PUT clients/clients", times=2, retry_after=0.2)
     t0 = time.perf_counter()
@@ -87,7 +89,7 @@ def test_429_with_retry_after_is_honoured(pipeline, sandbox, h):
     assert sandbox.count("PUT clients/clients", status=429) == 2 and sandbox.count("PUT clients/clients") == 3
 
 
-def test_500_storm_fails_the_batch_and_the_next_run_recovers(pipeline, sandbox, h):
+def test_500_storm_fails_the_batch_and_the_next_run_recovers(pipeline, sandbox):
     codes = h.seed(sandbox, 3)
     records = [h.record(c) for c in codes]
     sandbox.inject("500", op="PUT clients/clients", times=None)
@@ -102,7 +104,7 @@ def test_500_storm_fails_the_batch_and_the_next_run_recovers(pipeline, sandbox, 
     assert again.status == "ok" and again.counts.written == 3
 
 
-def test_timeout_is_retried(pipeline, sandbox, h):
+def test_timeout_is_retried(pipeline, sandbox):
     codes = h.seed(sandbox, 2)
     slow = sandbox.inject("slow", op="PUT clients/clients", times=1, delay=0.8)
     report = pipeline.run([h.record(c) for c in codes], target={"timeout": 0.3})
@@ -112,7 +114,7 @@ def test_timeout_is_retried(pipeline, sandbox, h):
     assert sandbox.count("PUT clients/clients") == 2
 
 
-def test_dropped_connection_is_retried(pipeline, sandbox, h):
+def test_dropped_connection_is_retried(pipeline, sandbox):
     codes = h.seed(sandbox, 2)
     sandbox.inject("drop", op="PUT clients/clients", times=1)
     report = pipeline.run([h.record(c) for c in codes])
@@ -120,7 +122,7 @@ def test_dropped_connection_is_retried(pipeline, sandbox, h):
     assert sandbox.count("PUT clients/clients") == 2
 
 
-def test_401_stops_the_run_without_leaking_the_key(pipeline, sandbox, h, caplog):
+def test_401_stops_the_run_without_leaking_the_key(pipeline, sandbox, caplog):
     codes = h.seed(sandbox, 2)
     wrong = "wrong-key-77aa19"
     caplog.set_level(logging.DEBUG)
@@ -131,7 +133,7 @@ def test_401_stops_the_run_without_leaking_the_key(pipeline, sandbox, h, caplog)
     assert sandbox.count("PUT clients/clients") == 0
 
 
-def test_403_names_the_missing_scope(pipeline, sandbox, h):
+def test_403_names_the_missing_scope(pipeline, sandbox):
     codes = h.seed(sandbox, 2)
     sandbox.add_key("readonly-key-3b7c", {"clients": "r"})
     with pytest.raises(AuthError) as err:
@@ -140,7 +142,7 @@ def test_403_names_the_missing_scope(pipeline, sandbox, h):
     assert "readonly-key-3b7c" not in str(err.value)
 
 
-def test_api_key_never_in_logs_reports_or_exceptions(pipeline, sandbox, h, caplog):
+def test_api_key_never_in_logs_reports_or_exceptions(pipeline, sandbox, caplog):
     codes = h.seed(sandbox, 3)
     caplog.set_level(logging.DEBUG)
     sandbox.inject("429", times=1, retry_after=0.01)
@@ -156,7 +158,7 @@ def test_api_key_never_in_logs_reports_or_exceptions(pipeline, sandbox, h, caplo
     assert all(h.API_KEY not in r.body + r.response for r in sandbox.requests)
 
 
-def test_renamed_login_is_rematched_and_written_in_the_same_run(pipeline, sandbox, h):
+def test_renamed_login_is_rematched_and_written_in_the_same_run(pipeline, sandbox):
     codes = h.seed(sandbox, 2)
     assert pipeline.run([h.record(c) for c in codes]).counts.written == 2
     sandbox.store.rename_client(h.login_of(codes[0]), "renamed_account")  # the cached match is now stale
@@ -172,7 +174,7 @@ def test_renamed_login_is_rematched_and_written_in_the_same_run(pipeline, sandbo
     assert again.counts.written == 0 and again.counts.unchanged == 2
 
 
-def test_account_gone_fails_this_run_and_is_unmatched_next_run(pipeline, sandbox, h):
+def test_account_gone_fails_this_run_and_is_unmatched_next_run(pipeline, sandbox):
     codes = h.seed(sandbox, 2)
     assert pipeline.run([h.record(c) for c in codes]).counts.written == 2
     sandbox.store.rename_client(h.login_of(codes[0]), "someone_else")
@@ -187,7 +189,7 @@ def test_account_gone_fails_this_run_and_is_unmatched_next_run(pipeline, sandbox
 
 
 @pytest.mark.parametrize("status", [422, 400])
-def test_4xx_fails_the_batch_with_the_shops_message_and_the_next_run_writes_it(pipeline, sandbox, h, status):
+def test_4xx_fails_the_batch_with_the_shops_message_and_the_next_run_writes_it(pipeline, sandbox, status):
     codes = h.seed(sandbox, 3)
     records = [h.record(c, limit="800.00") for c in codes]
     sandbox.inject("4xx", status=status, op="PUT clients/clients", times=1,
@@ -204,7 +206,7 @@ def test_4xx_fails_the_batch_with_the_shops_message_and_the_next_run_writes_it(p
     assert sandbox.client(h.login_of(codes[0])).limit == Decimal("800.00")
 
 
-def test_dry_run_first_sync_shows_what_the_shop_holds(pipeline, sandbox, h):
+def test_dry_run_first_sync_shows_what_the_shop_holds(pipeline, sandbox):
     codes = h.seed(sandbox, 3)
     sandbox.store.update_client(h.login_of(codes[0]), {"clientTradeCreditLimitExternal": Decimal("1000.00"),
                                                        "clientBalanceAmountExternal": Decimal("-5.00")})
@@ -224,7 +226,7 @@ def test_dry_run_first_sync_shows_what_the_shop_holds(pipeline, sandbox, h):
         assert (balance.old, balance.new, balance.old_source) == (None, "-10.00", None)
 
 
-def test_shop_credit_rule_counts_orders_not_taken_over(pipeline, sandbox, h):
+def test_shop_credit_rule_counts_orders_not_taken_over(pipeline, sandbox):
     (code,) = h.seed(sandbox, 1)
     login = h.login_of(code)
     assert pipeline.run([h.record(code, limit="1000.00", used="600.00")]).counts.written == 1
@@ -239,7 +241,7 @@ def test_shop_credit_rule_counts_orders_not_taken_over(pipeline, sandbox, h):
     assert sandbox.place_order(login, "100.00").accepted
 
 
-def test_verify_reads_back_the_written_limit(pipeline, sandbox, h):
+def test_verify_reads_back_the_written_limit(pipeline, sandbox):
     codes = h.seed(sandbox, 3)
     report = pipeline.run([h.record(c, limit="123.45") for c in codes], target={"verify": True})
     assert report.status == "ok" and report.counts.written == 3
@@ -248,7 +250,7 @@ def test_verify_reads_back_the_written_limit(pipeline, sandbox, h):
     assert dict(verify.query)["returnElements"] == "clientId,clientLogin,clientTradeCredit"
 
 
-def test_verify_fails_an_account_kept_in_another_currency(pipeline, sandbox, h):
+def test_verify_fails_an_account_kept_in_another_currency(pipeline, sandbox):
     codes = h.seed(sandbox, 2)
     sandbox.add_client("firma_eur", "KH-EUR", currency="EUR")
     report = pipeline.run([h.record(c) for c in [*codes, "KH-EUR"]], target={"verify": True})
@@ -256,7 +258,7 @@ def test_verify_fails_an_account_kept_in_another_currency(pipeline, sandbox, h):
     assert "in EUR, the amounts were sent as PLN" in report.failed[0].reason
 
 
-def test_verify_after_a_rematch_reads_the_new_account(pipeline, sandbox, h):
+def test_verify_after_a_rematch_reads_the_new_account(pipeline, sandbox):
     codes = h.seed(sandbox, 2)
     assert pipeline.run([h.record(c) for c in codes], target={"verify": True}).counts.written == 2
     sandbox.store.rename_client(h.login_of(codes[1]), "renamed_account")

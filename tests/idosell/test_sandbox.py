@@ -6,6 +6,8 @@ from decimal import Decimal
 
 from tradecredit.plugins.idosell.sandbox import Sandbox, start_sandbox
 
+from . import helpers as h
+
 
 def test_state_survives_a_restart(tmp_path, contract):
     db = tmp_path / "shop.db"
@@ -33,7 +35,7 @@ def test_credit_rule_variants(tmp_path, contract):
         assert not sb.place_order("nobody", "1.00").accepted
 
 
-def test_verify_fails_items_the_shop_does_not_show(pipeline, sandbox, h, monkeypatch):
+def test_verify_fails_items_the_shop_does_not_show(pipeline, sandbox, monkeypatch):
     codes = h.seed(sandbox, 2)
     original = sandbox.store.update_client
 

@@ -12,6 +12,8 @@ from tradecredit import CheckStatus, ControlMode, DataError, LimitState, Outgoin
 from tradecredit.plugins.idosell.faults import Fault, parse_fault
 from tradecredit.plugins.idosell.target import IdoSellOptions, IdoSellTarget
 
+from . import helpers as h
+
 
 def payload(target: IdoSellTarget, rec: Any) -> dict[str, Any]:
     mode = degrade_mode(rec.control_mode, target.native_modes, target.mode_policy())
@@ -24,7 +26,7 @@ def target() -> IdoSellTarget:
     return IdoSellTarget(opts, None)  # type: ignore[arg-type]
 
 
-def test_payload_sends_erp_debt_negative_and_the_limit(target, h):
+def test_payload_sends_erp_debt_negative_and_the_limit(target):
     p = payload(target, h.record("KH-1", limit="5000.00", used="1234.56"))
     assert p == {"clientLogin": "firma", "clientTradeCreditLimitExternal": "5000.00",
                  "clientBalanceAmountExternal": "-1234.56"}
@@ -32,12 +34,12 @@ def test_payload_sends_erp_debt_negative_and_the_limit(target, h):
     assert payload(target, h.record("KH-1", used="0.00"))["clientBalanceAmountExternal"] == "0.00"  # never -0.00
 
 
-def test_balance_sign_positive(h):
+def test_balance_sign_positive():
     t = IdoSellTarget(IdoSellOptions(base_url="https://s.example", api_key="kkkkkkkk", balance_sign="positive"), None)
     assert payload(t, h.record("KH-1", used="10.00"))["clientBalanceAmountExternal"] == "10.00"
 
 
-def test_none_limited_zero_and_unlimited_are_distinct_choices(target, h):
+def test_none_limited_zero_and_unlimited_are_distinct_choices(target):
     none = payload(target, h.record("KH-1", limit=None))
     zero = payload(target, h.record("KH-1", limit="0.00"))
     unlimited = payload(target, h.record("KH-1", limit=None, limit_state=LimitState.UNLIMITED))
@@ -48,7 +50,7 @@ def test_none_limited_zero_and_unlimited_are_distinct_choices(target, h):
     assert payload(t, h.record("KH-1", limit=None))["clientTradeCreditLimitExternal"] == "5000000.00"
 
 
-def test_modes_allow_lifts_the_limit_warn_follows_the_policy(target, h):
+def test_modes_allow_lifts_the_limit_warn_follows_the_policy(target):
     assert payload(target, h.record("KH-1", control_mode=ControlMode.ALLOW))["clientTradeCreditLimitExternal"] \
         == "999999999.99"
     warn = h.record("KH-1", limit="300.00", control_mode=ControlMode.WARN)
@@ -59,7 +61,7 @@ def test_modes_allow_lifts_the_limit_warn_follows_the_policy(target, h):
     assert payload(strict, warn)["clientTradeCreditLimitExternal"] == "300.00"
 
 
-def test_overdue_breached_under_block_leaves_no_credit(target, h):
+def test_overdue_breached_under_block_leaves_no_credit(target):
     rec = h.record("KH-1", limit="1000.00", used="400.00", overdue=Decimal("50.00"), overdue_limit=Decimal("10.00"))
     assert payload(target, rec)["clientTradeCreditLimitExternal"] == "400.00"  # limit = debt: nothing available
     unlimited = h.record("KH-1", limit=None, limit_state=LimitState.UNLIMITED, overdue=Decimal("5.00"),
@@ -67,7 +69,7 @@ def test_overdue_breached_under_block_leaves_no_credit(target, h):
     assert payload(target, unlimited)["clientTradeCreditLimitExternal"] == "0.00"
 
 
-def test_other_currency_is_a_data_error(target, h):
+def test_other_currency_is_a_data_error(target):
     with pytest.raises(DataError, match="EUR"):
         payload(target, h.record("KH-1", currency="EUR"))
 
@@ -82,7 +84,7 @@ def test_options_validation():
                          None).batch_size() == 40  # type: ignore[arg-type]
 
 
-def test_match_uses_the_cache_and_skips_codes_with_commas(sandbox, h):
+def test_match_uses_the_cache_and_skips_codes_with_commas(sandbox):
     class Cache(dict):
         def get_many(self, ns, keys):
             return {k: self[(ns, k)] for k in keys if (ns, k) in self}
@@ -110,7 +112,7 @@ def test_match_uses_the_cache_and_skips_codes_with_commas(sandbox, h):
     assert sandbox.count() == n + 1
 
 
-def test_check_reports_access_matching_and_degraded_modes(sandbox, h):
+def test_check_reports_access_matching_and_degraded_modes(sandbox):
     codes = h.seed(sandbox, 3)
     lines = {r.name: r for r in h.make_target(sandbox).check([*codes, "KH-ZZZ"])}
     assert lines["api"].status is CheckStatus.OK and lines["write scope"].status is CheckStatus.OK
@@ -136,7 +138,7 @@ def items_for(target: IdoSellTarget, records: list[Any]) -> list[OutgoingItem]:
     return out
 
 
-def test_current_reads_login_and_limit_never_the_balance(sandbox, h):
+def test_current_reads_login_and_limit_never_the_balance(sandbox):
     codes = h.seed(sandbox, 3)
     sandbox.store.update_client(h.login_of(codes[0]), {"clientTradeCreditLimitExternal": Decimal("1500.5"),
                                                        "clientBalanceAmountExternal": Decimal("-20.00")})
@@ -160,7 +162,7 @@ def test_current_reads_login_and_limit_never_the_balance(sandbox, h):
     target.close()
 
 
-def test_check_write_probe_is_ok_only_when_the_shop_processed_it(sandbox, h):
+def test_check_write_probe_is_ok_only_when_the_shop_processed_it(sandbox):
     h.seed(sandbox, 1)
     target = h.make_target(sandbox)
     line = {r.name: r for r in target.check(None)}["write scope"]
@@ -174,7 +176,7 @@ def test_check_write_probe_is_ok_only_when_the_shop_processed_it(sandbox, h):
     target.close()
 
 
-def test_check_warns_about_accounts_in_another_currency(sandbox, h):
+def test_check_warns_about_accounts_in_another_currency(sandbox):
     codes = h.seed(sandbox, 2)
     sandbox.add_client("firma_eur", "KH-EUR", currency="EUR")
     target = h.make_target(sandbox)
@@ -226,7 +228,7 @@ def test_cli_registers_the_sandbox_command():
 def test_cli_sandbox_port_in_use_is_a_clear_error_and_the_banner_follows_the_bind(monkeypatch, tmp_path):
     import socket
 
-    from tradecredit.core import serving
+    from tradecredit import sdk
     from tradecredit.plugins.idosell.cli import sandbox_cmd
 
     with socket.socket() as busy:
@@ -241,7 +243,7 @@ def test_cli_sandbox_port_in_use_is_a_clear_error_and_the_banner_follows_the_bin
     assert not db.exists()  # nothing created before the port was known to be free
 
     served: list[str] = []
-    monkeypatch.setattr(serving, "serve_forever", lambda app, host, port: served.append(f"{host}:{port}"))
+    monkeypatch.setattr(sdk, "serve_forever", lambda app, host, port: served.append(f"{host}:{port}"))
     with socket.socket() as free:
         free.bind(("127.0.0.1", 0))
         port = free.getsockname()[1]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine
 from tradecredit import AdapterContext, CreditRecord, RejectedRow
-from tradecredit.core.sql import create_erp_tables, schema_map
+from tradecredit.plugins.comarch import create_erp_tables, schema_map
 from tradecredit.plugins.optima import OptimaSource
 from tradecredit.plugins.optima.schema import OptimaTables, build_metadata
 

@@ -40,8 +40,8 @@ CASES = {
 
 
 @pytest.fixture
-def bad_db(database_url, optima_db):
-    db = optima_db(database_url, loose=True)
+def bad_db(tc_database_url, optima_db):
+    db = optima_db(tc_database_url, loose=True)
     for code, (overrides, _) in CASES.items():
         db.card(code, **overrides)
     db.card("GOOD", Knt_LimitFlag=1, Knt_LimitKredytu=D("1000.00"))

@@ -23,8 +23,8 @@ from tradecredit import (
     run_pipeline,
 )
 from tradecredit.core.config import parse_config
-from tradecredit.core.sql import schema_map
 from tradecredit.plugins import optima
+from tradecredit.plugins.comarch import schema_map
 from tradecredit.plugins.optima import OptimaSource
 from tradecredit.plugins.optima.demo import make_demo_db
 from tradecredit.plugins.optima.schema import TABLES
@@ -132,10 +132,10 @@ def test_odbc_connect_urls_get_application_intent_read_only(odbc_connect, intent
     assert odbc.startswith(odbc_connect.rstrip(";"))
 
 
-def test_passwords_never_appear_in_errors_or_check_output(postgres_url):
+def test_passwords_never_appear_in_errors_or_check_output(tc_postgres_url):
     from sqlalchemy.engine import make_url
 
-    bad = make_url(postgres_url).set(password=PASSWORD, database="no_such_optima_db")
+    bad = make_url(tc_postgres_url).set(password=PASSWORD, database="no_such_optima_db")
     source = OptimaSource(options(url=bad.render_as_string(hide_password=False), control_mode="block"),
                           AdapterContext(instance_name="erp"))
     results = source.check(AS_OF)
@@ -147,9 +147,9 @@ def test_passwords_never_appear_in_errors_or_check_output(postgres_url):
     source.close()
 
 
-def test_check_reports_counts_mode_and_stored_vs_computed(database_url, optima_source):
-    make_demo_db(database_url, 300, seed=5, base_date=date(2025, 3, 10))
-    engine = create_engine(database_url)
+def test_check_reports_counts_mode_and_stored_vs_computed(tc_database_url, optima_source):
+    make_demo_db(tc_database_url, 300, seed=5, base_date=date(2025, 3, 10))
+    engine = create_engine(tc_database_url)
     with engine.connect() as conn:
         conn = conn.execution_options(schema_translate_map=schema_map(engine))
         k = TABLES.kontrahenci
@@ -157,7 +157,7 @@ def test_check_reports_counts_mode_and_stored_vs_computed(database_url, optima_s
         with_limit = conn.execute(select(func.count()).where(k.c.Knt_LimitFlag == 1, k.c.Knt_Nieaktywny == 0)
                                   ).scalar_one()
     engine.dispose()
-    source = optima_source(database_url)
+    source = optima_source(tc_database_url)
     results = {r.name: r for r in source.check(AS_OF)}
     assert results["optima.connect"].status is CheckStatus.OK
     assert f"{cards} contractor cards" in results["optima.counts"].detail
@@ -173,9 +173,9 @@ def test_check_reports_counts_mode_and_stored_vs_computed(database_url, optima_s
     assert f"total difference {sum(differing)}" in used and f"largest {max(differing)}" in used
 
 
-def test_check_reports_a_missing_workstation(sqlite_url, optima_source):
-    make_demo_db(sqlite_url, 5, seed=5)
-    results = {r.name: r for r in optima_source(sqlite_url, workstation="Nie ma").check(AS_OF)}
+def test_check_reports_a_missing_workstation(tc_sqlite_url, optima_source):
+    make_demo_db(tc_sqlite_url, 5, seed=5)
+    results = {r.name: r for r in optima_source(tc_sqlite_url, workstation="Nie ma").check(AS_OF)}
     assert results["optima.control_mode"].status is CheckStatus.FAIL
     detail = results["optima.control_mode"].detail
     assert "no e-Sklep workstation 'Nie ma'" in detail
@@ -232,10 +232,10 @@ class RecordingPlugin:
         register("recording", RecordingTarget)
 
 
-def test_pipeline_from_an_optima_database(database_url, optima_db, tc_host_factory, sqlite_url, tmp_path):
+def test_pipeline_from_an_optima_database(tc_database_url, optima_db, tc_host_factory, tc_sqlite_url, tmp_path):
     from tradecredit import hookimpl
 
-    db = optima_db(database_url, loose=True)
+    db = optima_db(tc_database_url, loose=True)
     a = db.card("ACME", Knt_LimitFlag=1, Knt_LimitKredytu=D("5000.00"), Knt_LimitKredytuWykorzystany=D("750.00"))
     db.pay(a, "750.00", due=datetime(2025, 2, 1))
     db.card("Dup Firma")
@@ -249,7 +249,7 @@ def test_pipeline_from_an_optima_database(database_url, optima_db, tc_host_facto
     host = tc_host_factory(optima, plugin)
     config = parse_config({
         "state": {"url": f"sqlite:///{tmp_path / 'state.db'}"},
-        "sources": {"erp": {"plugin": "optima", "url": database_url, "workstation": "Sklep B2B"}},
+        "sources": {"erp": {"plugin": "optima", "url": tc_database_url, "workstation": "Sklep B2B"}},
         "targets": {"shop": {"plugin": "recording"}},
         "pipelines": [{"name": "optima-to-shop", "source": "erp", "target": "shop"}],
     }, host)
@@ -277,17 +277,17 @@ def test_docs_cover_every_option():
             assert f"`{name}`" in doc, f"docs/plugins/optima.md does not document option {name!r}"
 
 
-def test_the_issues_minimal_config_uses_the_only_workstation(database_url, tc_host_factory, tmp_path):
+def test_the_issues_minimal_config_uses_the_only_workstation(tc_database_url, tc_host_factory, tmp_path):
     """``plugin`` + ``url`` is a complete source: the demo database's only e-Sklep workstation gives the mode."""
     from tradecredit import hookimpl
 
-    make_demo_db(database_url, 60, seed=4, base_date=date(2025, 3, 10))
+    make_demo_db(tc_database_url, 60, seed=4, base_date=date(2025, 3, 10))
     plugin = RecordingPlugin()
     plugin.register_targets = hookimpl(RecordingPlugin.register_targets)  # type: ignore[method-assign]
     host = tc_host_factory(optima, plugin)
     config = parse_config({
         "state": {"url": f"sqlite:///{tmp_path / 'state.db'}"},
-        "sources": {"erp": {"plugin": "optima", "url": database_url}},
+        "sources": {"erp": {"plugin": "optima", "url": tc_database_url}},
         "targets": {"shop": {"plugin": "recording"}},
         "pipelines": [{"name": "optima-to-shop", "source": "erp", "target": "shop"}],
     }, host)
@@ -295,7 +295,7 @@ def test_the_issues_minimal_config_uses_the_only_workstation(database_url, tc_ho
     report = run_pipeline(config, "optima-to-shop", as_of=AS_OF, host=host)
     assert report.counts.read > 50 and report.counts.rejected == 0
     assert {p["mode"] for p in RecordingTarget.written.values()} == {"block"}  # the demo workstation's code 2
-    source = OptimaSource(options(url=database_url), AdapterContext(instance_name="erp"))
+    source = OptimaSource(options(url=tc_database_url), AdapterContext(instance_name="erp"))
     mode = {r.name: r for r in source.check(AS_OF)}["optima.control_mode"]
     source.close()
     assert "the only workstation (1 'e-Sklep' code=2): ESS_KontrolaLimituPlat = 2 → block" in mode.detail

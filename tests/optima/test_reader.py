@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, select
 from tradecredit import CheckStatus, ConfigError, ControlMode, LimitState
-from tradecredit.core.sql import schema_map
+from tradecredit.plugins.comarch import schema_map
 from tradecredit.plugins.optima.demo import make_demo_db
 from tradecredit.plugins.optima.schema import TABLES
 
@@ -63,11 +63,11 @@ def build_cases(db) -> None:
 
 
 @pytest.mark.parametrize(("used", "net"), [("stored", False), ("computed", False), ("computed", True)])
-def test_records_match_independent_computation(database_url, optima_db, optima_source, read_all, used, net):
-    db = optima_db(database_url)
+def test_records_match_independent_computation(tc_database_url, optima_db, optima_source, read_all, used, net):
+    db = optima_db(tc_database_url)
     build_cases(db)
     db.commit()
-    records, rejected = read_all(optima_source(database_url, used=used, net_payables=net), AS_OF)
+    records, rejected = read_all(optima_source(tc_database_url, used=used, net_payables=net), AS_OF)
     assert rejected == {}
     assert set(records) == {"BIZ-LIMIT", "PRIVATE", "NOLIMIT", "EUR", "ZERO-OVERDUE-LIMIT", "Łódź Ślusarz"}
     for card in db.cards_committed:
@@ -101,32 +101,32 @@ def test_records_match_independent_computation(database_url, optima_db, optima_s
     assert records["Łódź Ślusarz"].name == "Zakład Ślusarski „Żuraw”"
 
 
-def test_inactive_cards_are_skipped_unless_asked(database_url, optima_db, optima_source, read_all):
-    db = optima_db(database_url)
+def test_inactive_cards_are_skipped_unless_asked(tc_database_url, optima_db, optima_source, read_all):
+    db = optima_db(tc_database_url)
     build_cases(db)
     db.commit()
-    assert "INACTIVE" not in read_all(optima_source(database_url), AS_OF)[0]
-    records, _ = read_all(optima_source(database_url, include_inactive=True), AS_OF)
+    assert "INACTIVE" not in read_all(optima_source(tc_database_url), AS_OF)[0]
+    records, _ = read_all(optima_source(tc_database_url, include_inactive=True), AS_OF)
     assert records["INACTIVE"].credit_limit == D("100.00")
     assert "BANK" not in records
 
 
-def test_skip_private(sqlite_url, optima_db, optima_source, read_all):
-    db = optima_db(sqlite_url)
+def test_skip_private(tc_sqlite_url, optima_db, optima_source, read_all):
+    db = optima_db(tc_sqlite_url)
     build_cases(db)
     db.commit()
-    records, _ = read_all(optima_source(sqlite_url, skip_private=True), AS_OF)
+    records, _ = read_all(optima_source(tc_sqlite_url, skip_private=True), AS_OF)
     assert "PRIVATE" not in records and "BIZ-LIMIT" in records
 
 
-def test_foreign_limit_with_payments_in_another_currency_is_rejected(database_url, optima_db, optima_source,
+def test_foreign_limit_with_payments_in_another_currency_is_rejected(tc_database_url, optima_db, optima_source,
                                                                      read_all):
-    db = optima_db(database_url)
+    db = optima_db(tc_database_url)
     kid = db.card("EUR-MIXED", Knt_LimitFlag=1, Knt_LimitKredytu=D("5000.00"), Knt_LimitKredytuWal="EUR")
     db.pay(kid, "100.00", due=PAST)  # in PLN
     db.card("OK")
     db.commit()
-    records, rejected = read_all(optima_source(database_url, used="computed"), AS_OF)
+    records, rejected = read_all(optima_source(tc_database_url, used="computed"), AS_OF)
     assert "OK" in records
     assert "different currencies" in rejected["EUR-MIXED"].reason
 
@@ -141,11 +141,11 @@ def test_foreign_limit_with_payments_in_another_currency_is_rejected(database_ur
         ({"workstation": 1, "mode_codes": {"1": "blokada", "2": "brak"}}, ControlMode.BLOCK),
     ],
 )
-def test_control_mode(sqlite_url, optima_db, optima_source, read_all, options, mode):
-    db = optima_db(sqlite_url)
+def test_control_mode(tc_sqlite_url, optima_db, optima_source, read_all, options, mode):
+    db = optima_db(tc_sqlite_url)
     db.card("A")
     db.commit()
-    records, _ = read_all(optima_source(sqlite_url, **options), AS_OF)
+    records, _ = read_all(optima_source(tc_sqlite_url, **options), AS_OF)
     assert records["A"].control_mode is mode
 
 
@@ -156,12 +156,12 @@ def test_control_mode(sqlite_url, optima_db, optima_source, read_all, options, m
         ({"workstation": 2, "mode_codes": {0: "allow"}}, "ESS_KontrolaLimituPlat"),
     ],
 )
-def test_control_mode_problems_stop_the_read(database_url, optima_db, optima_source, options, message):
-    db = optima_db(database_url)
+def test_control_mode_problems_stop_the_read(tc_database_url, optima_db, optima_source, options, message):
+    db = optima_db(tc_database_url)
     db.card("A")
     db.commit()
     with pytest.raises(ConfigError, match=message):
-        list(optima_source(database_url, **options).read(AS_OF))
+        list(optima_source(tc_database_url, **options).read(AS_OF))
 
 
 @pytest.mark.parametrize(
@@ -174,14 +174,14 @@ def test_control_mode_problems_stop_the_read(database_url, optima_db, optima_sou
         (0, False, "has 0"),  # nothing to read: the workstation is still checked
     ],
 )
-def test_without_a_configured_workstation_only_a_single_one_is_used(database_url, optima_db, optima_source,
+def test_without_a_configured_workstation_only_a_single_one_is_used(tc_database_url, optima_db, optima_source,
                                                                      workstations, cards, found):
-    db = optima_db(database_url)
+    db = optima_db(tc_database_url)
     db.workstations = db.workstations[:workstations]
     if cards:
         db.card("A")
     db.commit()
-    source = optima_source(database_url, workstation=None)
+    source = optima_source(tc_database_url, workstation=None)
     with pytest.raises(ConfigError, match="no 'workstation' configured") as err:
         list(source.read(AS_OF))
     assert found in str(err.value) and "'workstation' = its ESS_ESSId (integer) or ESS_Nazwa" in str(err.value)
@@ -189,15 +189,15 @@ def test_without_a_configured_workstation_only_a_single_one_is_used(database_url
     assert mode.status is CheckStatus.FAIL and found in mode.detail
 
 
-def test_a_missing_workstation_stops_even_an_empty_read(database_url, optima_db, optima_source):
-    optima_db(database_url).commit()
+def test_a_missing_workstation_stops_even_an_empty_read(tc_database_url, optima_db, optima_source):
+    optima_db(tc_database_url).commit()
     with pytest.raises(ConfigError, match="no e-Sklep workstation 7"):
-        list(optima_source(database_url, workstation=7).read(AS_OF))
-    assert list(optima_source(database_url, workstation=2).read(AS_OF)) == []
+        list(optima_source(tc_database_url, workstation=7).read(AS_OF))
+    assert list(optima_source(tc_database_url, workstation=2).read(AS_OF)) == []
 
 
-def test_only_cards_assigned_to_the_workstation(database_url, optima_db, optima_source, read_all):
-    db = optima_db(database_url)
+def test_only_cards_assigned_to_the_workstation(tc_database_url, optima_db, optima_source, read_all):
+    db = optima_db(tc_database_url)
     both = db.card("BOTH")
     db.assign(both, 1)
     db.assign(both, 2)
@@ -208,22 +208,22 @@ def test_only_cards_assigned_to_the_workstation(database_url, optima_db, optima_
     db.assign(db.card("INACTIVE-B2B", Knt_Nieaktywny=1), 1)
     db.commit()
     every = {"BOTH", "B2B", "DETAL", "NONE"}
-    assert set(read_all(optima_source(database_url))[0]) == every  # the default: assignment is not looked at
-    b2b, _ = read_all(optima_source(database_url, only_assigned_to_workstation=True, used="computed"))
+    assert set(read_all(optima_source(tc_database_url))[0]) == every  # the default: assignment is not looked at
+    b2b, _ = read_all(optima_source(tc_database_url, only_assigned_to_workstation=True, used="computed"))
     assert set(b2b) == {"BOTH", "B2B"}
     assert b2b["BOTH"].used == D("100.00")  # on two workstations' lists, still one card with its payments once
-    detal, _ = read_all(optima_source(database_url, workstation="Sklep detal", only_assigned_to_workstation=True))
+    detal, _ = read_all(optima_source(tc_database_url, workstation="Sklep detal", only_assigned_to_workstation=True))
     assert set(detal) == {"BOTH", "DETAL"} and detal["DETAL"].control_mode is ControlMode.BLOCK
     # several workstations and none configured: a clear error, not a silently filtered read
     with pytest.raises(ConfigError, match="has 2"):
-        list(optima_source(database_url, workstation=None, only_assigned_to_workstation=True).read(AS_OF))
+        list(optima_source(tc_database_url, workstation=None, only_assigned_to_workstation=True).read(AS_OF))
 
 
-def test_no_card_assigned_is_an_empty_read_not_an_error(database_url, optima_db, optima_source, read_all):
-    db = optima_db(database_url)
+def test_no_card_assigned_is_an_empty_read_not_an_error(tc_database_url, optima_db, optima_source, read_all):
+    db = optima_db(tc_database_url)
     db.card("NONE")
     db.commit()
-    assert read_all(optima_source(database_url, only_assigned_to_workstation=True)) == ({}, {})
+    assert read_all(optima_source(tc_database_url, only_assigned_to_workstation=True)) == ({}, {})
 
 
 def _raw_rows(url: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
@@ -238,10 +238,10 @@ def _raw_rows(url: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     return cards, pays
 
 
-def test_demo_database_read_matches_plain_python(database_url, optima_source, read_all):
-    make_demo_db(database_url, 400, seed=7, base_date=date(2025, 3, 10))
-    cards, pays = _raw_rows(database_url)
-    records, rejected = read_all(optima_source(database_url, used="computed"), AS_OF)
+def test_demo_database_read_matches_plain_python(tc_database_url, optima_source, read_all):
+    make_demo_db(tc_database_url, 400, seed=7, base_date=date(2025, 3, 10))
+    cards, pays = _raw_rows(tc_database_url)
+    records, rejected = read_all(optima_source(tc_database_url, used="computed"), AS_OF)
     assert rejected == {}
     active = [c for c in cards if c["Knt_Nieaktywny"] == 0]
     assert len(records) == len(active) and len(active) < len(cards)
@@ -258,9 +258,9 @@ def test_demo_database_read_matches_plain_python(database_url, optima_source, re
     assert 0 < differ < len(active) // 5  # the demo's stored value drifts for a few cards
 
 
-def test_demo_database_assigns_most_cards_to_its_only_workstation(database_url, optima_source, read_all):
-    make_demo_db(database_url, 300, seed=9, base_date=date(2025, 3, 10))
-    engine = create_engine(database_url)
+def test_demo_database_assigns_most_cards_to_its_only_workstation(tc_database_url, optima_source, read_all):
+    make_demo_db(tc_database_url, 300, seed=9, base_date=date(2025, 3, 10))
+    engine = create_engine(tc_database_url)
     try:
         with engine.connect() as conn:
             conn = conn.execution_options(schema_translate_map=schema_map(engine))
@@ -268,10 +268,10 @@ def test_demo_database_assigns_most_cards_to_its_only_workstation(database_url, 
             assigned = {r.KES_KntID for r in conn.execute(select(kes).where(kes.c.KES_eSklepID == 1))}
     finally:
         engine.dispose()
-    cards, _ = _raw_rows(database_url)
+    cards, _ = _raw_rows(tc_database_url)
     active = {c["Knt_KntId"]: c["Knt_Kod"] for c in cards if c["Knt_Nieaktywny"] == 0}
     assert 0.8 * len(cards) < len(assigned) < len(cards)
-    records, rejected = read_all(optima_source(database_url, workstation=None, only_assigned_to_workstation=True))
+    records, rejected = read_all(optima_source(tc_database_url, workstation=None, only_assigned_to_workstation=True))
     assert rejected == {}
     assert set(records) == {code for kid, code in active.items() if kid in assigned}
     assert {r.control_mode for r in records.values()} == {ControlMode.BLOCK}

@@ -23,9 +23,9 @@ UPDATE_ENV = "TRADECREDIT_UPDATE_GOLDEN"
 D = Decimal
 
 
-def test_no_float_reaches_money(sqlite_url, optima_db, optima_source):
+def test_no_float_reaches_money(tc_sqlite_url, optima_db, optima_source):
     """SQLite keeps DECIMAL as REAL: 0.1 + 0.2 must still be exactly 0.30, and 10 × 0.10 exactly 1.00."""
-    db = optima_db(sqlite_url)
+    db = optima_db(tc_sqlite_url)
     kid = db.card("CENTS", Knt_LimitFlag=1, Knt_LimitKredytu=D("0.30"), Knt_LimitKredytuWykorzystany=D("0.30"),
                   Knt_LimitPrzeterKredytFlag=1, Knt_LimitPrzeterKredytWartosc=D("0.10"))
     db.pay(kid, "0.10", due=datetime(2025, 1, 1))
@@ -36,7 +36,7 @@ def test_no_float_reaches_money(sqlite_url, optima_db, optima_source):
     big = db.card("BIG", Knt_LimitFlag=1, Knt_LimitKredytu=D("9999999999999.99"))
     db.pay(big, "9999999999999.99", paid="0.01", due=datetime(2025, 1, 1))
     db.commit()
-    source = optima_source(sqlite_url, used="computed")
+    source = optima_source(tc_sqlite_url, used="computed")
     rows = list(source._rows(AS_OF))
     assert rows and not any(isinstance(v, float) for row in rows for v in row)  # nothing float from the driver
     records = {r.code: r for r in source.read(AS_OF)}
@@ -55,9 +55,9 @@ def test_no_float_reaches_money(sqlite_url, optima_db, optima_source):
     "options",
     [{}, {"workstation": None, "only_assigned_to_workstation": True}, {"workstation": None, "control_mode": "warn"}],
 )
-def test_one_select_for_a_thousand_customers(database_url, optima_source, options):
-    make_demo_db(database_url, 1000, seed=3, base_date=date(2025, 3, 10))
-    source = optima_source(database_url, **options)
+def test_one_select_for_a_thousand_customers(tc_database_url, optima_source, options):
+    make_demo_db(tc_database_url, 1000, seed=3, base_date=date(2025, 3, 10))
+    source = optima_source(tc_database_url, **options)
     with source.engine.connect():  # let the dialect run its first-connect queries before counting
         pass
     source.statements.clear()  # the product's own guard records every statement
@@ -68,9 +68,9 @@ def test_one_select_for_a_thousand_customers(database_url, optima_source, option
     assert ("KntESklepy" in source.statements[0]) is bool(options.get("only_assigned_to_workstation"))
 
 
-def test_every_statement_is_a_select(database_url, optima_source):
-    make_demo_db(database_url, 50, seed=3, base_date=date(2025, 3, 10))
-    source = optima_source(database_url)
+def test_every_statement_is_a_select(tc_database_url, optima_source):
+    make_demo_db(tc_database_url, 50, seed=3, base_date=date(2025, 3, 10))
+    source = optima_source(tc_database_url)
     list(source.read(AS_OF))
     source.check(AS_OF)
     mine = [s for s in source.statements if not s.lstrip().upper().startswith(("PRAGMA", "SHOW"))]
@@ -80,10 +80,10 @@ def test_every_statement_is_a_select(database_url, optima_source):
         conn.exec_driver_sql('DELETE FROM "Kontrahenci"')
 
 
-def test_postgresql_session_is_read_only_on_the_server(postgres_url, optima_source):
+def test_postgresql_session_is_read_only_on_the_server(tc_postgres_url, optima_source):
     """Even a write the guard cannot see (a raw DBAPI cursor) is refused by PostgreSQL itself."""
-    make_demo_db(postgres_url, 20, seed=3, base_date=date(2025, 3, 10))
-    source = optima_source(postgres_url)
+    make_demo_db(tc_postgres_url, 20, seed=3, base_date=date(2025, 3, 10))
+    source = optima_source(tc_postgres_url)
     raw = source.engine.raw_connection()  # below SQLAlchemy's events: the guard is bypassed
     try:
         cur = raw.cursor()
@@ -97,10 +97,10 @@ def test_postgresql_session_is_read_only_on_the_server(postgres_url, optima_sour
     assert len(list(source.read(AS_OF))) > 10  # reads still work, server-side cursor included
 
 
-def test_postgresql_read_only_keeps_the_users_options(postgres_url):
+def test_postgresql_read_only_keeps_the_users_options(tc_postgres_url):
     from sqlalchemy.engine import make_url
 
-    url = make_url(postgres_url).update_query_dict({"options": "-c statement_timeout=5000"})
+    url = make_url(tc_postgres_url).update_query_dict({"options": "-c statement_timeout=5000"})
     engine = create_source_engine(url.render_as_string(hide_password=False))
     try:
         with engine.connect() as conn:
@@ -110,9 +110,9 @@ def test_postgresql_read_only_keeps_the_users_options(postgres_url):
         engine.dispose()
 
 
-def test_sqlite_file_is_opened_read_only(sqlite_url, optima_source):
-    make_demo_db(sqlite_url, 5, seed=3)
-    source = optima_source(sqlite_url)
+def test_sqlite_file_is_opened_read_only(tc_sqlite_url, optima_source):
+    make_demo_db(tc_sqlite_url, 5, seed=3)
+    source = optima_source(tc_sqlite_url)
     raw = source.engine.raw_connection()  # below SQLAlchemy's events: the guard is bypassed
     try:
         with pytest.raises(Exception, match="readonly"):

@@ -109,11 +109,11 @@ ca_file = "{smtp_server.ca_file}"
         return subprocess.Popen([str(TRADECREDIT), "--log-format", "json", "service", "run", "-c", str(config)],
                                 cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT)
 
-    state_url = f"sqlite:///{(tmp_path / 'state.db').as_posix()}"
+    tc_database_url = f"sqlite:///{(tmp_path / 'state.db').as_posix()}"
     service = start()
     try:
         # 1. Several cycles on schedule; the shop gets everyone, /healthz says so.
-        wait_for("three completed runs", lambda: sum(r["status"] == "ok" for r in history(state_url)) >= 3)
+        wait_for("three completed runs", lambda: sum(r["status"] == "ok" for r in history(tc_database_url)) >= 3)
         health = httpx.get(f"http://127.0.0.1:{port}/healthz")
         assert health.status_code == 200, health.text
         assert 'tradecredit_http_requests_total{status="200",target="shop"}' in httpx.get(
@@ -125,7 +125,7 @@ ca_file = "{smtp_server.ca_file}"
             conn.execute(update(kh).where(kh.c.Knt_Kod.in_(codes[100:140])).values(
                 Knt_LimitKredytu=kh.c.Knt_LimitKredytu + 100))
         wait_for("the failure alert", lambda: "failed" in webhook_receiver.events() and smtp_server.messages)
-        wait_for("three failed runs", lambda: sum(r["status"] == "failed" for r in history(state_url)) >= 3)
+        wait_for("three failed runs", lambda: sum(r["status"] == "failed" for r in history(tc_database_url)) >= 3)
         assert webhook_receiver.events().count("failed") == 1, "one alert per episode, not one per run"
         sandbox.clear_faults()
         wait_for("the recovery alert",
@@ -139,20 +139,20 @@ ca_file = "{smtp_server.ca_file}"
             conn.execute(update(kh).where(kh.c.Knt_Kod.in_(codes[:100])).values(
                 Knt_LimitKredytu=kh.c.Knt_LimitKredytu + 777))
         sandbox.inject("slow", op="PUT clients/clients", delay=1.0, times=None)
-        wait_for("a run writing", lambda: any(r["status"] == "running" and r["id"] for r in history(state_url))
+        wait_for("a run writing", lambda: any(r["status"] == "running" and r["id"] for r in history(tc_database_url))
                  and sandbox.count("PUT clients/clients") > 0)
         service.kill()
         service.wait(30)
-        killed = next(r for r in history(state_url) if r["status"] == "running")
+        killed = next(r for r in history(tc_database_url) if r["status"] == "running")
         sandbox.clear_faults()
 
         # 4. Restart: the dead run's lease is taken over at once, the run is marked abandoned, syncing goes on.
         service = start()
         wait_for("a completed run after the restart",
-                 lambda: any(r["status"] == "ok" and r["id"] > killed["id"] for r in history(state_url)))
-        after = {r["id"]: r for r in history(state_url)}
+                 lambda: any(r["status"] == "ok" and r["id"] > killed["id"] for r in history(tc_database_url)))
+        after = {r["id"]: r for r in history(tc_database_url)}
         assert after[killed["id"]]["status"] == "abandoned"
-        store = StateStore.open(state_url, read_only=True)
+        store = StateStore.open(tc_database_url, read_only=True)
         assert [e["event"] for e in store.lease_events(PIPELINE)] == ["takeover"]
         assert "is gone" in store.lease_events(PIPELINE)[0]["reason"]
         store.close()

@@ -12,7 +12,7 @@ from tradecredit import ControlMode, CreditRecord, LimitState, TransientError, r
 from tradecredit.core.config import parse_config
 from tradecredit.core.errors import ConfigError
 from tradecredit.core.plugins import PluginHost
-from tradecredit.core.testing import MEMORY_ROWS, FakeTarget, testing_plugin
+from tradecredit.testing import MEMORY_ROWS, FakeTarget, testing_plugin
 
 from .conftest import SMTP_PASSWORD, notify_section
 
@@ -36,9 +36,9 @@ def host(monkeypatch):
     MEMORY_ROWS.clear()
 
 
-def config(host, state_url, box, hook, pipeline=None, **extra):
+def config(host, tc_database_url, box, hook, pipeline=None, **extra):
     return parse_config({
-        "state": {"url": state_url},
+        "state": {"url": tc_database_url},
         "sources": {"erp": {"plugin": "memory"}},
         "targets": {"shop": {"plugin": "fake"}},
         "pipelines": [{"name": "p", "source": "erp", "target": "shop", **(pipeline or {})}],
@@ -53,9 +53,10 @@ def fail(cfg, host, times):
             run_pipeline(cfg, "p", host=host)
 
 
-def test_one_alert_per_failure_episode_and_one_on_recovery(host, state_url, smtp_server, webhook_receiver, caplog):
+def test_one_alert_per_failure_episode_and_one_on_recovery(host, tc_database_url, smtp_server, webhook_receiver,
+                                                             caplog):
     MEMORY_ROWS["default"] = [customer("A", "100.00")]
-    cfg = config(host, state_url, smtp_server, webhook_receiver)
+    cfg = config(host, tc_database_url, smtp_server, webhook_receiver)
     fail(cfg, host, 3)
     assert webhook_receiver.events() == ["failed"]
     assert smtp_server.subjects() == ["[tradecredit] p: synchronizacja nie powiodła się"]
@@ -74,9 +75,9 @@ def test_one_alert_per_failure_episode_and_one_on_recovery(host, state_url, smtp
     assert SMTP_PASSWORD not in caplog.text
 
 
-def test_limit_crossings_are_announced_once_from_what_the_shop_confirmed(host, state_url, smtp_server,
+def test_limit_crossings_are_announced_once_from_what_the_shop_confirmed(host, tc_database_url, smtp_server,
                                                                          webhook_receiver):
-    cfg = config(host, state_url, smtp_server, webhook_receiver)
+    cfg = config(host, tc_database_url, smtp_server, webhook_receiver)
     MEMORY_ROWS["default"] = [customer("A", "500.00"), customer("B", "900.00"), customer("C", "100.00")]
     run_pipeline(cfg, "p", host=host)
     assert webhook_receiver.posts == [], "the first run records the levels; B was already over 80 %"
@@ -98,9 +99,9 @@ def test_limit_crossings_are_announced_once_from_what_the_shop_confirmed(host, s
     assert webhook_receiver.events() == ["limit", "blocked", "limit"]
 
 
-def test_stale_data_is_announced_once_per_episode_in_english(host, state_url, smtp_server, webhook_receiver):
+def test_stale_data_is_announced_once_per_episode_in_english(host, tc_database_url, smtp_server, webhook_receiver):
     MEMORY_ROWS["default"] = [customer("A", "100.00")]
-    cfg = config(host, state_url, smtp_server, webhook_receiver, pipeline={"max_age": "1s"}, language="en",
+    cfg = config(host, tc_database_url, smtp_server, webhook_receiver, pipeline={"max_age": "1s"}, language="en",
                  failures_before_alert=5)
     run_pipeline(cfg, "p", host=host)
     time.sleep(1.2)
@@ -114,9 +115,9 @@ def test_stale_data_is_announced_once_per_episode_in_english(host, state_url, sm
 
 
 def test_an_undelivered_alert_is_retried_and_one_channel_down_does_not_stop_the_other(
-        host, state_url, smtp_server, webhook_receiver):
+        host, tc_database_url, smtp_server, webhook_receiver):
     MEMORY_ROWS["default"] = [customer("A", "100.00")]
-    cfg = config(host, state_url, smtp_server, webhook_receiver)
+    cfg = config(host, tc_database_url, smtp_server, webhook_receiver)
     run_pipeline(cfg, "p", host=host)
     MEMORY_ROWS["default"] = [customer("A", "150.00")]
     webhook_receiver.fail_next = 1
@@ -129,8 +130,8 @@ def test_an_undelivered_alert_is_retried_and_one_channel_down_does_not_stop_the_
     assert webhook_receiver.events() == ["recovered"]
 
 
-def test_the_notify_section_is_validated_with_paths(host, state_url, smtp_server, webhook_receiver):
-    base = {"state": {"url": state_url}, "sources": {}, "targets": {}, "pipelines": []}
+def test_the_notify_section_is_validated_with_paths(host, tc_database_url, smtp_server, webhook_receiver):
+    base = {"state": {"url": tc_database_url}, "sources": {}, "targets": {}, "pipelines": []}
     with pytest.raises(ConfigError) as info:
         parse_config({**base, "notify": {"language": "de", "smtp": {"host": "x", "prot": 25, "sender": "a@b.c",
                                                                     "to": []}}}, host)
@@ -144,7 +145,7 @@ def test_the_notify_section_is_validated_with_paths(host, state_url, smtp_server
         parse_config({**base, "notfy": {}}, host)
 
 
-def test_a_pipeline_blocked_by_a_hung_live_run_goes_stale_and_is_announced(host, state_url, smtp_server,
+def test_a_pipeline_blocked_by_a_hung_live_run_goes_stale_and_is_announced(host, tc_database_url, smtp_server,
                                                                             webhook_receiver):
     from datetime import timedelta
 
@@ -152,9 +153,9 @@ def test_a_pipeline_blocked_by_a_hung_live_run_goes_stale_and_is_announced(host,
     from tradecredit.core.state import StateStore
 
     MEMORY_ROWS["default"] = [customer("A", "100.00")]
-    cfg = config(host, state_url, smtp_server, webhook_receiver, pipeline={"max_age": "1s"})
+    cfg = config(host, tc_database_url, smtp_server, webhook_receiver, pipeline={"max_age": "1s"})
     run_pipeline(cfg, "p", host=host)
-    store = StateStore.open(state_url)
+    store = StateStore.open(tc_database_url)
     lease = store.acquire_lease("p", 999, timeout=timedelta(minutes=5))  # alive and renewing, but never ends
     try:
         time.sleep(1.2)

@@ -15,7 +15,7 @@ from tradecredit.core.errors import ConfigError
 from tradecredit.core.plugins import PluginHost
 from tradecredit.core.service import Service, first_run_time, trigger_for
 from tradecredit.core.state import StateStore
-from tradecredit.core.testing import MEMORY_ROWS, FakeTarget, testing_plugin
+from tradecredit.testing import MEMORY_ROWS, FakeTarget, testing_plugin
 
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 
@@ -35,9 +35,9 @@ def host():
     MEMORY_ROWS.clear()
 
 
-def config(host, state_url, pipelines=None, **service):
+def config(host, tc_database_url, pipelines=None, **service):
     return parse_config({
-        "state": {"url": state_url},
+        "state": {"url": tc_database_url},
         "service": {"jitter": None, **service} if "jitter" not in service else service,
         "sources": {"erp": {"plugin": "memory"}},
         "targets": {"shop": {"plugin": "fake"}},
@@ -45,9 +45,9 @@ def config(host, state_url, pipelines=None, **service):
     }, host)
 
 
-def test_schedules_are_validated_with_their_paths(host, sqlite_url):
+def test_schedules_are_validated_with_their_paths(host, tc_sqlite_url):
     with pytest.raises(ConfigError) as info:
-        config(host, sqlite_url, [
+        config(host, tc_sqlite_url, [
             {"name": "a", "source": "erp", "target": "shop", "every": "5 parsecs"},
             {"name": "b", "source": "erp", "target": "shop", "cron": "61 * * * *"},
             {"name": "c", "source": "erp", "target": "shop", "every": "5m", "cron": "*/5 * * * *"},
@@ -58,15 +58,15 @@ def test_schedules_are_validated_with_their_paths(host, sqlite_url):
     assert "pipelines[2]: give either every or cron, not both" in problems
     assert "service.listen: 'host:port': expected host:port" in problems
     assert "service.backof_max: unknown option" in problems
-    cfg = config(host, sqlite_url, [{"name": "a", "source": "erp", "target": "shop", "cron": "*/15 6-22 * * 1-5"}],
+    cfg = config(host, tc_sqlite_url, [{"name": "a", "source": "erp", "target": "shop", "cron": "*/15 6-22 * * 1-5"}],
                  listen=9464, every="1h30m")
     assert cfg.service.address() == ("127.0.0.1", 9464), "a bare port listens on loopback"
     assert cfg.service.every == timedelta(hours=1, minutes=30)
     assert trigger_for(cfg.pipelines[0], cfg).period == timedelta(minutes=15)
 
 
-def test_a_missed_run_is_caught_up_once_and_a_recent_one_keeps_its_rhythm(host, sqlite_url):
-    cfg = config(host, sqlite_url, [{"name": "p", "source": "erp", "target": "shop", "every": "5m"}])
+def test_a_missed_run_is_caught_up_once_and_a_recent_one_keeps_its_rhythm(host, tc_sqlite_url):
+    cfg = config(host, tc_sqlite_url, [{"name": "p", "source": "erp", "target": "shop", "every": "5m"}])
     schedule = trigger_for(cfg.pipelines[0], cfg)
     now = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
     assert first_run_time(schedule, None, now, catch_up=True, jitter=None) == now, "never ran: run now"
@@ -78,7 +78,7 @@ def test_a_missed_run_is_caught_up_once_and_a_recent_one_keeps_its_rhythm(host, 
     spread = first_run_time(schedule, None, now, catch_up=True, jitter=timedelta(seconds=30))
     assert now <= spread <= now + timedelta(seconds=30)
 
-    cron = config(host, sqlite_url, [{"name": "p", "source": "erp", "target": "shop", "cron": "0 6 * * *"}])
+    cron = config(host, tc_sqlite_url, [{"name": "p", "source": "erp", "target": "shop", "cron": "0 6 * * *"}])
     daily = trigger_for(cron.pipelines[0], cron)
     yesterday_6 = datetime(2026, 12, 1, 5, 0, tzinfo=UTC)  # 06:00 Warsaw
     assert first_run_time(daily, yesterday_6, datetime(2026, 12, 2, 5, 30, tzinfo=UTC), catch_up=True,
@@ -95,14 +95,14 @@ def wait_for(condition, timeout=20.0):
         time.sleep(0.05)
 
 
-def test_the_service_runs_on_schedule_serves_health_and_stops_cleanly(host, state_url):
+def test_the_service_runs_on_schedule_serves_health_and_stops_cleanly(host, tc_database_url):
     MEMORY_ROWS["default"] = [customer(f"K{i}") for i in range(5)]
-    cfg = config(host, state_url, listen="127.0.0.1:0")
+    cfg = config(host, tc_database_url, listen="127.0.0.1:0")
     service = Service(cfg, host)
     service.start()
     try:
         url = service.monitoring.url
-        store = StateStore.open(state_url, read_only=True)
+        store = StateStore.open(tc_database_url, read_only=True)
         wait_for(lambda: sum(r["status"] == "ok" for r in store.history("p")) >= 3)
         assert {r["status"] for r in store.history("p")} <= {"ok", "running"}
         health = httpx.get(f"{url}/healthz")
@@ -118,14 +118,14 @@ def test_the_service_runs_on_schedule_serves_health_and_stops_cleanly(host, stat
         assert service.shutdown(), "a clean stop"
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{url}/healthz")
-    check = StateStore.open(state_url, read_only=True)
+    check = StateStore.open(tc_database_url, read_only=True)
     assert check.leases() == [] and all(r["status"] != "running" for r in check.history("p"))
     check.close()
 
 
-def test_health_is_503_when_a_pipeline_has_not_synced_within_max_age(host, state_url):
+def test_health_is_503_when_a_pipeline_has_not_synced_within_max_age(host, tc_database_url):
     MEMORY_ROWS["default"] = [customer("A")]
-    cfg = config(host, state_url, [{"name": "p", "source": "erp", "target": "shop", "every": "1h",
+    cfg = config(host, tc_database_url, [{"name": "p", "source": "erp", "target": "shop", "every": "1h",
                                     "max_age": "1h"}], listen="127.0.0.1:0", catch_up=False)
     service = Service(cfg, host)
     service.start()
@@ -136,15 +136,15 @@ def test_health_is_503_when_a_pipeline_has_not_synced_within_max_age(host, state
         service.shutdown()
 
 
-def test_consecutive_failures_back_off_and_the_first_success_resets(host, state_url):
+def test_consecutive_failures_back_off_and_the_first_success_resets(host, tc_database_url):
     MEMORY_ROWS["default"] = [customer("A")]
-    cfg = config(host, state_url, [{"name": "p", "source": "erp", "target": "shop", "every": "0.2s"}],
+    cfg = config(host, tc_database_url, [{"name": "p", "source": "erp", "target": "shop", "every": "0.2s"}],
                  backoff_max="1s")
     FakeTarget.script = [TransientError("down")] * 4
     service = Service(cfg, host)
     service.start()
     try:
-        store = StateStore.open(state_url, read_only=True)
+        store = StateStore.open(tc_database_url, read_only=True)
         wait_for(lambda: service.states["p"].failures >= 3)
         job = service.scheduler.get_job("p")
         gap = (job.next_run_time - datetime.now(UTC)).total_seconds()
@@ -156,10 +156,10 @@ def test_consecutive_failures_back_off_and_the_first_success_resets(host, state_
         service.shutdown()
 
 
-def test_a_stop_during_a_run_ends_it_after_the_current_batch_and_releases_the_lease(host, state_url):
+def test_a_stop_during_a_run_ends_it_after_the_current_batch_and_releases_the_lease(host, tc_database_url):
     MEMORY_ROWS["default"] = [customer(f"K{i:03}") for i in range(300)]
     cfg = parse_config({
-        "state": {"url": state_url}, "service": {"jitter": None},
+        "state": {"url": tc_database_url}, "service": {"jitter": None},
         "sources": {"erp": {"plugin": "memory"}}, "targets": {"shop": {"plugin": "fake", "batch_size": 10}},
         "pipelines": [{"name": "p", "source": "erp", "target": "shop", "every": "1h"}],
     }, host)
@@ -184,7 +184,7 @@ def test_a_stop_during_a_run_ends_it_after_the_current_batch_and_releases_the_le
     finally:
         FakeTarget.write = original  # type: ignore[method-assign]
     assert len(FakeTarget.calls) == 1, "... and no further batch is sent"
-    store = StateStore.open(state_url, read_only=True)
+    store = StateStore.open(tc_database_url, read_only=True)
     assert store.history("p")[0]["status"] == "abandoned" and store.leases() == []
     assert len(store.load_ledger("p", "shop")) == 10
     store.close()

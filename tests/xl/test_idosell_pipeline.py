@@ -14,6 +14,8 @@ from tradecredit.plugins import idosell, xl
 from tradecredit.plugins.idosell.sandbox import start_sandbox
 from tradecredit.plugins.xl.demo import generate, write
 
+from . import helpers as xlh
+
 API_KEY = "xl-e2e-key-73b1"
 UNLIMITED = Decimal("999999999.99")  # the IdoSell target's documented default for "unlimited"
 FAST_RETRY = {"max_attempts": 3, "backoff_initial": 0.01, "backoff_max": 0.05, "total_timeout": 5.0}
@@ -34,9 +36,9 @@ def shop_limit(want: dict) -> Decimal:
     return want["credit_limit"]
 
 
-def test_xl_demo_database_to_the_idosell_sandbox(database_url, tmp_path: Path, xlh):
+def test_xl_demo_database_to_the_idosell_sandbox(tc_database_url, tmp_path: Path):
     data = generate(700, seed=21, today=xlh.TODAY)
-    write(database_url, data)
+    write(tc_database_url, data)
     expected = xlh.expected_from_demo(data, reservations=True, documents=False)
     valid = sorted(code for code, want in expected.items() if isinstance(want, dict))
     bad = sorted(code for code, want in expected.items() if isinstance(want, str))
@@ -51,7 +53,7 @@ def test_xl_demo_database_to_the_idosell_sandbox(database_url, tmp_path: Path, x
         host.add_plugin(idosell, name="idosell")
         cfg = parse_config({
             "state": {"url": f"sqlite:///{tmp_path / 'state.db'}"},
-            "sources": {"erp": {"plugin": "xl", "url": database_url, "control_mode": "block",
+            "sources": {"erp": {"plugin": "xl", "url": tc_database_url, "control_mode": "block",
                                 "include_reservations": True}},
             "targets": {"shop": {"plugin": "idosell", "base_url": sandbox.url, "api_key": API_KEY,
                                  "retry": FAST_RETRY, "timeout": 5.0}},

@@ -5,6 +5,8 @@ from click.testing import CliRunner
 from tradecredit import CheckStatus, ConfigError
 from tradecredit.core.config import parse_config
 
+from . import helpers as xlh
+
 
 def _host(tc_host_factory):
     from tradecredit.plugins import xl
@@ -12,12 +14,12 @@ def _host(tc_host_factory):
     return tc_host_factory(xl)
 
 
-def test_registers_source_and_validates_options(tc_host_factory, sqlite_url):
+def test_registers_source_and_validates_options(tc_host_factory, tc_sqlite_url):
     host = _host(tc_host_factory)
     assert "xl" in host.sources
-    config = {"sources": {"erp": {"plugin": "xl", "url": sqlite_url, "branch_id": 2}}}
+    config = {"sources": {"erp": {"plugin": "xl", "url": tc_sqlite_url, "branch_id": 2}}}
     assert parse_config(config, host).sources["erp"].options.branch_id == 2
-    bad = {"sources": {"erp": {"plugin": "xl", "url": sqlite_url, "include_reservation": True,
+    bad = {"sources": {"erp": {"plugin": "xl", "url": tc_sqlite_url, "include_reservation": True,
                                "system_currency": "XXQ"}}}
     with pytest.raises(ConfigError) as err:
         parse_config(bad, host)
@@ -41,17 +43,17 @@ def test_make_demo_db_command(tmp_path, tc_host_factory):
     assert again.exit_code != 0 and "already holds" in again.output
 
 
-def test_check_reports_counts_mode_and_bad_data(sqlite_url, xl_source, xlh):
+def test_check_reports_counts_mode_and_bad_data(tc_sqlite_url, xl_source):
     from tradecredit.plugins.xl.demo import generate, write
 
-    write(sqlite_url, generate(1000, seed=1, today=xlh.TODAY))
-    results = {r.name: r for r in xl_source(sqlite_url, control_mode=None, branch_id=3).check(xlh.AS_OF)}
+    write(tc_sqlite_url, generate(1000, seed=1, today=xlh.TODAY))
+    results = {r.name: r for r in xl_source(tc_sqlite_url, control_mode=None, branch_id=3).check(xlh.AS_OF)}
     assert results["xl.connect"].status is CheckStatus.OK
     assert results["xl.control_mode"].status is CheckStatus.WARN and "UNCONFIRMED" in results["xl.control_mode"].detail
     assert "limited=" in results["xl.read"].detail and "payer card" in results["xl.bad_data"].detail
 
 
-def test_secrets_never_in_check_output(xl_source, xlh):
+def test_secrets_never_in_check_output(xl_source):
     from tradecredit.core.config import _database_url
 
     url = "postgresql+psycopg://erp:S3cr3t-pass@127.0.0.1:1/xl"

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from sqlalchemy import create_engine, event
-from tradecredit.core.sql import schema_map
+from tradecredit.plugins.comarch import schema_map
 from tradecredit.plugins.xl import XlOptions
 from tradecredit.plugins.xl.demo import generate, write
 from tradecredit.plugins.xl.query import credit_query
@@ -38,9 +38,9 @@ def _explain(url: str, prefix: str) -> list[Any]:
         engine.dispose()
 
 
-def test_sqlite_joins_every_derived_table_through_an_index(sqlite_url):
-    write(sqlite_url, generate(3000, seed=5))
-    plan = [row[3] for row in _explain(sqlite_url, "EXPLAIN QUERY PLAN ")]
+def test_sqlite_joins_every_derived_table_through_an_index(tc_sqlite_url):
+    write(tc_sqlite_url, generate(3000, seed=5))
+    plan = [row[3] for row in _explain(tc_sqlite_url, "EXPLAIN QUERY PLAN ")]
     names = ("valid_limits", "receivables", "reservations", "documents_without_payments")
     joined = [step for step in plan if step.split(" ")[0] in {"SCAN", "SEARCH"} and step.split(" ")[1] in names]
     assert len(joined) == len(names), plan
@@ -56,14 +56,14 @@ def _nodes(node: dict[str, Any], inside_loop: bool = False):  # type: ignore[no-
         yield from _nodes(child, inside_loop or inner)
 
 
-def test_postgres_never_repeats_an_aggregate_per_customer(postgres_url):
-    write(postgres_url, generate(3000, seed=5))
-    engine = create_engine(postgres_url)
+def test_postgres_never_repeats_an_aggregate_per_customer(tc_postgres_url):
+    write(tc_postgres_url, generate(3000, seed=5))
+    engine = create_engine(tc_postgres_url)
     with engine.begin() as conn:
         conn.exec_driver_sql("ANALYZE")
     engine.dispose()
     # The source streams through a server-side cursor, which PostgreSQL plans for a fast first row.
-    rows = _explain(postgres_url, "EXPLAIN (FORMAT JSON) DECLARE plan_probe CURSOR FOR ")
+    rows = _explain(tc_postgres_url, "EXPLAIN (FORMAT JSON) DECLARE plan_probe CURSOR FOR ")
     plan = rows[0][0] if isinstance(rows[0][0], list) else json.loads(rows[0][0])
     repeated = [n["Node Type"] for n, in_loop in _nodes(plan[0]["Plan"])
                 if in_loop and n["Node Type"] in {"Aggregate", "WindowAgg", "Sort"}]

@@ -1,4 +1,4 @@
-"""Every XL rule on hand-made databases, on SQLite and PostgreSQL (``database_url``)."""
+"""Every XL rule on hand-made databases, on SQLite and PostgreSQL (``tc_database_url``)."""
 
 from datetime import date
 from decimal import Decimal
@@ -6,11 +6,13 @@ from decimal import Decimal
 import pytest
 from tradecredit import ControlMode, CreditRecord, LimitState, RejectedRow
 
+from . import helpers as xlh
 
-def test_dated_limits_overlaps_gaps_expired_future(database_url, make_xl_db, xl_source, xlh):
+
+def test_dated_limits_overlaps_gaps_expired_future(tc_database_url, make_xl_db, xl_source):
     t, card, limit = xlh.T, xlh.card, xlh.limit
     make_xl_db(
-        database_url,
+        tc_database_url,
         KntKarty=[card(i) for i in range(1, 10)] + [card(10, Knt_LimitTerminowy=0)],
         KntLimityK=[
             limit(1, 1, "1000", t - 10, t + 10),  # plain valid
@@ -24,7 +26,7 @@ def test_dated_limits_overlaps_gaps_expired_future(database_url, make_xl_db, xl_
             limit(12, 10, "9999", t - 1, t + 1),  # ignored: the card is unlimited
         ],
     )
-    recs = xlh.by_code(list(xl_source(database_url).read(xlh.AS_OF)))
+    recs = xlh.by_code(list(xl_source(tc_database_url).read(xlh.AS_OF)))
     assert all(isinstance(r, CreditRecord) for r in recs.values())
     assert recs["C1"].credit_limit == Decimal("1000.00") and recs["C1"].limit_state is LimitState.LIMITED
     assert (recs["C1"].valid_from, recs["C1"].valid_to) == (date(2025, 2, 28), date(2025, 3, 20))
@@ -39,11 +41,11 @@ def test_dated_limits_overlaps_gaps_expired_future(database_url, make_xl_db, xl_
     assert recs["C10"].limit_state is LimitState.UNLIMITED and recs["C10"].credit_limit is None
 
 
-def test_limit_currency_convert_keep_and_missing_rate(database_url, make_xl_db, xl_source, xlh):
+def test_limit_currency_convert_keep_and_missing_rate(tc_database_url, make_xl_db, xl_source):
     t, card, limit = xlh.T, xlh.card, xlh.limit
     eur = {"KLK_Waluta": "EUR", "KLK_KursL": Decimal("4.3127"), "KLK_KursM": Decimal("1")}
     make_xl_db(
-        database_url,
+        tc_database_url,
         KntKarty=[card(1), card(2), card(3)],
         KntLimityK=[
             limit(1, 1, "1000", t - 1, t + 1, KLK_LimitPoTerminie=Decimal("100"), **eur),
@@ -52,22 +54,22 @@ def test_limit_currency_convert_keep_and_missing_rate(database_url, make_xl_db, 
         ],
         TraPlat=[xlh.payment(1, "431.27", t + 5), xlh.payment(1, "43.13", t - 5)],
     )
-    recs = xlh.by_code(list(xl_source(database_url).read(xlh.AS_OF)))
+    recs = xlh.by_code(list(xl_source(tc_database_url).read(xlh.AS_OF)))
     assert recs["C1"].currency == "PLN" and recs["C1"].credit_limit == Decimal("4312.70")
     assert recs["C1"].overdue_limit == Decimal("431.27") and recs["C1"].extra["limit_original"] == "1000.00 EUR"
     assert isinstance(recs["C2"], RejectedRow) and "USD has no exchange rate" in recs["C2"].reason
     assert recs["C3"].credit_limit == Decimal("700.00")
 
-    kept = xlh.by_code(list(xl_source(database_url, limit_currency="keep").read(xlh.AS_OF)))
+    kept = xlh.by_code(list(xl_source(tc_database_url, limit_currency="keep").read(xlh.AS_OF)))
     assert kept["C1"].currency == "EUR" and kept["C1"].credit_limit == Decimal("1000.00")
     assert kept["C1"].used == Decimal("110.00") and kept["C1"].overdue == Decimal("10.00")  # 474.40 / 4.3127
     assert kept["C3"].currency == "PLN"
 
 
-def test_payer_shares_limit_and_exposure_dangling_is_rejected(database_url, make_xl_db, xl_source, xlh):
+def test_payer_shares_limit_and_exposure_dangling_is_rejected(tc_database_url, make_xl_db, xl_source):
     t, card, limit, pay = xlh.T, xlh.card, xlh.limit, xlh.payment
     make_xl_db(
-        database_url,
+        tc_database_url,
         KntKarty=[
             card(1, "PAYER"),
             card(2, "CHILD-A", Knt_KnPParam=1, Knt_KnPNumer=1, Knt_LimitTerminowy=0),  # own flag ignored
@@ -78,7 +80,7 @@ def test_payer_shares_limit_and_exposure_dangling_is_rejected(database_url, make
         KntLimityK=[limit(1, 1, "10000", t - 1, t + 1), limit(2, 2, "1", t - 1, t + 1), limit(3, 5, "50", t, t)],
         TraPlat=[pay(1, "100.10", t + 1), pay(2, "200.20", t - 1), pay(3, "300.30", t + 1), pay(5, "7.00", t + 1)],
     )
-    src = xl_source(database_url)
+    src = xl_source(tc_database_url)
     recs = xlh.by_code(list(src.read(xlh.AS_OF)))
     for code in ("PAYER", "CHILD-A", "CHILD-B"):
         r = recs[code]
@@ -90,10 +92,10 @@ def test_payer_shares_limit_and_exposure_dangling_is_rejected(database_url, make
     assert recs["SELF"].credit_limit == Decimal("50.00")
 
 
-def test_used_overdue_tolerance_and_open_codes(database_url, make_xl_db, xl_source, xlh):
+def test_used_overdue_tolerance_and_open_codes(tc_database_url, make_xl_db, xl_source):
     t, pay = xlh.T, xlh.payment
     make_xl_db(
-        database_url,
+        tc_database_url,
         KntKarty=[xlh.card(1, Knt_LimitTerminowy=0)],
         TraPlat=[
             pay(1, "100.00", t),  # due today: not overdue
@@ -106,34 +108,34 @@ def test_used_overdue_tolerance_and_open_codes(database_url, make_xl_db, xl_sour
                 TrP_PozostajeSys=Decimal("85.01")),
         ],
     )
-    rec = next(iter(xl_source(database_url).read(xlh.AS_OF)))
+    rec = next(iter(xl_source(tc_database_url).read(xlh.AS_OF)))
     assert (rec.used, rec.overdue) == (Decimal("196.00"), Decimal("11.00"))
-    rec = next(iter(xl_source(database_url, overdue_tolerance_days=2).read(xlh.AS_OF)))
+    rec = next(iter(xl_source(tc_database_url, overdue_tolerance_days=2).read(xlh.AS_OF)))
     assert rec.overdue == Decimal("1.00")
-    rec = next(iter(xl_source(database_url, open_settlement_codes=[0, 2]).read(xlh.AS_OF)))
+    rec = next(iter(xl_source(tc_database_url, open_settlement_codes=[0, 2]).read(xlh.AS_OF)))
     assert (rec.used, rec.overdue) == (Decimal("196.10"), Decimal("11.10"))
-    rec = next(iter(xl_source(database_url, receivable_amount="sys_column").read(xlh.AS_OF)))
+    rec = next(iter(xl_source(tc_database_url, receivable_amount="sys_column").read(xlh.AS_OF)))
     assert rec.used == Decimal("196.01")
 
 
-def test_exact_decimals_from_float_storage(database_url, make_xl_db, xl_source, xlh):
+def test_exact_decimals_from_float_storage(tc_database_url, make_xl_db, xl_source):
     """SQLite stores NUMERIC as binary floats; sums still arrive as exact Decimals (0.1 + 0.2 == 0.30)."""
     make_xl_db(
-        database_url,
+        tc_database_url,
         KntKarty=[xlh.card(1, Knt_LimitTerminowy=0)],
         TraPlat=[xlh.payment(1, v, xlh.T - 1) for v in ["0.10", "0.20"] + ["0.01"] * 97 + ["1234567890.99"]],
     )
-    rec = next(iter(xl_source(database_url).read(xlh.AS_OF)))
+    rec = next(iter(xl_source(tc_database_url).read(xlh.AS_OF)))
     assert type(rec.used) is Decimal and rec.used == Decimal("1234567892.26")
     assert rec.used.as_tuple().exponent == -2 and rec.overdue == rec.used
 
 
-def test_reservations_and_documents_switches(database_url, make_xl_db, xl_source, xlh):
+def test_reservations_and_documents_switches(tc_database_url, make_xl_db, xl_source):
     t = xlh.T
     res = {"Rez_GIDTyp": 2576, "Rez_KntNumer": 1, "Rez_ZrdTyp": 960, "Rez_Aktywna": 1,
            "Rez_DataAktywacji": t - 1, "Rez_DataWaznosci": t + 1}
     make_xl_db(
-        database_url,
+        tc_database_url,
         KntKarty=[xlh.card(1, Knt_LimitTerminowy=0), xlh.card(2, Knt_KnPParam=1, Knt_KnPNumer=1)],
         ZamNag=[{"ZaN_GIDNumer": 1, "ZaN_KntNumer": 1, "ZaN_Waluta": ""},
                 {"ZaN_GIDNumer": 2, "ZaN_KntNumer": 2, "ZaN_Waluta": "EUR", "ZaN_KursL": Decimal("4"),
@@ -158,10 +160,10 @@ def test_reservations_and_documents_switches(database_url, make_xl_db, xl_source
         ],
         TraPlat=[xlh.payment(1, "1.00", t + 1)],
     )
-    plain = xlh.by_code(list(xl_source(database_url).read(xlh.AS_OF)))
+    plain = xlh.by_code(list(xl_source(tc_database_url).read(xlh.AS_OF)))
     assert plain["C1"].used == Decimal("1.00")
     both = xlh.by_code(list(
-        xl_source(database_url, include_reservations=True, include_documents_without_payments=True).read(xlh.AS_OF)
+        xl_source(tc_database_url, include_reservations=True, include_documents_without_payments=True).read(xlh.AS_OF)
     ))
     # 1.00 + 8 × 12.50 + 3 × 2.25 × 4 + (100 + 23)
     assert both["C1"].used == both["C2"].used == Decimal("251.00")
@@ -169,10 +171,10 @@ def test_reservations_and_documents_switches(database_url, make_xl_db, xl_source
     assert both["C1"].extra["documents_without_payments"] == "123.00"
 
 
-def test_business_archived_names_and_bad_codes(database_url, make_xl_db, xl_source, xlh):
+def test_business_archived_names_and_bad_codes(tc_database_url, make_xl_db, xl_source):
     card = xlh.card
     make_xl_db(
-        database_url,
+        tc_database_url,
         KntKarty=[
             card(1, Knt_Status=2, Knt_Nazwa2="Oddział", Knt_Nip="123", Knt_NipE="PL123"),
             card(2, Knt_Archiwalny=1),
@@ -181,49 +183,49 @@ def test_business_archived_names_and_bad_codes(database_url, make_xl_db, xl_sour
             card(5, Knt_Status=1, Knt_Nip="5250001009"),
         ],
     )
-    items = list(xl_source(database_url).read(xlh.AS_OF))
+    items = list(xl_source(tc_database_url).read(xlh.AS_OF))
     recs = {i.erp_id: i for i in items}
     assert "2" not in recs  # archived cards are skipped by default
     assert recs["1"].is_business is False and recs["1"].name == "Firma 1 Oddział" and recs["1"].tax_id == "PL123"
     assert recs["5"].is_business is True and recs["5"].tax_id == "5250001009"
     assert isinstance(recs["3"], RejectedRow) and isinstance(recs["4"], RejectedRow)
     assert "spaces" in recs["4"].reason
-    assert "2" in {i.erp_id for i in xl_source(database_url, include_archived=True).read(xlh.AS_OF)}
+    assert "2" in {i.erp_id for i in xl_source(tc_database_url, include_archived=True).read(xlh.AS_OF)}
 
 
 @pytest.mark.parametrize(("code", "mode"), [(0, ControlMode.ALLOW), (1, ControlMode.WARN), (2, ControlMode.BLOCK)])
-def test_control_mode_from_branch(sqlite_url, make_xl_db, xl_source, xlh, code, mode):
-    make_xl_db(sqlite_url, KntKarty=[xlh.card(1)], PicoKonfig=[{"PcK_PicoID": 7, "PcK_LimitKrObs": code}])
-    rec = next(iter(xl_source(sqlite_url, control_mode=None, branch_id=7).read(xlh.AS_OF)))
+def test_control_mode_from_branch(tc_sqlite_url, make_xl_db, xl_source, code, mode):
+    make_xl_db(tc_sqlite_url, KntKarty=[xlh.card(1)], PicoKonfig=[{"PcK_PicoID": 7, "PcK_LimitKrObs": code}])
+    rec = next(iter(xl_source(tc_sqlite_url, control_mode=None, branch_id=7).read(xlh.AS_OF)))
     assert rec.control_mode is mode
 
 
-def test_control_mode_unknown_code_and_branch(sqlite_url, make_xl_db, xl_source, xlh):
+def test_control_mode_unknown_code_and_branch(tc_sqlite_url, make_xl_db, xl_source):
     from tradecredit import ConfigError
 
-    make_xl_db(sqlite_url, KntKarty=[xlh.card(1)], PicoKonfig=[{"PcK_PicoID": 7, "PcK_LimitKrObs": 5}])
+    make_xl_db(tc_sqlite_url, KntKarty=[xlh.card(1)], PicoKonfig=[{"PcK_PicoID": 7, "PcK_LimitKrObs": 5}])
     with pytest.raises(ConfigError, match="5 is not in the configured table"):
-        list(xl_source(sqlite_url, control_mode=None, branch_id=7).read(xlh.AS_OF))
-    rec = next(iter(xl_source(sqlite_url, control_mode=None, branch_id=7, mode_codes={5: "warn"}).read(xlh.AS_OF)))
+        list(xl_source(tc_sqlite_url, control_mode=None, branch_id=7).read(xlh.AS_OF))
+    rec = next(iter(xl_source(tc_sqlite_url, control_mode=None, branch_id=7, mode_codes={5: "warn"}).read(xlh.AS_OF)))
     assert rec.control_mode is ControlMode.WARN
     with pytest.raises(ConfigError, match="no such branch"):
-        list(xl_source(sqlite_url, control_mode=None, branch_id=8).read(xlh.AS_OF))
+        list(xl_source(tc_sqlite_url, control_mode=None, branch_id=8).read(xlh.AS_OF))
 
 
-def test_overdue_limit_policies(sqlite_url, make_xl_db, xl_source, xlh):
+def test_overdue_limit_policies(tc_sqlite_url, make_xl_db, xl_source):
     t = xlh.T
-    make_xl_db(sqlite_url, KntKarty=[xlh.card(1)], KntLimityK=[xlh.limit(1, 1, "100", t, t)])
-    assert next(iter(xl_source(sqlite_url).read(xlh.AS_OF))).overdue_limit == Decimal("0.00")
-    assert next(iter(xl_source(sqlite_url, overdue_limit="limit_row_nonzero").read(xlh.AS_OF))).overdue_limit is None
-    assert next(iter(xl_source(sqlite_url, overdue_limit="off").read(xlh.AS_OF))).overdue_limit is None
+    make_xl_db(tc_sqlite_url, KntKarty=[xlh.card(1)], KntLimityK=[xlh.limit(1, 1, "100", t, t)])
+    assert next(iter(xl_source(tc_sqlite_url).read(xlh.AS_OF))).overdue_limit == Decimal("0.00")
+    assert next(iter(xl_source(tc_sqlite_url, overdue_limit="limit_row_nonzero").read(xlh.AS_OF))).overdue_limit is None
+    assert next(iter(xl_source(tc_sqlite_url, overdue_limit="off").read(xlh.AS_OF))).overdue_limit is None
 
 
-def test_as_of_is_read_in_xl_local_time(sqlite_url, make_xl_db, xl_source, xlh):
+def test_as_of_is_read_in_xl_local_time(tc_sqlite_url, make_xl_db, xl_source):
     """23:30 UTC on 9 March is already 10 March in Warsaw: the limit valid only on the 10th applies."""
     from datetime import UTC, datetime
 
     t = xlh.T
-    make_xl_db(sqlite_url, KntKarty=[xlh.card(1)], KntLimityK=[xlh.limit(1, 1, "100", t, t)])
+    make_xl_db(tc_sqlite_url, KntKarty=[xlh.card(1)], KntLimityK=[xlh.limit(1, 1, "100", t, t)])
     late = datetime(2025, 3, 9, 23, 30, tzinfo=UTC)
-    assert next(iter(xl_source(sqlite_url).read(late))).limit_state is LimitState.LIMITED
-    assert next(iter(xl_source(sqlite_url, timezone="UTC").read(late))).limit_state is LimitState.NONE
+    assert next(iter(xl_source(tc_sqlite_url).read(late))).limit_state is LimitState.LIMITED
+    assert next(iter(xl_source(tc_sqlite_url, timezone="UTC").read(late))).limit_state is LimitState.NONE

@@ -14,6 +14,8 @@ from tradecredit.plugins.xl import XlOptions
 from tradecredit.plugins.xl import query as q
 from tradecredit.plugins.xl.source import check_arity
 
+from . import helpers as xlh
+
 GOLDEN = Path(__file__).parent / "golden"
 URL = "sqlite://"
 
@@ -76,10 +78,10 @@ def test_function_arity_mismatch_is_a_clear_config_error():
     assert "CDN.SumaWartosciKredytuTerminKontrahenta does not exist" in message
 
 
-def test_functions_refused_off_sql_server(sqlite_url, make_xl_db, xl_source, xlh):
-    make_xl_db(sqlite_url, KntKarty=[xlh.card(1)])
+def test_functions_refused_off_sql_server(tc_sqlite_url, make_xl_db, xl_source):
+    make_xl_db(tc_sqlite_url, KntKarty=[xlh.card(1)])
     with pytest.raises(ConfigError, match="needs SQL Server"):
-        list(xl_source(sqlite_url, used="functions").read(xlh.AS_OF))
+        list(xl_source(tc_sqlite_url, used="functions").read(xlh.AS_OF))
 
 
 def test_function_arity_too_small_for_flags():

@@ -1,12 +1,12 @@
 """Conformance suites: subclass one in your plugin's tests and provide the fixtures it names.
 
 ```python
-from tradecredit.core.conformance import SourceConformance
+from tradecredit.testing import SourceConformance
 
 class TestMySource(SourceConformance):
     @pytest.fixture
     def source(self, my_demo_db):          # a ready Source instance
-        return MySource(MySource.Options(url=my_demo_db), AdapterContext("erp"))
+        return MySource(MyOptions(url=my_demo_db), AdapterContext("erp"))
 ```
 
 ``TargetConformance`` needs ``target`` (a ready Target talking to a sandbox) and ``records`` (a few
@@ -19,10 +19,11 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
-from .adapters import ItemStatus, OutgoingItem, Source, Target
-from .engine import degrade_mode
-from .records import CreditRecord, RejectedRow
+from ..core.adapters import ItemStatus, OutgoingItem, Source, Target
+from ..core.engine import degrade_mode
+from ..core.records import CreditRecord, RejectedRow
 
 AS_OF = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
 
@@ -30,15 +31,15 @@ AS_OF = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
 class SourceConformance:
     """What every ERP source must do, whatever the ERP."""
 
-    def _read(self, source: Source) -> list[CreditRecord | RejectedRow]:
+    def _read(self, source: Source[Any]) -> list[CreditRecord | RejectedRow]:
         return list(source.read(AS_OF))
 
-    def test_yields_only_records_and_rejections(self, source: Source) -> None:
+    def test_yields_only_records_and_rejections(self, source: Source[Any]) -> None:
         rows = self._read(source)
         assert rows, "the conformance fixture must provide data"
         assert all(isinstance(r, CreditRecord | RejectedRow) for r in rows)
 
-    def test_records_carry_the_run_as_of_and_exact_money(self, source: Source) -> None:
+    def test_records_carry_the_run_as_of_and_exact_money(self, source: Source[Any]) -> None:
         for r in self._read(source):
             if isinstance(r, CreditRecord):
                 assert r.as_of == AS_OF
@@ -46,15 +47,15 @@ class SourceConformance:
                 for amount in (r.credit_limit, r.used, r.overdue, r.overdue_limit):
                     assert amount is None or (type(amount) is Decimal and amount == amount.quantize(Decimal("0.01")))
 
-    def test_rejections_say_why(self, source: Source) -> None:
+    def test_rejections_say_why(self, source: Source[Any]) -> None:
         for r in self._read(source):
             if isinstance(r, RejectedRow):
                 assert r.reason.strip() and r.source == source.name
 
-    def test_reading_is_repeatable(self, source: Source) -> None:
+    def test_reading_is_repeatable(self, source: Source[Any]) -> None:
         assert self._read(source) == self._read(source)
 
-    def test_check_returns_results(self, source: Source) -> None:
+    def test_check_returns_results(self, source: Source[Any]) -> None:
         assert isinstance(source.check(AS_OF), list)
 
 
@@ -63,7 +64,7 @@ class TargetConformance:
 
     matches_every_code = False
 
-    def _items(self, target: Target, records: list[CreditRecord]) -> list[OutgoingItem]:
+    def _items(self, target: Target[Any], records: list[CreditRecord]) -> list[OutgoingItem]:
         matches = target.match([r.code for r in records])
         items = []
         for r in records:
@@ -73,10 +74,10 @@ class TargetConformance:
                                           match=matches[r.code], record=r, mode=mode))
         return items
 
-    def test_declares_modes_and_batch_size(self, target: Target) -> None:
+    def test_declares_modes_and_batch_size(self, target: Target[Any]) -> None:
         assert target.native_modes and 1 <= target.batch_size() <= target.max_batch_size
 
-    def test_payload_is_deterministic_json(self, target: Target, records: list[CreditRecord]) -> None:
+    def test_payload_is_deterministic_json(self, target: Target[Any], records: list[CreditRecord]) -> None:
         first = self._items(target, records)
         assert first, "the conformance fixture must provide matchable records"
         second = self._items(target, records)
@@ -84,17 +85,17 @@ class TargetConformance:
         for item in first:
             assert json.loads(json.dumps(item.payload)) == item.payload
 
-    def test_write_answers_for_every_item(self, target: Target, records: list[CreditRecord]) -> None:
+    def test_write_answers_for_every_item(self, target: Target[Any], records: list[CreditRecord]) -> None:
         items = self._items(target, records)[: target.batch_size()]
         results = target.write(items)
         assert {r.key for r in results} == {i.key for i in items}
         assert all(r.status is ItemStatus.CONFIRMED or r.error for r in results)
 
-    def test_unknown_codes_are_unmatched_not_errors(self, target: Target) -> None:
+    def test_unknown_codes_are_unmatched_not_errors(self, target: Target[Any]) -> None:
         unknown = "TC-CONFORMANCE-NO-SUCH-CUSTOMER"
         assert target.match([unknown]) == ({unknown: {}} if self.matches_every_code else {})
 
-    def test_a_confirmed_write_is_idempotent(self, target: Target, records: list[CreditRecord]) -> None:
+    def test_a_confirmed_write_is_idempotent(self, target: Target[Any], records: list[CreditRecord]) -> None:
         items = self._items(target, records)[: target.batch_size()]
         first = target.write(items)
         again = target.write(self._items(target, records)[: target.batch_size()])

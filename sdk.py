@@ -1,0 +1,203 @@
+"""``tradecredit.sdk``: the one import a plugin needs. Everything a plugin may rely on is named here.
+
+Built-in plugins use nothing else from tradecredit (ruff's ``TID251`` enforces it for ``plugins/**`` and
+``examples/**``); every other module (``tradecredit.core.*``) is private and may change in any release. The
+names, by what they are for (docs/plugins/writing-plugins.md walks through them):
+
+* hooks: ``hookimpl``; the ``register`` callbacks' types ``RegisterSource``, ``RegisterTarget``; what the
+  lifecycle hooks receive: ``RunInfo``, ``BatchOutcome``, ``RunReport`` (with ``Counts``, ``Problem``,
+  ``PlannedChange``).
+* adapters: ``Source``, ``Target`` (generic over their options model: ``Source[MyOptions]``),
+  ``PluginOptions``, ``AdapterContext``, ``KeyValueCache``, ``OutgoingItem``, ``ItemResult``, ``ItemStatus``,
+  ``CheckResult``, ``CheckStatus``.
+* records: ``CreditRecord``, ``RejectedRow``, ``record_or_rejection``, ``LimitState``, ``ControlMode``,
+  ``normalise_code``, ``decimal_or_none``.
+* money: ``Money``, ``Currency`` (pydantic field types), ``ZERO``, ``CENT``, ``to_money``, ``round_money``,
+  ``MoneyError``, ``to_currency``, ``format_pln``.
+* options and secrets: ``Secret``, ``DatabaseUrl``, ``TimeZoneName``, ``mask``, ``register_secret``.
+* errors: ``TradeCreditError``, ``ConfigError``, ``AuthError``, ``TransientError``, ``DataError``,
+  ``StateError``, ``LockHeldError``, ``PluginError``, ``RunFailed``.
+* HTTP: ``HttpClient``, ``RetryPolicy`` (retries, backoff, ``Retry-After``, 401/403 → ``AuthError``).
+* SQL sources: ``create_source_engine`` (read-only sessions), ``install_read_only_guard``, ``is_select``,
+  ``streaming``, ``mssql_url``.
+* the engine (every business rule; a target never re-implements one): ``ModeMapping``, ``degrade_mode``,
+  ``mode_from_code``, ``available``, ``limit_breached``, ``overdue_breached``, ``decide_checkout``,
+  ``CheckoutDecision``, ``Outcome``, ``Reason``, ``PaymentForm``, ``DEFERRED_FORMS``, ``is_deferred``,
+  ``StalePolicy``, ``StaleFallback``, ``is_stale``, ``storefront_view``, ``StorefrontView``.
+* composing plugins and commands: ``load_config``, ``run_pipeline``, ``before_text``, ``text_table``,
+  ``exit_codes_for_errors``.
+* plugins that keep their own state or config (the ``notify`` plugin): ``RegisterConfigSection`` (the
+  ``register_config_sections`` callback), ``StateStore`` (``StateStore.open(run.config.state.url)``: its
+  ``cache_get``/``cache_put``, ``history``, ``last_confirmed``), ``StopRequested`` (a run ended by a service
+  stop, not a failure).
+* the dev kit (sandboxes, needs ``pip install 'tradecredit[sandbox]'``): ``serve_in_thread``,
+  ``serve_forever``, ``RunningServer``, ``free_port``, ``require_sandbox_extra`` (raises ``ConfigError``
+  naming the install command), ``needs_sandbox_extra`` (the same for a click command: exit code 3).
+
+Test fixtures, fakes and the conformance suites are in ``tradecredit.testing`` (opt-in pytest plugin).
+"""
+
+from __future__ import annotations
+
+from .core.adapters import (
+    AdapterContext,
+    CheckResult,
+    CheckStatus,
+    ItemResult,
+    ItemStatus,
+    KeyValueCache,
+    OutgoingItem,
+    PluginOptions,
+    Source,
+    Target,
+)
+from .core.cli import exit_codes_for_errors
+from .core.config import DatabaseUrl, Secret, TimeZoneName, load_config
+from .core.engine import (
+    DEFERRED_FORMS,
+    CheckoutDecision,
+    ModeMapping,
+    Outcome,
+    PaymentForm,
+    Reason,
+    StaleFallback,
+    StalePolicy,
+    StorefrontView,
+    available,
+    decide_checkout,
+    degrade_mode,
+    is_deferred,
+    is_stale,
+    limit_breached,
+    mode_from_code,
+    overdue_breached,
+    storefront_view,
+)
+from .core.errors import (
+    AuthError,
+    ConfigError,
+    DataError,
+    LockHeldError,
+    PluginError,
+    RunFailed,
+    StateError,
+    TradeCreditError,
+    TransientError,
+)
+from .core.hookspecs import RegisterConfigSection, RegisterSource, RegisterTarget, hookimpl
+from .core.http import HttpClient, RetryPolicy
+from .core.lease import StopRequested
+from .core.money import CENT, ZERO, Currency, Money, MoneyError, format_pln, round_money, to_currency, to_money
+from .core.records import (
+    ControlMode,
+    CreditRecord,
+    LimitState,
+    RejectedRow,
+    decimal_or_none,
+    normalise_code,
+    record_or_rejection,
+)
+from .core.report import Counts, PlannedChange, Problem, RunReport, before_text, text_table
+from .core.secrets import mask, register_secret
+from .core.serving import (
+    RunningServer,
+    free_port,
+    needs_sandbox_extra,
+    require_sandbox_extra,
+    serve_forever,
+    serve_in_thread,
+)
+from .core.sql import create_source_engine, install_read_only_guard, is_select, mssql_url, streaming
+from .core.state import StateStore
+from .core.sync import BatchOutcome, RunInfo, run_pipeline
+
+__all__ = [
+    "CENT",
+    "DEFERRED_FORMS",
+    "ZERO",
+    "AdapterContext",
+    "AuthError",
+    "BatchOutcome",
+    "CheckResult",
+    "CheckStatus",
+    "CheckoutDecision",
+    "ConfigError",
+    "ControlMode",
+    "Counts",
+    "CreditRecord",
+    "Currency",
+    "DataError",
+    "DatabaseUrl",
+    "HttpClient",
+    "ItemResult",
+    "ItemStatus",
+    "KeyValueCache",
+    "LimitState",
+    "LockHeldError",
+    "ModeMapping",
+    "Money",
+    "MoneyError",
+    "Outcome",
+    "OutgoingItem",
+    "PaymentForm",
+    "PlannedChange",
+    "PluginError",
+    "PluginOptions",
+    "Problem",
+    "Reason",
+    "RegisterConfigSection",
+    "RegisterSource",
+    "RegisterTarget",
+    "RejectedRow",
+    "RetryPolicy",
+    "RunFailed",
+    "RunInfo",
+    "RunReport",
+    "RunningServer",
+    "Secret",
+    "Source",
+    "StaleFallback",
+    "StalePolicy",
+    "StateError",
+    "StateStore",
+    "StopRequested",
+    "StorefrontView",
+    "Target",
+    "TimeZoneName",
+    "TradeCreditError",
+    "TransientError",
+    "available",
+    "before_text",
+    "create_source_engine",
+    "decide_checkout",
+    "decimal_or_none",
+    "degrade_mode",
+    "exit_codes_for_errors",
+    "format_pln",
+    "free_port",
+    "hookimpl",
+    "install_read_only_guard",
+    "is_deferred",
+    "is_select",
+    "is_stale",
+    "limit_breached",
+    "load_config",
+    "mask",
+    "mode_from_code",
+    "mssql_url",
+    "needs_sandbox_extra",
+    "normalise_code",
+    "overdue_breached",
+    "record_or_rejection",
+    "register_secret",
+    "require_sandbox_extra",
+    "round_money",
+    "run_pipeline",
+    "serve_forever",
+    "serve_in_thread",
+    "storefront_view",
+    "streaming",
+    "text_table",
+    "to_currency",
+    "to_money",
+]
