@@ -16,9 +16,9 @@ from sqlalchemy import create_engine, select, update
 from tradecredit.core.config import load_config
 from tradecredit.core.plugins import PluginHost
 from tradecredit.core.serving import free_port
-from tradecredit.core.sql import schema_map
 from tradecredit.core.state import StateStore
 from tradecredit.core.sync import run_pipeline
+from tradecredit.plugins.comarch import schema_map
 from tradecredit.plugins.idosell import start_sandbox
 from tradecredit.plugins.optima import make_demo_db
 from tradecredit.plugins.optima.schema import TABLES
