@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar, get_args
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from .engine import ModeMapping
+from .engine import DEFAULT_POLICY, CreditPolicy, ModeMapping, ValueReason
 from .records import ControlMode, CreditRecord, RejectedRow
 
 
@@ -55,6 +55,8 @@ class AdapterContext:
     instance_name: str
     cache: KeyValueCache | None = None
     extras: dict[str, Any] = field(default_factory=dict)
+    # ``[engine]`` of the config: a target derives what it writes from ``engine.effective_credit(record, policy)``.
+    policy: CreditPolicy = DEFAULT_POLICY
 
 
 OptionsT = TypeVar("OptionsT", bound=PluginOptions)
@@ -113,6 +115,14 @@ class Source(_Adapter[OptionsT], ABC):
         """Release connections."""
 
 
+@dataclass(frozen=True)
+class Unsupported:
+    """A customer a target cannot represent: not bad data, a steady state (outcome ``unsupported``)."""
+
+    reason: str
+    reason_code: ValueReason = ValueReason.UNSUPPORTED_CURRENCY
+
+
 class ItemStatus(StrEnum):
     CONFIRMED = "confirmed"
     FAILED = "failed"
@@ -162,6 +172,18 @@ class Target(_Adapter[OptionsT], ABC):
         """How to enforce modes the target lacks; options named ``mode_policy`` override the default."""
         policy: Mapping[ControlMode, ControlMode] | None = getattr(self.options, "mode_policy", None)
         return policy or {}
+
+    def supported_modes(self) -> frozenset[ControlMode]:
+        """The modes this instance enforces: ``native_modes``, unless its options narrow or widen them."""
+        return self.native_modes
+
+    def unsupported(self, record: CreditRecord) -> Unsupported | None:
+        """Why this target cannot represent ``record`` (e.g. its currency), or ``None``.
+
+        Such a customer is not bad data: it is reported as ``unsupported`` with the reason, never written, and
+        does not make the run partial. ``check`` counts them.
+        """
+        return None
 
     def match(self, codes: list[str]) -> dict[str, dict[str, Any]]:
         """Resolve customer codes to shop accounts. Codes missing from the result are reported unmatched.

@@ -1,8 +1,10 @@
 """``tradecredit check``: connect to every source and target of a config and say what works.
 
 Each adapter's own ``check`` runs inside its own ``try`` so one broken connection does not hide the rest.
-For each pipeline it also reads the source once to count customers, asks the target how many it can match,
-and reports every control mode the target would have to degrade.
+For each pipeline it also reads the source once to count customers (per limit state: lapsed dated limits are
+counted apart), asks the target how many it can match, counts the customers it cannot represent
+(``unsupported``), says what the shop still holds for customers rejected as bad data, and reports every
+control mode the target would have to degrade.
 """
 
 from __future__ import annotations
@@ -17,7 +19,9 @@ from pydantic import BaseModel
 
 from .adapters import CheckResult, CheckStatus, Source, Target
 from .config import Config, ConfiguredAdapter, PipelineConfig
-from .engine import degrade_mode
+from .engine import LapsedPolicy, degrade_mode
+from .records import LimitState, normalise_code
+from .report import held_text
 from .secrets import mask
 from .state import StateStore, check_state
 from .sync import instantiate, read_records
@@ -54,7 +58,7 @@ def check_config(config: Config, *, as_of: datetime | None = None) -> list[Check
         if name in in_pipelines:
             continue  # checked below, with the codes of each pipeline's source
         def target_check(adapter: ConfiguredAdapter[Target[Any]] = target_adapter) -> list[CheckResult]:
-            target = instantiate(adapter)
+            target = instantiate(adapter, policy=config.engine.policy())
             try:
                 return target.check(None) or [CheckResult(name="connect", status=CheckStatus.OK)]
             finally:
@@ -66,7 +70,7 @@ def check_config(config: Config, *, as_of: datetime | None = None) -> list[Check
         store = None
     try:
         for p in config.pipelines:
-            lines += _guarded(f"pipeline {p.name}", partial(_pipeline_check, config, p, as_of))
+            lines += _guarded(f"pipeline {p.name}", partial(_pipeline_check, config, p, as_of, store))
             if store is not None:
                 lines += _guarded(f"pipeline {p.name}", partial(_freshness, config, store, p.name, as_of))
     finally:
@@ -91,17 +95,40 @@ def _freshness(config: Config, store: StateStore, pipeline: str, now: datetime) 
     return CheckResult(name="freshness", status=CheckStatus.WARN if stale else CheckStatus.OK, detail=detail)
 
 
-def _pipeline_check(config: Config, p: PipelineConfig, as_of: datetime) -> list[CheckResult]:
+def _pipeline_check(
+    config: Config, p: PipelineConfig, as_of: datetime, store: StateStore | None = None
+) -> list[CheckResult]:
     source = instantiate(config.sources[p.source])
-    target = instantiate(config.targets[p.target])
+    target = instantiate(config.targets[p.target], policy=config.engine.policy())
     try:
         records, rejected = read_records(source, as_of)
+        states = Counter(r.limit_state for r in records.values())
+        by_state = ", ".join(f"{states[s]} {s.value}" for s in LimitState if states[s])
         results = [CheckResult(
             name="read", status=CheckStatus.WARN if rejected else CheckStatus.OK,
-            detail=f"{len(records)} customer(s) readable, {len(rejected)} rejected as bad data",
+            detail=f"{len(records)} customer(s) readable ({by_state or 'none'}), {len(rejected)} rejected as bad data",
         )]
+        if states[LimitState.LAPSED]:
+            policy = config.engine.policy()
+            results.append(CheckResult(name="lapsed limits", status=CheckStatus.WARN, detail=(
+                f"{states[LimitState.LAPSED]} customer(s) have a limited card whose dated limit is not valid today; "
+                f"[engine] lapsed_limit = {policy.lapsed_limit.value}: "
+                + ("no deferred credit until a valid limit exists (limit 0)" if policy.lapsed_limit is LapsedPolicy.ZERO
+                   else f"treated as no limit granted ([engine] no_limit = {policy.no_limit.value})"))))
+        if store is not None:
+            results += _held(store, p, rejected)
         codes = [r.code for r in records.values()]
         results += target.check(codes)
+        unsupported: Counter[tuple[str, str]] = Counter()
+        for r in records.values():
+            why = target.unsupported(r)
+            if why is not None:
+                unsupported[(r.currency, why.reason)] += 1
+        if unsupported:
+            detail = "; ".join(f"{n} in {cur}: {why}" for (cur, why), n in sorted(unsupported.items()))
+            results.append(CheckResult(name="unsupported", status=CheckStatus.WARN, detail=(
+                f"{sum(unsupported.values())} customer(s) the target cannot represent are reported as unsupported "
+                f"(not written, not failing the run) — {detail}")))
         by_name = {r.name: i for i, r in enumerate(results)}
         modes = Counter(r.control_mode for r in records.values())
         for mode, n in sorted(modes.items()):
@@ -111,7 +138,7 @@ def _pipeline_check(config: Config, p: PipelineConfig, as_of: datetime) -> list[
                 results[own] = described.model_copy(update={"detail": f"{n} customer(s): {described.detail}"})
                 continue
             try:
-                mapping = degrade_mode(mode, target.native_modes, target.mode_policy())
+                mapping = degrade_mode(mode, target.supported_modes(), target.mode_policy())
             except ValueError as exc:
                 results.append(CheckResult(name=f"mode {mode.value}", status=CheckStatus.FAIL, detail=str(exc)))
                 continue
@@ -124,3 +151,17 @@ def _pipeline_check(config: Config, p: PipelineConfig, as_of: datetime) -> list[
     finally:
         source.close()
         target.close()
+
+
+def _held(store: StateStore, p, rejected) -> list[CheckResult]:  # type: ignore[no-untyped-def]
+    """Customers rejected as bad data for whom the shop still holds values this pipeline wrote earlier."""
+    ledger = store.load_ledger(p.name, p.target)
+    held = [(r.code, ledger[normalise_code(r.code)].payload) for r in rejected
+            if r.code and normalise_code(r.code) in ledger]
+    if not held:
+        return []
+    shown = "; ".join(f"{code}: {held_text(payload)}" for code, payload in held[:5])
+    more = f" … and {len(held) - 5} more" if len(held) > 5 else ""
+    return [CheckResult(name="rejected but held", status=CheckStatus.WARN, detail=(
+        f"{len(held)} rejected customer(s) still have older values in the shop (last confirmed), so the shop is "
+        f"not in step for them — {shown}{more}"))]

@@ -1,7 +1,8 @@
 """The thin ``tradecredit`` runner. Every command calls the library; no business logic lives here.
 
 Exit codes (also in the README): 0 ok, 1 the run could not complete, 2 bad command line, 3 configuration
-error or credentials refused, 4 some customers failed or were rejected, 5 another run holds the lock. With
+error or credentials refused, 4 some customers failed or were rejected (status ``partial``), 5 another run holds
+the lock. With
 several pipelines, the most severe one (``report.exit_code_for``). ``check``: 0 nothing failed, 1 a check
 failed, 3 configuration error.
 """
@@ -131,7 +132,8 @@ def cli(verbose: int, log_format: str, log_file: str | None) -> None:
       tradecredit state history -c tradecredit.toml
 
     Exit codes: 0 ok, 1 run could not complete, 2 bad command line, 3 configuration error or
-    credentials refused, 4 some customers failed or were rejected, 5 pipeline already running.
+    credentials refused, 4 some customers failed or were rejected (status partial), 5 pipeline already
+    running. Customers the shop cannot represent (unsupported) do not change the exit code.
     """
     level = logging.WARNING - 10 * min(verbose, 2)
     if log_format == "json" or log_file:
@@ -310,7 +312,8 @@ def state_history(config_path: str, pipeline: str | None, limit: int, run_id: in
             click.echo(
                 f"#{r['id']:<5} {r['started_at']:%Y-%m-%d %H:%M:%S} {r['pipeline']:20} {r['status']:8} "
                 f"read {c.get('read', 0)}, written {c.get('written', 0)}, failed {c.get('failed', 0)}, "
-                f"rejected {c.get('rejected', 0)}, unchanged {c.get('unchanged', 0)}"
+                f"rejected {c.get('rejected', 0)}, unsupported {c.get('unsupported', 0)}, "
+                f"unchanged {c.get('unchanged', 0)}"
             )
     finally:
         store.close()

@@ -37,7 +37,7 @@ from pydantic import (
 from sqlalchemy.engine import make_url
 
 from .adapters import AdapterT, PluginOptions, Registered, Source, Target
-from .engine import StaleFallback, StalePolicy
+from .engine import CreditPolicy, LapsedPolicy, NoLimitPolicy, StaleFallback, StalePolicy
 from .errors import ConfigError
 from .secrets import mask, register_secret
 
@@ -227,11 +227,25 @@ class ServiceConfig(PluginOptions):
 
 
 class EngineConfig(PluginOptions):
+    """``[engine]``: the configurable part of the credit rules, the same for every target (docs/engine.md)."""
+
     max_age: timedelta | None = Field(timedelta(hours=24), description="ERP data older than this is stale")
-    stale_fallback: StaleFallback = StaleFallback.DECIDE
+    stale_fallback: StaleFallback = Field(StaleFallback.DECIDE, description="what a decision on stale data does")
+    no_limit: NoLimitPolicy = Field(
+        NoLimitPolicy.UNRESTRICTED,
+        description="no limit granted: unrestricted (the limit rule does not apply) or no_credit (a limit of 0)",
+    )
+    lapsed_limit: LapsedPolicy = Field(
+        LapsedPolicy.ZERO,
+        description="a lapsed dated limit: zero (no deferred credit) or no_limit (as no limit granted)",
+    )
 
     def stale_policy(self) -> StalePolicy:
         return StalePolicy(max_age=self.max_age, fallback=self.stale_fallback)
+
+    def policy(self) -> CreditPolicy:
+        """The policy every target and storefront decides by (handed to targets in ``AdapterContext.policy``)."""
+        return CreditPolicy(no_limit=self.no_limit, lapsed_limit=self.lapsed_limit, stale=self.stale_policy())
 
 
 class PipelineConfig(PluginOptions):

@@ -1,8 +1,10 @@
 """The records that cross plugin boundaries: one customer's credit as read from an ERP, and a rejected row.
 
 Every ERP plugin yields ``CreditRecord`` (good data) or ``RejectedRow`` (bad data, with its reason). The
-three limit states stay distinct end to end: ``NONE`` (no limit granted / limit control off), ``LIMITED``
-(a limit, possibly 0), ``UNLIMITED`` (explicitly unlimited, XL ``Knt_LimitTerminowy = 0``).
+limit states stay distinct end to end: ``NONE`` (no limit granted / limit control off), ``LIMITED`` (a limit,
+possibly 0), ``LAPSED`` (a limited card whose dated limit is not valid today: expired, a gap, only future
+rows), ``UNLIMITED`` (explicitly unlimited, XL ``Knt_LimitTerminowy = 0``). What each state means at checkout
+is the engine's decision (``engine.effective_credit``), never a plugin's.
 """
 
 from __future__ import annotations
@@ -18,9 +20,10 @@ from .money import ZERO, Currency, Money
 
 
 class LimitState(StrEnum):
-    NONE = "none"
-    LIMITED = "limited"
-    UNLIMITED = "unlimited"
+    NONE = "none"  # no limit granted / limit control off
+    LIMITED = "limited"  # a limit, possibly 0
+    LAPSED = "lapsed"  # limited, but no dated limit is valid today (never more credit than a limit of 0)
+    UNLIMITED = "unlimited"  # explicitly unlimited
 
 
 class ControlMode(StrEnum):
@@ -43,7 +46,8 @@ class CreditRecord(BaseModel):
     name: str = ""
     is_business: bool = Field(description="podmiot gospodarczy (a business entity, not a private person)")
     limit_state: LimitState
-    credit_limit: Money | None = Field(default=None, description="granted limit; None unless LIMITED")
+    credit_limit: Money | None = Field(default=None, description="granted limit; None unless LIMITED (a lapsed "
+                                       "limit's last amount is not a limit: it is in ``extra`` at most)")
     used: Money = ZERO
     overdue: Money = ZERO
     overdue_limit: Money | None = Field(default=None, description="tolerated overdue amount; None = no rule")

@@ -1,4 +1,5 @@
-"""The run report: what was read, unchanged, written, failed, rejected and unmatched, and how long it took.
+"""The run report: what was read, unchanged, written, failed, rejected, unsupported and unmatched, and how long
+it took.
 
 It is the same object for the library (``run_pipeline`` returns it), the CLI (``--json`` prints it) and the
 state store (saved with the run). Every string in it has gone through secret masking.
@@ -24,7 +25,7 @@ class ExitCode(IntEnum):
     ERROR = 1  # the run could not complete (system error, shop unreachable after retries)
     USAGE = 2  # bad command line
     CONFIG = 3  # invalid configuration or credentials refused (401/403)
-    PARTIAL = 4  # the run completed but some customers failed or were rejected
+    PARTIAL = 4  # the run completed but some customers failed or were rejected (status "partial")
     LOCKED = 5  # another run of the same pipeline holds the lock
 
 
@@ -55,6 +56,7 @@ def exit_code_for_error(exc: BaseException) -> ExitCode:
 class Counts(BaseModel):
     read: int = 0
     rejected: int = 0
+    unsupported: int = 0
     unmatched: int = 0
     unchanged: int = 0
     to_write: int = 0
@@ -67,6 +69,24 @@ class Problem(BaseModel):
     code: str | None = None
     erp_id: str | None = None
     reason: str
+    reason_code: str | None = Field(default=None, description="machine-readable reason (e.g. unsupported_currency)")
+    currency: str | None = Field(default=None, description="the customer's currency (unsupported customers)")
+    shop_holds: dict[str, Any] | None = Field(
+        default=None,
+        description="what the shop still holds for this customer: the last payload it confirmed (ledger); the shop "
+        "is NOT in step with the ERP for them until the problem is fixed",
+    )
+
+
+RunStatus = Literal["ok", "partial", "failed", "locked"]
+
+
+def completed_status(counts: Counts) -> RunStatus:
+    """The status of a run that completed: ``partial`` ⇔ customers failed or were rejected (⇔ exit code 4).
+
+    Unsupported and unmatched customers are steady states, not problems of the run.
+    """
+    return "partial" if counts.failed or counts.rejected else "ok"
 
 
 class PlannedChange(BaseModel):
@@ -90,13 +110,17 @@ class RunReport(BaseModel):
     target: str | None = None
     dry_run: bool = False
     full_refresh: bool = False
-    status: str = "ok"  # ok | partial | failed | locked | abandoned (as in tc_runs)
+    status: str = "ok"  # ok | partial | failed | locked | abandoned (as in tc_runs); partial ⇔ exit code 4
     as_of: datetime
     started_at: datetime
     finished_at: datetime | None = None
     durations: dict[str, float] = Field(default_factory=dict, description="seconds per stage")
     counts: Counts = Field(default_factory=Counts)
     rejected: list[Problem] = Field(default_factory=list)
+    unsupported: list[Problem] = Field(
+        default_factory=list, description="customers the target cannot represent (e.g. currency): not written, "
+        "not failing the run"
+    )
     unmatched: list[str] = Field(default_factory=list)
     failed: list[Problem] = Field(default_factory=list)
     plan: list[PlannedChange] = Field(default_factory=list)
@@ -113,7 +137,7 @@ class RunReport(BaseModel):
             return ExitCode.LOCKED
         if self.status in ("failed", "abandoned"):  # abandoned: lost its lease, or stopped by the service
             return _KIND_EXIT[self.error_kind or "error"]
-        if self.counts.failed or self.counts.rejected:
+        if self.status == "partial":
             return ExitCode.PARTIAL
         return ExitCode.OK
 
@@ -156,6 +180,7 @@ def render_text(report: RunReport, *, limit: int = 20) -> str:
                 [
                     ("read from the ERP", str(c.read)),
                     ("rejected (bad data; reasons below)", str(c.rejected)),
+                    ("not representable by the shop (unsupported)", str(c.unsupported)),
                     ("no account in the shop", str(c.unmatched)),
                     ("unchanged since last confirmed write", str(c.unchanged)),
                     ("to write" if report.dry_run else "sent", str(c.to_write)),
@@ -168,10 +193,17 @@ def render_text(report: RunReport, *, limit: int = 20) -> str:
     if report.degraded_modes:
         lines += ["", "Control modes the target cannot enforce natively:"]
         lines += [f"  {k}: {v} customer(s)" for k, v in sorted(report.degraded_modes.items())]
-    for title, problems in (("Rejected", report.rejected), ("Failed writes", report.failed)):
+    for title, problems in (("Rejected", report.rejected), ("Unsupported by the shop (not written, not an error)",
+                                                              report.unsupported), ("Failed writes", report.failed)):
         if problems:
             lines += ["", f"{title} ({len(problems)}), by reason:"]
             lines += _by_reason(problems, limit)
+    held = [p for p in (*report.rejected, *report.unsupported) if p.shop_holds]
+    if held:
+        lines += ["", f"Not in step: the shop still holds older values for {len(held)} of them (last confirmed):"]
+        lines += [f"  {p.code}: {held_text(p.shop_holds or {})}" for p in held[:limit]]
+        if len(held) > limit:
+            lines.append(f"  … and {len(held) - limit} more (use --json for all)")
     if report.unmatched:
         shown = ", ".join(report.unmatched[:limit])
         more = f" … and {len(report.unmatched) - limit} more" if len(report.unmatched) > limit else ""
@@ -213,6 +245,11 @@ def _by_reason(problems: list[Problem], limit: int) -> list[str]:
 
 def _fmt(value: Any) -> str:
     return "—" if value is None else str(value)
+
+
+def held_text(payload: dict[str, Any]) -> str:
+    """``field = value, …`` of a payload the shop confirmed (for "the shop still holds …" lines)."""
+    return ", ".join(f"{k} = {_fmt(v)}" for k, v in sorted(payload.items()))
 
 
 _SOURCE_MARK = {"ledger": "(ledger)", "shop": "(shop now)"}

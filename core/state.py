@@ -330,7 +330,7 @@ class ItemRecord:
 
     key: str | None
     code: str | None
-    outcome: str  # written | failed | rejected | unmatched
+    outcome: str  # written | unchanged | failed | rejected | unmatched | unsupported
     reason: str | None = None
     payload: Mapping[str, Any] | None = None
 

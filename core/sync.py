@@ -22,12 +22,12 @@ from pydantic import TypeAdapter
 from .adapters import AdapterContext, AdapterT, ItemStatus, KeyValueCache, OutgoingItem, Source, Target
 from .batches import chunks
 from .config import Config, ConfiguredAdapter, load_config
-from .engine import ModeMapping, degrade_mode
+from .engine import DEFAULT_POLICY, CreditPolicy, ModeMapping, degrade_mode
 from .errors import ConfigError, DataError, RunFailed, TradeCreditError, TransientError
 from .lease import Lease, LeaseLostError, StopRequested
 from .plugins import PluginHost, get_host
-from .records import ControlMode, CreditRecord, RejectedRow
-from .report import PlannedChange, Problem, RunReport, error_kind
+from .records import ControlMode, CreditRecord, RejectedRow, normalise_code
+from .report import PlannedChange, Problem, RunReport, completed_status, error_kind
 from .secrets import mask
 from .state import ItemRecord, StateCache, StateStore, dumps
 
@@ -59,10 +59,12 @@ class BatchOutcome:
     records: dict[str, CreditRecord] = field(default_factory=dict)  # confirmed key → the record written
 
 
-def instantiate(adapter: ConfiguredAdapter[AdapterT], cache: KeyValueCache | None = None) -> AdapterT:
+def instantiate(
+    adapter: ConfiguredAdapter[AdapterT], cache: KeyValueCache | None = None, policy: CreditPolicy = DEFAULT_POLICY
+) -> AdapterT:
     """A ready adapter for one config table: ``Source`` for ``config.sources``, ``Target`` for ``targets``."""
     cls = adapter.registered.cls
-    return cls(adapter.options, AdapterContext(instance_name=adapter.name, cache=cache))
+    return cls(adapter.options, AdapterContext(instance_name=adapter.name, cache=cache, policy=policy))
 
 
 def _as_config(config: Config | str | Path, host: PluginHost) -> Config:
@@ -208,7 +210,8 @@ def run_pipeline(
             lease = store.acquire_lease(p.name, info.run_id, timeout=cfg.state.lease_timeout, stop=stop)
         host.hook.before_run(run=info)
         source = instantiate(cfg.sources[p.source])
-        target = instantiate(cfg.targets[p.target], StateCache(store, f"target:{p.target}", read_only=dry_run))
+        target = instantiate(cfg.targets[p.target], StateCache(store, f"target:{p.target}", read_only=dry_run),
+                             cfg.engine.policy())
         _execute(report, store, source, target, info, host, progress)
     except BaseException as exc:  # noqa: BLE001 - recorded, shown to on_error and re-raised below
         failure = exc
@@ -336,8 +339,10 @@ def _execute(
     with _timed(report, "match"):
         matches = target.match([r.code for r in records.values()])
     outgoing: list[OutgoingItem] = []
-    ledger = {} if info.full_refresh else store.load_ledger(info.pipeline, info.target)
-    native, policy = target.native_modes, target.mode_policy()
+    # The whole ledger also when refreshing: it tells what the shop still holds for customers not written now.
+    confirmed = store.load_ledger(info.pipeline, info.target)
+    ledger = {} if info.full_refresh else confirmed
+    native, policy = target.supported_modes(), target.mode_policy()
     modes: dict[ControlMode, ModeMapping] = {}
     unchanged: dict[str, str] = {}  # code → key
     ledger_payloads: dict[str, dict[str, Any]] = {}  # key → last confirmed payload, for the dry-run plan
@@ -345,6 +350,13 @@ def _execute(
         for key, record in records.items():
             if record.code not in matches:
                 report.unmatched.append(record.code)
+                continue
+            why_not = target.unsupported(record)
+            if why_not is not None:
+                report.unsupported.append(Problem(
+                    code=record.code, erp_id=record.erp_id, reason=mask(why_not.reason), currency=record.currency,
+                    reason_code=why_not.reason_code.value,
+                ))
                 continue
             try:
                 mode = modes.get(record.control_mode) or modes.setdefault(
@@ -371,11 +383,13 @@ def _execute(
             )
     counts.unmatched = len(report.unmatched)
     counts.rejected = len(report.rejected)
+    counts.unsupported = len(report.unsupported)
     counts.to_write = len(outgoing)
+    _shop_holds(report, confirmed)
 
     if info.dry_run:
         _plan(report, target, outgoing, ledger_payloads, progress)
-        report.status = "partial" if counts.failed else "ok"
+        report.status = completed_status(counts)
         return
     with _timed(report, "write"):
         unreachable = _write(report, store, target, outgoing, info, host, progress)
@@ -386,15 +400,25 @@ def _execute(
     unmatched_items = [ItemRecord(None, code, "unmatched", "no shop account with this code") for code in
                        report.unmatched]
     rejected_items = [ItemRecord(None, p.code, "rejected", p.reason) for p in report.rejected]
+    unsupported_items = [ItemRecord(None, p.code, "unsupported", p.reason) for p in report.unsupported]
     if info.run_id is not None:
         # Only outcomes that changed since they were last recorded get an audit row; the rest is counted.
-        store.record_outcomes(info.run_id, info.pipeline, info.target, [*rejected_items, *unmatched_items],
-                              settled=unchanged.values())
+        store.record_outcomes(info.run_id, info.pipeline, info.target,
+                              [*rejected_items, *unsupported_items, *unmatched_items], settled=unchanged.values())
     if unreachable is not None:
         # The run could not complete, exactly as when the shop is unreachable while matching (exit 1): the
         # remaining customers were never tried. Confirmed batches stay in the ledger.
         raise unreachable
-    report.status = "partial" if counts.failed else "ok"
+    report.status = completed_status(counts)
+
+
+def _shop_holds(report: RunReport, confirmed: dict[str, Any]) -> None:
+    """Say, for each rejected or unsupported customer, what the shop still holds (its last confirmed payload):
+    nobody may believe the shop is in step for them."""
+    for problem in (*report.rejected, *report.unsupported):
+        entry = confirmed.get(normalise_code(problem.code)) if problem.code else None
+        if entry is not None:
+            problem.shop_holds = entry.payload
 
 
 def _plan(

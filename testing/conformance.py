@@ -69,7 +69,7 @@ class TargetConformance:
         items = []
         for r in records:
             if r.code in matches:
-                mode = degrade_mode(r.control_mode, target.native_modes, target.mode_policy())
+                mode = degrade_mode(r.control_mode, target.supported_modes(), target.mode_policy())
                 items.append(OutgoingItem(key=r.key, code=r.code, payload=target.payload(r, matches[r.code], mode),
                                           match=matches[r.code], record=r, mode=mode))
         return items

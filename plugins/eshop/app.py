@@ -2,7 +2,9 @@
 
 Every rule comes from ``tradecredit.core.engine``: the page header and the customer zone from
 ``storefront_view``, the checkout from ``decide_checkout`` (counting the storefront's own deferred orders the
-ERP has not booked yet). The admin switch "Limity kredytu i płatności" turns all of it on or off.
+ERP has not booked yet, gross), each by the ``[engine]`` policy the feed sent with the customer. Checkout has
+two steps: the summary (net, VAT and gross totals), then placing the order. The admin switch "Limity kredytu i
+płatności" turns all of it on or off.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
-from tradecredit.sdk import LimitState, PaymentForm, StalePolicy, format_pln, is_stale, storefront_view
+from tradecredit.sdk import LimitState, PaymentForm, ValueReason, format_pln, is_stale, storefront_view
 
 from . import feed
 from .store import PRODUCTS, Customer, StorefrontStore
@@ -63,14 +65,16 @@ def create_app(
     store: StorefrontStore,
     api_key: str,
     *,
-    stale_policy: StalePolicy | None = None,
     faults: FeedFaults | None = None,
 ) -> Starlette:
-    """Build the storefront ASGI app over ``store``; the feed accepts requests carrying ``api_key``."""
+    """Build the storefront ASGI app over ``store``; the feed accepts requests carrying ``api_key``.
+
+    Customers are decided by the policy their feed item carries, else by ``store.default_policy``.
+    """
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters["pln"] = _pln
+    templates.env.filters["rate"] = lambda rate: f"{rate.normalize():f}%"
     faults = faults or FeedFaults()
-    policy = stale_policy or StalePolicy()
 
     # --- the credit feed (JSON) ---------------------------------------------------------------------------
     def feed_guard(request: Request) -> Response | None:
@@ -124,6 +128,7 @@ def create_app(
             return JSONResponse({"error": "invalid api key"}, status_code=401, headers={"x-error": "invalid api key"})
         return JSONResponse({
             "contract": feed.CONTRACT,
+            "accepts": list(feed.ACCEPTED_CONTRACTS),
             "max_batch_size": feed.MAX_BATCH,
             "currencies": list(store.currencies),
             "limits_enabled": store.limits_enabled(),
@@ -141,13 +146,14 @@ def create_app(
         view = pending = None
         if customer is not None:
             pending = store.pending(customer.code, customer.item.currency)
-            view = storefront_view(customer.record(), pending, feature_enabled=enabled)
+            view = storefront_view(customer.record(), pending, feature_enabled=enabled,
+                                   policy=customer.policy(store.default_policy))
         return templates.TemplateResponse(
             request,
             name,
             {"customer": customer, "view": view, "pending": pending, "limits_enabled": enabled,
              "currency": customer.item.currency if customer else "PLN",
-             "LimitState": LimitState, **context},
+             "LimitState": LimitState, "ValueReason": ValueReason, **context},
             status_code=status_code,
         )
 
@@ -176,11 +182,13 @@ def create_app(
         customer = current(request)
         if customer is None:
             return RedirectResponse("/logowanie", status_code=303)
-        stale = is_stale(customer.fresh_as_of, datetime.now(UTC), policy)
+        stale = is_stale(customer.fresh_as_of, datetime.now(UTC), customer.policy(store.default_policy).stale)
         return page(request, "zone.html", orders=store.orders(customer.code), stale=stale,
                     payment_labels=PAYMENT_LABELS)
 
     async def checkout(request: Request) -> Response:
+        """Step 1 (GET, or ``action=edit``): the cart. Step 2 (``action=review``): the summary with net, VAT and
+        gross totals. Only from the summary is the order placed (``action=place``)."""
         customer = current(request)
         if customer is None:
             return RedirectResponse("/logowanie", status_code=303)
@@ -189,20 +197,25 @@ def create_app(
             return page(request, "checkout.html", **context)
         form = await request.form()
         try:
-            quantities = {pid: int(str(form.get(f"qty_{pid}") or 0)) for pid, _, _ in PRODUCTS}
+            quantities = {p.id: int(str(form.get(f"qty_{p.id}") or 0)) for p in PRODUCTS}
             payment_form = PaymentForm(str(form.get("payment_form", "")))
             if any(q < 0 for q in quantities.values()):
                 raise ValueError("negative quantity")
         except ValueError:
             return page(request, "checkout.html", 400, error="Wybierz produkty i formę płatności.", **context)
         context.update(quantities=quantities, selected_form=payment_form)
-        try:
-            result = store.checkout(customer.code, quantities, payment_form, stale_policy=policy)
-        except ValueError:
+        action = str(form.get("action") or "review")
+        if not any(quantities.values()):
             return page(request, "checkout.html", 400, error="Koszyk jest pusty.", **context)
+        if action == "edit":
+            return page(request, "checkout.html", **context)
+        summary = store.quote(customer.code, quantities)
+        if action != "place":
+            return page(request, "summary.html", summary=summary, **context)
+        result = store.checkout(customer.code, quantities, payment_form)
         if result.order is None:
             assert result.decision is not None
-            return page(request, "checkout.html", 200, blocked=result.decision.message_pl, **context)
+            return page(request, "summary.html", 200, summary=summary, blocked=result.decision.message_pl, **context)
         return RedirectResponse(f"/zamowienie/{result.order.id}", status_code=303)
 
     async def order_page(request: Request) -> Response:

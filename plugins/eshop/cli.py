@@ -18,9 +18,10 @@ from tradecredit.sdk import needs_sandbox_extra, serve_forever
 @click.option("--limits/--no-limits", "limits", default=None,
               help="set the admin switch 'Limity kredytu i płatności' (default: keep the stored setting)")
 @click.option("--max-age-hours", type=float, default=24, show_default=True,
-              help="credit data older than this is stale at checkout")
+              help="credit data older than this is stale at checkout (only for customers sent without the "
+                   "config's [engine] policy, i.e. by a version-1 feed; the eshop target always sends it)")
 @click.option("--stale-fallback", type=click.Choice(["decide", "warn", "block", "allow"]), default="decide",
-              show_default=True, help="what checkout does with stale data")
+              show_default=True, help="what checkout does with stale data (same fallback rule as --max-age-hours)")
 @needs_sandbox_extra("tradecredit sandbox eshop")
 def sandbox_eshop(
     host: str, port: int, db: Path, api_key: str | None, limits: bool | None, max_age_hours: float,

@@ -1,4 +1,9 @@
-"""The credit-feed contract (version 1): what the ``eshop`` target sends and what a storefront accepts.
+"""The credit-feed contract (version 2): what the ``eshop`` target sends and what a storefront accepts.
+
+Version 2 adds, compatibly, the ``lapsed`` limit state and a per-item ``policy`` (the config's ``[engine]``:
+no-limit and lapsed-limit rules, data age and the stale fallback), so the storefront decides by the same
+policy as every other target. A version-1 item (no ``policy``) is still accepted; the storefront then uses
+its own default policy.
 
 One module shared by both ends so they cannot drift apart. Documented for integrators in
 ``docs/plugins/eshop.md``; every name and status code used there is defined here.
@@ -6,13 +11,28 @@ One module shared by both ends so they cannot drift apart. Documented for integr
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
-from tradecredit.sdk import ControlMode, CreditRecord, Currency, LimitState, Money, available, decimal_or_none
+from tradecredit.sdk import (
+    ControlMode,
+    CreditPolicy,
+    CreditRecord,
+    Currency,
+    LapsedPolicy,
+    LimitState,
+    Money,
+    NoLimitPolicy,
+    StaleFallback,
+    StalePolicy,
+    available,
+    decimal_or_none,
+)
 
-CONTRACT = "tradecredit-credit-feed/1"
+CONTRACT_V1 = "tradecredit-credit-feed/1"
+CONTRACT = "tradecredit-credit-feed/2"
+ACCEPTED_CONTRACTS = (CONTRACT_V1, CONTRACT)  # a version-2 storefront accepts version-1 items too
 API_KEY_HEADER = "X-API-Key"
 PREFIX = "/api/credit-feed/v1"
 CUSTOMERS_PATH = f"{PREFIX}/customers"  # POST: batch upsert
@@ -25,8 +45,35 @@ REJECTED = "rejected"
 UNKNOWN = "unknown"
 
 
-def credit_payload(record: CreditRecord, mode: ControlMode) -> dict[str, Any]:
-    """The deterministic part of a feed item (no ``as_of``): equal records give equal dicts."""
+class FeedPolicy(BaseModel):
+    """The ``[engine]`` policy an item is decided by (version 2)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    no_limit: NoLimitPolicy
+    lapsed_limit: LapsedPolicy
+    max_age_seconds: int | None = Field(ge=0, description="data older than this is stale; null: never")
+    stale_fallback: StaleFallback
+
+    @classmethod
+    def of(cls, policy: CreditPolicy) -> FeedPolicy:
+        age = policy.stale.max_age
+        return cls(no_limit=policy.no_limit, lapsed_limit=policy.lapsed_limit,
+                   max_age_seconds=None if age is None else int(age.total_seconds()),
+                   stale_fallback=policy.stale.fallback)
+
+    def credit_policy(self) -> CreditPolicy:
+        age = None if self.max_age_seconds is None else timedelta(seconds=self.max_age_seconds)
+        return CreditPolicy(no_limit=self.no_limit, lapsed_limit=self.lapsed_limit,
+                            stale=StalePolicy(max_age=age, fallback=self.stale_fallback))
+
+
+def credit_payload(record: CreditRecord, mode: ControlMode, policy: CreditPolicy | None = None) -> dict[str, Any]:
+    """The deterministic part of a feed item (no ``as_of``): equal records and policies give equal dicts.
+
+    The policy is part of it, so a changed ``[engine]`` setting reaches every customer on the next run.
+    """
+    policy = policy or CreditPolicy()
     return {
         "code": record.code,
         "name": record.name,
@@ -34,11 +81,12 @@ def credit_payload(record: CreditRecord, mode: ControlMode) -> dict[str, Any]:
         "limit_state": record.limit_state.value,
         "credit_limit": decimal_or_none(record.credit_limit),
         "used": decimal_or_none(record.used),
-        "remaining": decimal_or_none(available(record)),
+        "remaining": decimal_or_none(available(record, policy=policy)),
         "overdue": decimal_or_none(record.overdue),
         "overdue_limit": decimal_or_none(record.overdue_limit),
         "control_mode": mode.value,
         "currency": record.currency,
+        "policy": FeedPolicy.of(policy).model_dump(mode="json"),
     }
 
 
@@ -59,6 +107,7 @@ class FeedItem(BaseModel):
     control_mode: ControlMode
     currency: Currency
     as_of: datetime
+    policy: FeedPolicy | None = Field(default=None, description="version 2; absent: the storefront's own default")
 
     @model_validator(mode="after")
     def _remaining_is_consistent(self) -> FeedItem:
@@ -66,10 +115,16 @@ class FeedItem(BaseModel):
             record = self.record()  # the record's own rules: limit state vs amount, signs, aware as_of
         except ValidationError as exc:
             raise ValueError(validation_message(exc)) from None
-        expected = available(record)
+        if self.policy is None and self.limit_state is LimitState.LAPSED:
+            raise ValueError("limit_state 'lapsed' needs the item's policy (credit feed version 2)")
+        expected = available(record, policy=self.credit_policy(CreditPolicy()))
         if self.remaining != expected:
-            raise ValueError(f"remaining {self.remaining} is not credit_limit − used ({expected})")
+            raise ValueError(f"remaining {self.remaining} is not the effective limit − used ({expected})")
         return self
+
+    def credit_policy(self, default: CreditPolicy) -> CreditPolicy:
+        """The policy this customer is decided by: the item's (version 2), else the storefront's default."""
+        return default if self.policy is None else self.policy.credit_policy()
 
     def record(self, *, as_of: datetime | None = None) -> CreditRecord:
         """Rebuild the ``CreditRecord`` the engine decides on (``as_of`` may be a later freshness time)."""

@@ -23,19 +23,22 @@ from tradecredit.sdk import (
     DEFERRED_FORMS,
     ZERO,
     CheckoutDecision,
+    CreditPolicy,
     CreditRecord,
+    OrderTotals,
     Outcome,
     PaymentForm,
     StalePolicy,
     StateError,
     decide_checkout,
     normalise_code,
+    order_totals,
     to_money,
 )
 
 from .feed import ACCEPTED, REJECTED, UNKNOWN, FeedItem, validation_message
 
-SCHEMA_VERSION = 2  # 2: orders.message
+SCHEMA_VERSION = 3  # 2: orders.message; 3: orders.net/vat (amount is gross)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS settings (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -51,7 +54,9 @@ CREATE TABLE IF NOT EXISTS orders (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
     customer_key TEXT NOT NULL,
     code TEXT NOT NULL,
-    amount TEXT NOT NULL,
+    amount TEXT NOT NULL,        -- gross: the value that counts against the credit limit
+    net TEXT,
+    vat TEXT,
     currency TEXT NOT NULL,
     payment_form TEXT NOT NULL,
     outcome TEXT NOT NULL,
@@ -63,28 +68,77 @@ CREATE TABLE IF NOT EXISTS orders (
 CREATE INDEX IF NOT EXISTS orders_customer ON orders (customer_key, booked);
 """
 
-# The catalogue, with a price list per currency: a B2B customer buys in the currency of their trade credit,
-# so the engine always compares amounts of one currency (orders, pending, limit).
-PRODUCTS: tuple[tuple[str, str, dict[str, Decimal]], ...] = (
-    ("papier", "Papier ksero A4, karton 5 ryz",
-     {"PLN": Decimal("89.90"), "EUR": Decimal("21.00"), "USD": Decimal("23.00")}),
-    ("toner", "Toner do drukarki laserowej",
-     {"PLN": Decimal("349.00"), "EUR": Decimal("81.00"), "USD": Decimal("88.00")}),
-    ("krzeslo", "Krzesło biurowe ergonomiczne",
-     {"PLN": Decimal("1249.00"), "EUR": Decimal("290.00"), "USD": Decimal("316.00")}),
-    ("laptop", "Laptop biznesowy 15,6″",
-     {"PLN": Decimal("3999.00"), "EUR": Decimal("930.00"), "USD": Decimal("1012.00")}),
-    ("serwer", "Serwer plików NAS, 4 dyski",
-     {"PLN": Decimal("12345.67"), "EUR": Decimal("2871.00"), "USD": Decimal("3125.00")}),
+@dataclass(frozen=True)
+class Product:
+    id: str
+    name: str
+    prices: dict[str, Decimal]  # net unit price per currency
+    vat: Decimal  # VAT rate in %
+
+
+# The catalogue, with a net price list per currency (a B2B customer buys in the currency of their trade credit,
+# so the engine always compares amounts of one currency) and a VAT rate per product: orders count against the
+# limit gross, as the ERP's receivables are invoice amounts with VAT.
+PRODUCTS: tuple[Product, ...] = (
+    Product("papier", "Papier ksero A4, karton 5 ryz",
+            {"PLN": Decimal("89.90"), "EUR": Decimal("21.00"), "USD": Decimal("23.00")}, Decimal(23)),
+    Product("toner", "Toner do drukarki laserowej",
+            {"PLN": Decimal("349.00"), "EUR": Decimal("81.00"), "USD": Decimal("88.00")}, Decimal(23)),
+    Product("krzeslo", "Krzesło biurowe ergonomiczne",
+            {"PLN": Decimal("1249.00"), "EUR": Decimal("290.00"), "USD": Decimal("316.00")}, Decimal(23)),
+    Product("laptop", "Laptop biznesowy 15,6″",
+            {"PLN": Decimal("3999.00"), "EUR": Decimal("930.00"), "USD": Decimal("1012.00")}, Decimal(23)),
+    Product("serwer", "Serwer plików NAS, 4 dyski",
+            {"PLN": Decimal("12345.67"), "EUR": Decimal("2871.00"), "USD": Decimal("3125.00")}, Decimal(23)),
+    Product("kodeks", "Kodeks pracy 2025 z komentarzem (książka)",
+            {"PLN": Decimal("129.00"), "EUR": Decimal("30.00"), "USD": Decimal("33.00")}, Decimal(5)),
 )
 CURRENCIES = ("EUR", "PLN", "USD")
+_BY_ID = {p.id: p for p in PRODUCTS}
+
+
+def product(product_id: str) -> Product:
+    try:
+        return _BY_ID[product_id]
+    except KeyError:
+        raise ValueError(f"unknown product {product_id!r}") from None
 
 
 def price(product_id: str, currency: str) -> Decimal:
-    for pid, _, prices in PRODUCTS:
-        if pid == product_id:
-            return prices[currency]
-    raise ValueError(f"unknown product {product_id!r}")
+    """The net unit price of a product in ``currency``."""
+    return product(product_id).prices[currency]
+
+
+@dataclass(frozen=True)
+class QuoteLine:
+    product: Product
+    quantity: int
+    net: Decimal
+    vat: Decimal
+    gross: Decimal
+
+
+@dataclass(frozen=True)
+class Quote:
+    """What the customer sees before placing the order: every line and the net, VAT and gross totals."""
+
+    currency: str
+    lines: tuple[QuoteLine, ...]
+    totals: OrderTotals
+
+
+def quote(lines: dict[str, int], currency: str) -> Quote:
+    """Price a cart: per line net, VAT and gross; totals with VAT per rate (engine.order_totals)."""
+    priced = []
+    for pid, qty in lines.items():
+        if qty <= 0:
+            continue
+        item = product(pid)
+        line = order_totals([(item.prices[currency], qty, item.vat)])
+        priced.append(QuoteLine(item, qty, line.net, line.vat, line.gross))
+    totals = order_totals((product(pid).prices[currency], qty, product(pid).vat)
+                          for pid, qty in lines.items() if qty > 0)
+    return Quote(currency=currency, lines=tuple(priced), totals=totals)
 
 
 @dataclass(frozen=True)
@@ -101,12 +155,16 @@ class Customer:
         """The ERP's credit as the engine needs it, aged by the latest confirmation from the ERP."""
         return self.item.record(as_of=self.fresh_as_of)
 
+    def policy(self, default: CreditPolicy) -> CreditPolicy:
+        """The ``[engine]`` policy sent with the customer (feed v2), else the storefront's ``default``."""
+        return self.item.credit_policy(default)
+
 
 @dataclass(frozen=True)
 class Order:
     id: int
     code: str
-    amount: Decimal
+    amount: Decimal  # gross
     currency: str
     payment_form: PaymentForm
     outcome: Outcome
@@ -114,6 +172,8 @@ class Order:
     placed_at: datetime
     booked: bool
     message: str | None = None
+    net: Decimal | None = None
+    vat: Decimal | None = None
 
     @property
     def pending(self) -> bool:
@@ -125,6 +185,7 @@ class Order:
 class CheckoutResult:
     decision: CheckoutDecision | None  # None when the admin switch is off (nothing enforced)
     order: Order | None  # None when refused
+    quote: Quote | None = None
 
 
 def _now() -> datetime:
@@ -139,9 +200,11 @@ def _iso(dt: datetime) -> str:
 class StorefrontStore:
     """All storefront state. Safe to share between threads."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, *, default_policy: CreditPolicy | None = None) -> None:
         self.path = Path(path)
         self.currencies = CURRENCIES
+        # For customers whose feed item carries no policy (credit feed version 1).
+        self.default_policy = default_policy or CreditPolicy()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
@@ -152,8 +215,25 @@ class StorefrontStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         if version == 1:
             self._db.execute("ALTER TABLE orders ADD COLUMN message TEXT")
+        if version in (1, 2):
+            self._migrate_to_gross()
         self._db.executescript(_SCHEMA)
         self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    def _migrate_to_gross(self) -> None:
+        """Schema 3: ``amount`` was the net value; it becomes gross (VAT by the products' rates), net/vat kept."""
+        self._db.execute("ALTER TABLE orders ADD COLUMN net TEXT")
+        self._db.execute("ALTER TABLE orders ADD COLUMN vat TEXT")
+        for row in self._db.execute("SELECT id, amount, currency, lines FROM orders").fetchall():
+            try:
+                priced = quote(json.loads(row["lines"]), row["currency"]).totals
+            except (ValueError, KeyError):
+                priced = None
+            net = Decimal(row["amount"])
+            if priced is None or priced.net != net:  # prices changed since: keep the net, add the standard rate
+                priced = order_totals([(net, 1, Decimal(23))])
+            self._db.execute("UPDATE orders SET amount = ?, net = ?, vat = ? WHERE id = ?",
+                             (format(priced.gross, "f"), format(priced.net, "f"), format(priced.vat, "f"), row["id"]))
 
     def close(self) -> None:
         with self._lock:
@@ -260,7 +340,7 @@ class StorefrontStore:
 
     # --- orders -------------------------------------------------------------------------------------------
     def pending(self, code: str, currency: str) -> Decimal:
-        """Value of the customer's deferred orders in ``currency`` not yet booked by the ERP."""
+        """Gross value of the customer's deferred orders in ``currency`` not yet booked by the ERP."""
         forms = tuple(f.value for f in DEFERRED_FORMS)
         marks = ", ".join("?" for _ in forms)
         with self._lock:
@@ -271,6 +351,36 @@ class StorefrontStore:
             ).fetchall()
         return to_money(sum((Decimal(r["amount"]) for r in rows), ZERO))
 
+    def quote(self, code: str, lines: dict[str, int]) -> Quote:
+        """The cart priced in the customer's currency (net, VAT and gross per line and in total)."""
+        customer = self.customer(code)
+        if customer is None:
+            raise ValueError(f"unknown customer {code!r}")
+        return quote(lines, customer.item.currency)
+
+    def decide(
+        self,
+        code: str,
+        gross: Decimal,
+        payment_form: PaymentForm,
+        *,
+        stale_policy: StalePolicy | None = None,
+        now: datetime | None = None,
+    ) -> CheckoutDecision | None:
+        """The checkout decision for a deferred order of ``gross`` (``None``: the admin switch is off).
+
+        The engine's ``decide_checkout`` on the record rebuilt from the feed, with the storefront's pending
+        orders (gross) and the customer's policy from the feed (``stale_policy`` overrides its stale part).
+        """
+        customer = self.customer(code)
+        if customer is None:
+            raise ValueError(f"unknown customer {code!r}")
+        if not self.limits_enabled():
+            return None
+        pending = self.pending(code, customer.item.currency)
+        return decide_checkout(customer.record(), gross, payment_form, pending, now=now or _now(),
+                               stale_policy=stale_policy, policy=customer.policy(self.default_policy))
+
     def checkout(
         self,
         code: str,
@@ -280,35 +390,51 @@ class StorefrontStore:
         stale_policy: StalePolicy | None = None,
         now: datetime | None = None,
     ) -> CheckoutResult:
-        """Decide and (unless refused) place an order, atomically: two tabs cannot both spend the last credit."""
+        """Decide and (unless refused) place an order, atomically: two tabs cannot both spend the last credit.
+
+        The order counts gross: net + VAT of its lines, the amount the ERP's invoice will carry.
+        """
         lines = {pid: qty for pid, qty in lines.items() if qty > 0}
         if not lines:
             raise ValueError("the order is empty")
         now = now or _now()
-        with self._tx() as db:
-            customer = self.customer(code)
-            if customer is None:
-                raise ValueError(f"unknown customer {code!r}")
-            currency = customer.item.currency
-            amount = to_money(sum((price(pid, currency) * qty for pid, qty in lines.items()), ZERO))
-            decision = None
-            if self.limits_enabled():
-                pending = self.pending(code, currency)
-                decision = decide_checkout(
-                    customer.record(), amount, payment_form, pending, now=now, stale_policy=stale_policy
-                )
+        with self._tx():
+            priced = self.quote(code, lines)
+            decision = self.decide(code, priced.totals.gross, payment_form, stale_policy=stale_policy, now=now)
             if decision is not None and not decision.allowed:
-                return CheckoutResult(decision=decision, order=None)
+                return CheckoutResult(decision=decision, order=None, quote=priced)
             outcome = decision.outcome if decision else Outcome.ALLOW
-            cur = db.execute(
-                "INSERT INTO orders (customer_key, code, amount, currency, payment_form, outcome, lines, placed_at,"
-                " message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (customer.key, customer.code, format(amount, "f"), currency, payment_form.value,
-                 outcome.value, json.dumps(lines, sort_keys=True), _iso(now), decision and decision.message_pl),
-            )
-            order_id = cur.lastrowid
-        order = self.order(int(order_id or 0))
-        return CheckoutResult(decision=decision, order=order)
+            order_id = self._insert_order(code, priced, payment_form, outcome, lines, now,
+                                          decision.message_pl if decision else None)
+        return CheckoutResult(decision=decision, order=self.order(order_id), quote=priced)
+
+    def add_order(self, code: str, gross: Decimal, payment_form: PaymentForm = PaymentForm.TRANSFER, *,
+                  now: datetime | None = None) -> Order:
+        """Store an order the shop already holds, with no rule applied (seeding tests and demos); ``gross``
+        is its value with VAT."""
+        customer = self.customer(code)
+        if customer is None:
+            raise ValueError(f"unknown customer {code!r}")
+        priced = Quote(customer.item.currency, (), OrderTotals(net=to_money(gross), vat=ZERO, gross=to_money(gross),
+                                                               by_rate=()))
+        with self._tx():
+            order_id = self._insert_order(code, priced, payment_form, Outcome.ALLOW, {}, now or _now(), None)
+        order = self.order(order_id)
+        assert order is not None
+        return order
+
+    def _insert_order(self, code: str, priced: Quote, payment_form: PaymentForm, outcome: Outcome,
+                      lines: dict[str, int], now: datetime, message: str | None) -> int:
+        customer = self.customer(code)
+        assert customer is not None
+        cur = self._db.execute(
+            "INSERT INTO orders (customer_key, code, amount, net, vat, currency, payment_form, outcome, lines,"
+            " placed_at, message) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (customer.key, customer.code, format(priced.totals.gross, "f"), format(priced.totals.net, "f"),
+             format(priced.totals.vat, "f"), priced.currency, payment_form.value, outcome.value,
+             json.dumps(lines, sort_keys=True), _iso(now), message),
+        )
+        return int(cur.lastrowid or 0)
 
     def order(self, order_id: int) -> Order | None:
         with self._lock:
@@ -359,4 +485,6 @@ def _order(row: sqlite3.Row) -> Order:
         placed_at=datetime.fromisoformat(row["placed_at"]),
         booked=bool(row["booked"]),
         message=row["message"],
+        net=None if row["net"] is None else Decimal(row["net"]),
+        vat=None if row["vat"] is None else Decimal(row["vat"]),
     )

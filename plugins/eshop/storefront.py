@@ -19,7 +19,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from tradecredit.sdk import PaymentForm, RunningServer, StaleFallback, StalePolicy, serve_in_thread
+from tradecredit.sdk import CreditPolicy, PaymentForm, RunningServer, StaleFallback, StalePolicy, serve_in_thread
 
 from .app import FeedFaults, create_app
 from .store import CheckoutResult, Customer, Order, StorefrontStore
@@ -31,11 +31,16 @@ class Storefront:
 
     store: StorefrontStore
     api_key: str
-    stale_policy: StalePolicy = field(default_factory=StalePolicy)
     faults: FeedFaults = field(default_factory=FeedFaults)
 
     def __post_init__(self) -> None:
-        self.app = create_app(self.store, self.api_key, stale_policy=self.stale_policy, faults=self.faults)
+        self.app = create_app(self.store, self.api_key, faults=self.faults)
+
+    @property
+    def default_policy(self) -> CreditPolicy:
+        """The policy of customers whose feed item carries none (feed version 1); version-2 items bring the
+        config's ``[engine]`` policy with them."""
+        return self.store.default_policy
 
     # --- the admin switch and the data ---------------------------------------------------------------------
     @property
@@ -67,7 +72,7 @@ class Storefront:
 
         ``lines`` maps product ids (``papier``, ``toner``, ``krzeslo``, ``laptop``, ``serwer``) to quantities.
         """
-        return self.store.checkout(code, lines, PaymentForm(payment_form), stale_policy=self.stale_policy)
+        return self.store.checkout(code, lines, PaymentForm(payment_form))
 
     def inject_feed_failures(self, count: int, status: int = 503, retry_after: str | None = "0") -> None:
         """Answer the next ``count`` feed requests with ``status`` (for testing retries)."""
@@ -113,13 +118,19 @@ def stale_policy(max_age_hours: float | None = 24, fallback: str = "decide") -> 
     )
 
 
+def _default(policy: StalePolicy | CreditPolicy | None) -> CreditPolicy:
+    if isinstance(policy, StalePolicy):
+        return CreditPolicy(stale=policy)
+    return policy or CreditPolicy()
+
+
 def _parts(
-    db: str | Path, api_key: str | None, limits_enabled: bool | None, policy: StalePolicy | None
+    db: str | Path, api_key: str | None, limits_enabled: bool | None, policy: StalePolicy | CreditPolicy | None
 ) -> dict[str, Any]:
-    store = StorefrontStore(db)
+    store = StorefrontStore(db, default_policy=_default(policy))
     if limits_enabled is not None:
         store.set_limits_enabled(limits_enabled)
-    return {"store": store, "api_key": store.api_key(api_key), "stale_policy": policy or StalePolicy()}
+    return {"store": store, "api_key": store.api_key(api_key)}
 
 
 def open_storefront(
@@ -127,11 +138,12 @@ def open_storefront(
     *,
     api_key: str | None = None,
     limits_enabled: bool | None = None,
-    policy: StalePolicy | None = None,
+    policy: StalePolicy | CreditPolicy | None = None,
 ) -> Storefront:
     """A storefront over the SQLite file ``db`` (created when missing).
 
     ``api_key`` None: the key stored in ``db``, or a new random one stored there (so a restart keeps it).
+    ``policy``: for customers whose feed item carries no policy (feed version 1); the target sends the config's.
     """
     return Storefront(**_parts(db, api_key, limits_enabled, policy))
 
@@ -143,7 +155,7 @@ def start_storefront(
     host: str = "127.0.0.1",
     port: int = 0,
     limits_enabled: bool | None = None,
-    policy: StalePolicy | None = None,
+    policy: StalePolicy | CreditPolicy | None = None,
 ) -> RunningStorefront:
     """Serve a storefront in a background thread on ``host:port`` (0: a free port).
 

@@ -28,6 +28,7 @@ from tradecredit.sdk import (
     Secret,
     Target,
     TradeCreditError,
+    Unsupported,
     normalise_code,
 )
 
@@ -51,6 +52,7 @@ class EshopTarget(Target[EshopOptions]):
     native_modes: ClassVar[frozenset[ControlMode]] = frozenset(ControlMode)
 
     _client: HttpClient | None = None
+    _currencies: frozenset[str] | None = None  # what the storefront can sell in (its status), once per run
 
     @property
     def opts(self) -> EshopOptions:
@@ -75,10 +77,33 @@ class EshopTarget(Target[EshopOptions]):
             self._client.close()
             self._client = None
 
+    def unsupported(self, record: CreditRecord) -> Unsupported | None:
+        """A customer in a currency the storefront has no price list in cannot be enforced there: unsupported.
+
+        The currencies come from the storefront's status (read once); when it cannot be read, nothing is
+        declared unsupported here and the storefront's per-item answer decides (a rejected item fails).
+        """
+        if self._currencies is None:
+            try:
+                response = self.client().request("GET", feed.STATUS_PATH, what=f"{self.name}: status")
+                listed = response.json().get("currencies") if response.status_code == 200 else None
+            except (TradeCreditError, ValueError, AttributeError):
+                listed = None
+            self._currencies = frozenset(map(str, listed)) if isinstance(listed, list) else frozenset()
+        if not self._currencies or record.currency in self._currencies:
+            return None
+        return Unsupported(reason=(f"currency {record.currency}: the storefront sells only in "
+                                   f"{', '.join(sorted(self._currencies))}, so it cannot compare this customer's "
+                                   "limit with orders"))
+
     # --- the contract --------------------------------------------------------------------------------------
     def payload(self, record: CreditRecord, match: dict[str, Any], mode: ModeMapping) -> dict[str, Any]:
-        """Everything the storefront needs except ``as_of``, which changes every run (see ``write``)."""
-        return feed.credit_payload(record, mode.effective)
+        """Everything the storefront needs except ``as_of``, which changes every run (see ``write``).
+
+        The storefront decides with the engine's ``effective_credit`` on the same record and the config's
+        ``[engine]`` policy, which travels in the item (feed version 2).
+        """
+        return feed.credit_payload(record, mode.effective, self.context.policy)
 
     def write(self, items: list[OutgoingItem]) -> list[ItemResult]:
         """One batch upsert. ``as_of`` is added here, outside the ledger-compared payload."""
@@ -132,10 +157,21 @@ class EshopTarget(Target[EshopOptions]):
         status = response.json()
         checks = [CheckResult(name="storefront reachable", status=CheckStatus.OK, detail=str(self.opts.base_url))]
         contract = status.get("contract")
+        accepts = status.get("accepts") or [contract]
+        fits = feed.CONTRACT in accepts
         checks.append(CheckResult(
             name="credit-feed contract",
-            status=CheckStatus.OK if contract == feed.CONTRACT else CheckStatus.FAIL,
-            detail=f"storefront speaks {contract!r}, this target {feed.CONTRACT!r}",
+            status=CheckStatus.OK if fits else CheckStatus.FAIL,
+            detail=f"storefront speaks {contract!r} (accepts {', '.join(map(str, accepts))}), this target sends "
+                   f"{feed.CONTRACT!r}" + ("" if fits else ": upgrade the storefront (version 2 carries the "
+                                                           "[engine] policy and lapsed limits)"),
+        ))
+        policy = self.context.policy
+        checks.append(CheckResult(
+            name="engine policy", status=CheckStatus.OK,
+            detail=(f"sent with every customer: no_limit = {policy.no_limit.value}, lapsed_limit = "
+                    f"{policy.lapsed_limit.value}, max_age = {policy.stale.max_age}, stale_fallback = "
+                    f"{policy.stale.fallback.value} (the storefront applies the fallback itself at checkout)"),
         ))
         shop_max = int(status.get("max_batch_size") or feed.MAX_BATCH)
         if shop_max < self.batch_size():

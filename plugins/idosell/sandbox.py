@@ -7,7 +7,10 @@
 * An empty result is ``faultCode 2`` inside a 200 body.
 * The shop's credit rule at order placement (seed 000): a ``tradecredit`` order is refused when
   limit − ERP balance (as debt) − value of the customer's trade-credit orders not yet taken over by the ERP
-  (``apiFlag`` ``none`` or ``registration_fault``) < order total.
+  (``apiFlag`` ``none`` or ``registration_fault``) < order total. Orders are valued **gross** (credit exposure
+  is gross: the ERP's receivables are invoice amounts): ``productRetailPrice`` is the gross price; an order
+  ``orderSettledAtPrice = "net"`` gives net prices and ``productVat`` (rate in %) per product, and its gross
+  total is net + VAT per rate; ``"net_without_VAT"`` has no VAT.
 * Fault injection (``faults.FaultPlan``), a request log and observers of every exchange (``Sandbox.observe``,
   where tests attach their official-spec validator); state in SQLite so a demo can be inspected.
 
@@ -34,7 +37,7 @@ import httpx
 from pydantic import ValidationError
 from starlette.requests import Request
 from starlette.responses import Response
-from tradecredit.sdk import ZERO, RunningServer, serve_in_thread, to_money
+from tradecredit.sdk import ZERO, RunningServer, order_totals, round_money, serve_in_thread, to_money
 
 from . import models as m
 from .faults import Fault, FaultPlan, fault_kind
@@ -269,6 +272,15 @@ class ShopStore:
             return None
         return client.limit - self.debt(client) - self.pending(client.client_id)
 
+    def credit_refusal(self, client: ShopClient, total: Decimal) -> str | None:
+        """The shop's credit rule for a trade-credit order of gross ``total``: why it is refused, or None."""
+        if not client.trade_credit or client.limit is None:
+            return "Trade credit is not enabled for this customer"
+        left = self.available(client)
+        if left is not None and left < total:
+            return f"Trade credit limit exceeded: available {left:.2f} {client.currency}, order {total:.2f}"
+        return None
+
     # orders
     def orders(self, where: str = "1=1", args: Iterable[Any] = ()) -> list[ShopOrder]:
         return [
@@ -287,12 +299,9 @@ class ShopStore:
             if payment_type == "tradecredit":
                 if client is None:
                     return None, "Trade credit needs a customer account"
-                if not client.trade_credit or client.limit is None:
-                    return None, "Trade credit is not enabled for this customer"
-                left = self.available(client)
-                if left is not None and left < total:
-                    return None, (f"Trade credit limit exceeded: available {left:.2f} {client.currency},"
-                                  f" order {total:.2f}")
+                refused = self.credit_refusal(client, total)
+                if refused is not None:
+                    return None, refused
             cur = self._db.execute(
                 "INSERT INTO orders (client_id, login, payment_type, total, currency, added) VALUES (?,?,?,?,?,?)",
                 (client.client_id if client else None, login, payment_type, str(total), currency, _now()),
@@ -300,6 +309,21 @@ class ShopStore:
             serial = int(cur.lastrowid or 0)
             self._db.execute("UPDATE orders SET order_id = ? WHERE serial = ?", (f"sandbox-{serial}", serial))
             return self.orders("serial = ?", (serial,))[0], "Order placed"
+
+    def add_order(self, login: str, total: Decimal | str, *, payment_type: str = "tradecredit",
+                  api_flag: str = "none", currency: str = "PLN") -> ShopOrder:
+        """Store an order as the shop already holds it (no credit rule applied): for seeding tests and demos."""
+        with self._lock:
+            client = self.client(login)
+            cur = self._db.execute(
+                "INSERT INTO orders (client_id, login, payment_type, total, currency, api_flag, added)"
+                " VALUES (?,?,?,?,?,?,?)",
+                (client.client_id if client else None, login, payment_type, str(to_money(total)), currency, api_flag,
+                 _now()),
+            )
+            serial = int(cur.lastrowid or 0)
+            self._db.execute("UPDATE orders SET order_id = ? WHERE serial = ?", (f"sandbox-{serial}", serial))
+            return self.orders("serial = ?", (serial,))[0]
 
     def update_order(self, serial: int | None, order_id: str | None, values: Mapping[str, Any]) -> ShopOrder | None:
         sets = {c: values[k] for k, c in (("apiFlag", "api_flag"), ("orderStatus", "status"),
@@ -552,8 +576,7 @@ class SandboxApp:
             raise _Invalid(m.TOO_MANY)
         results, failed = [], False
         for o in req.params.orders:
-            total = sum((p.productQuantity * p.productRetailPrice for p in o.products), ZERO)
-            total = to_money(total + (o.deliveryCost or ZERO) - (o.orderRebateValue or ZERO), strict=False)
+            total = order_gross(o)
             order, message = self.store.place_order(o.clientLogin, o.orderPaymentType or "prepaid", total,
                                                     o.currencyId or self.currency)
             if order is None:
@@ -614,6 +637,19 @@ class SandboxApp:
                              "orderCurrency": {"currencyId": o.currency, "orderProductsCost": _num(o.total)}},
             },
         }
+
+
+def order_gross(o: m.OrderPost) -> Decimal:
+    """The order's gross value, the amount the credit rule counts (credit exposure is gross).
+
+    ``productRetailPrice`` is the gross price (spec); settled ``net``: it is the net price and ``productVat``
+    the VAT rate in %, VAT computed per rate on the sum of net values; ``net_without_VAT``: no VAT at all.
+    """
+    settled = o.orderSettledAtPrice or "gross"
+    lines = [(round_money(p.productRetailPrice), p.productQuantity,
+              (p.productVat or ZERO) if settled == "net" and p.productVatFree != "y" else ZERO) for p in o.products]
+    goods = order_totals(lines).gross
+    return round_money(goods + (o.deliveryCost or ZERO) - (o.orderRebateValue or ZERO))
 
 
 # --- the Python API -----------------------------------------------------------------------------------------
@@ -716,15 +752,19 @@ class Sandbox:
         return httpx.request(method, f"{self.api_url}/{path}", json=body, headers={"X-API-KEY": self.api_key},
                              timeout=30)
 
-    def place_order(self, login: str, total: Decimal | str, *, payment_type: str = "tradecredit") -> OrderOutcome:
-        """Place an order of ``total`` (one product line) through ``POST orders/orders``."""
+    def place_order(self, login: str, total: Decimal | str, *, payment_type: str = "tradecredit",
+                    vat: Decimal | str | None = None) -> OrderOutcome:
+        """Place an order through ``POST orders/orders``: one product line of gross price ``total``, or, with
+        ``vat`` (rate in %), of net price ``total`` settled at net prices (the shop adds the VAT)."""
         amount = to_money(total)
-        body = {"params": {"orders": [{
-            "orderType": "wholesale", "orderPaymentType": payment_type, "currencyId": self.currency,
-            "clientLogin": login,
-            "products": [{"productId": 1, "sizeId": "uniw", "productQuantity": 1,
-                          "productRetailPrice": float(amount)}],
-        }]}}
+        product: dict[str, Any] = {"productId": 1, "sizeId": "uniw", "productQuantity": 1,
+                                   "productRetailPrice": float(amount)}
+        order: dict[str, Any] = {"orderType": "wholesale", "orderPaymentType": payment_type,
+                                 "currencyId": self.currency, "clientLogin": login, "products": [product]}
+        if vat is not None:
+            product["productVat"] = float(Decimal(vat))
+            order["orderSettledAtPrice"] = "net"
+        body = {"params": {"orders": [order]}}
         response = self._call("POST", "orders/orders", body)
         if response.status_code not in (200, 207):
             return OrderOutcome(False, None, None, f"HTTP {response.status_code}: {response.text[:200]}",
@@ -732,6 +772,10 @@ class Sandbox:
         result = response.json()["results"]["ordersResults"][0]
         return OrderOutcome(result["faultCode"] == 0, result.get("orderId"), result.get("orderSerialNumber"),
                             result.get("faultString") or "Order placed", response.status_code)
+
+    def add_order(self, login: str, total: Decimal | str, **fields: Any) -> ShopOrder:
+        """Seed an order the shop already holds (``payment_type``, ``api_flag``, ``currency``); no rule applied."""
+        return self.store.add_order(login, total, **fields)
 
     def set_api_flag(self, serial: int, api_flag: str) -> bool:
         """Mark an order as taken over by the ERP (``registered``) or not, through ``PUT orders/orders``."""

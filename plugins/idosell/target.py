@@ -3,8 +3,9 @@
 * match: ERP customer code = the shop's ``clientCodeExternal``; ``GET clients/clients`` in pages of ≤ 100 codes;
   code → ``clientLogin``/``clientId`` cached in the state store (namespace ``match``).
 * payload: ``clientLogin``, ``clientTradeCreditLimitExternal``, ``clientBalanceAmountExternal`` (amounts as
-  decimal strings in the ledger, JSON numbers on the wire). Only ERP-booked debt is sent: the shop adds its own
-  trade-credit orders not yet taken over by the ERP (seed 000).
+  decimal strings in the ledger, JSON numbers on the wire), mapped from the engine's ``effective_credit``: the
+  target decides no rule itself. Only ERP-booked debt is sent: the shop adds its own trade-credit orders not
+  yet taken over by the ERP (seed 000). Customers in another currency than the shop's are ``unsupported``.
 * write: one ``PUT clients/clients`` per batch, ``requestReference`` = ERP code, mail and SMS notifications off;
   200/207 parsed per item; logins the shop no longer knows are re-matched and written once more in the same
   batch. Retries, ``Retry-After`` and 401/403 live in ``tradecredit.core.http``.
@@ -21,8 +22,9 @@ from decimal import Decimal
 from typing import Any, ClassVar, Literal
 
 import httpx
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 from tradecredit.sdk import (
+    DEFAULT_POLICY,
     ZERO,
     AdapterContext,
     AuthError,
@@ -30,13 +32,13 @@ from tradecredit.sdk import (
     CheckStatus,
     ConfigError,
     ControlMode,
+    CreditPolicy,
     CreditRecord,
     Currency,
-    DataError,
+    EffectiveCredit,
     HttpClient,
     ItemResult,
     ItemStatus,
-    LimitState,
     ModeMapping,
     OutgoingItem,
     PluginOptions,
@@ -44,10 +46,11 @@ from tradecredit.sdk import (
     Secret,
     Target,
     TransientError,
+    Unsupported,
     degrade_mode,
+    effective_credit,
     mask,
     normalise_code,
-    overdue_breached,
     to_money,
 )
 
@@ -63,6 +66,14 @@ DEFAULT_UNLIMITED = Decimal("999999999.99")
 UNKNOWN_LOGIN = re.compile(r"(does not exist|not exist|unknown|not found|nie istnieje|brak klienta)", re.I)
 
 
+REMOVED_OPTIONS = {
+    "none_limit": 'removed: every target treats "no limit granted" the same, set it for all in [engine] no_limit '
+                  '("zero" → "no_credit", "unlimited" → "unrestricted")',
+    "overdue_block": "removed: a breached overdue rule under BLOCK always leaves no credit in IdoSell, as in every "
+                     "other target (delete the option)",
+}
+
+
 class IdoSellOptions(PluginOptions):
     base_url: str = Field(description="the shop's address, https://{shop-domain}")
     api_key: Secret = Field(description="Admin API key, sent as X-API-KEY")
@@ -71,19 +82,26 @@ class IdoSellOptions(PluginOptions):
     connect_timeout: float = Field(10.0, gt=0)
     batch_size: int = Field(100, ge=1, le=MAX_ELEMENTS, description="clients per PUT (≤ 100)")
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
-    currency: Currency = Field("PLN", description="the shop's currency of the external amounts (open question 3)")
+    currency: Currency = Field("PLN", description="the shop's currency of the external amounts (open question 3); "
+                                                  "customers in another currency are reported as unsupported")
     balance_sign: Literal["negative", "positive"] = Field(
         "negative", description="negative: a customer owing 100 is sent as -100 (open question 2)"
     )
-    none_limit: Literal["zero", "unlimited"] = Field(
-        "zero", description="what a customer with no limit granted (NONE) gets: 0 (no credit) or unlimited_amount"
+    unlimited_amount: Decimal = Field(DEFAULT_UNLIMITED, gt=0, description="the limit sent for 'no cap'")
+    allow_mode: Literal["limit", "unlimited"] = Field(
+        "limit",
+        description="limit: every customer gets the ERP's limit, whatever the ERP mode (IdoSell refuses orders over "
+        "it, also for ALLOW/WARN customers); unlimited (opt-in): ALLOW customers, and WARN ones degraded to allow, "
+        "get unlimited_amount and the shop never refuses them",
     )
-    unlimited_amount: Decimal = Field(DEFAULT_UNLIMITED, gt=0, description="the limit sent for 'unlimited'")
     mode_policy: dict[ControlMode, ControlMode] = Field(
-        default_factory=lambda: {ControlMode.WARN: ControlMode.ALLOW},
-        description="how ERP modes IdoSell cannot enforce are mapped (WARN → allow or block)",
+        default_factory=dict,
+        description="how ERP modes IdoSell cannot enforce are mapped (engine default: warn → allow when "
+        "allow_mode = unlimited, else block)",
     )
-    overdue_block: bool = Field(True, description="BLOCK + overdue rule breached → no credit left")
+    # Removed options: named, with what replaces them, instead of a bare "unknown option".
+    none_limit: Any = Field(None, exclude=True, description="removed: see [engine] no_limit")
+    overdue_block: Any = Field(None, exclude=True, description="removed: the engine's overdue rule always applies")
     verify: bool = Field(False, description="read written clients back; fail items whose login, limit or "
                                             "currency differs (the balance cannot be read back)")
     check_write_scope: bool = Field(True, description="check probes the write scope with an empty PUT")
@@ -99,6 +117,30 @@ class IdoSellOptions(PluginOptions):
     @classmethod
     def _amount(cls, v: Decimal) -> Decimal:
         return to_money(v)
+
+    @field_validator("none_limit", "overdue_block")
+    @classmethod
+    def _removed(cls, v: Any, info: ValidationInfo) -> Any:
+        if v is not None:
+            raise ValueError(REMOVED_OPTIONS[str(info.field_name)])
+        return v
+
+    @model_validator(mode="after")
+    def _policy_fits(self) -> IdoSellOptions:
+        modes = supported_modes(self.allow_mode)
+        wrong = [f"{k.value} → {v.value}" for k, v in self.mode_policy.items() if v not in modes]
+        if wrong:
+            raise ValueError(f"mode_policy {', '.join(wrong)}: with allow_mode = {self.allow_mode!r} IdoSell enforces "
+                             f"only {', '.join(sorted(m.value for m in modes))}"
+                             + ('; set allow_mode = "unlimited" to let orders over the limit through'
+                                if self.allow_mode == "limit" else ""))
+        return self
+
+
+def supported_modes(allow_mode: str) -> frozenset[ControlMode]:
+    """IdoSell has a limit and nothing else: it blocks. ALLOW is expressible only by lifting the limit (opt-in)."""
+    return frozenset({ControlMode.BLOCK, ControlMode.ALLOW}) if allow_mode == "unlimited" else frozenset(
+        {ControlMode.BLOCK})
 
 
 AMOUNT_FIELDS = ("clientTradeCreditLimitExternal", "clientBalanceAmountExternal")
@@ -120,8 +162,8 @@ class IdoSellTarget(Target[IdoSellOptions]):
 
     description: ClassVar[str] = "IdoSell shop: clientTradeCreditLimitExternal / clientBalanceAmountExternal"
     max_batch_size: ClassVar[int] = MAX_ELEMENTS
-    # IdoSell has only a limit: it blocks. ALLOW is expressed by lifting the limit (unlimited_amount);
-    # WARN has no counterpart and is degraded by ``mode_policy``.
+    # IdoSell has only a limit: it blocks. ALLOW can be expressed by lifting the limit (allow_mode = "unlimited",
+    # opt-in); WARN has no counterpart and is degraded by ``mode_policy``.
     native_modes: ClassVar[frozenset[ControlMode]] = frozenset({ControlMode.BLOCK, ControlMode.ALLOW})
     # The login addresses the account; it is not a value the merchant reviews in a dry-run plan.
     identity_fields: ClassVar[frozenset[str]] = frozenset({"clientLogin"})
@@ -147,6 +189,21 @@ class IdoSellTarget(Target[IdoSellOptions]):
         if self._http is not None:
             self._http.close()
             self._http = None
+
+    @property
+    def policy(self) -> CreditPolicy:
+        """``[engine]`` of the config (the engine's defaults for a target built without a host context)."""
+        return self.context.policy if self.context is not None else DEFAULT_POLICY
+
+    def supported_modes(self) -> frozenset[ControlMode]:
+        return supported_modes(self.options.allow_mode)
+
+    def unsupported(self, record: CreditRecord) -> Unsupported | None:
+        if record.currency == self.options.currency:
+            return None
+        return Unsupported(reason=(
+            f"currency {record.currency}: the shop's external amounts are in {self.options.currency} and carry no "
+            "currency (IdoSell cannot hold this customer's credit; option 'currency')"))
 
     def _get_clients(self, params: dict[str, Any], what: str) -> list[dict[str, Any]]:
         """All result pages of ``GET clients/clients``; an empty result (faultCode 2) is an empty list."""
@@ -221,33 +278,28 @@ class IdoSellTarget(Target[IdoSellOptions]):
 
     # --- payload ------------------------------------------------------------------------------------------
     def payload(self, record: CreditRecord, match: dict[str, Any], mode: ModeMapping) -> dict[str, Any]:
-        o = self.options
-        if record.currency != o.currency:
-            raise DataError(
-                f"customer currency {record.currency} differs from the shop's {o.currency}; IdoSell's external "
-                "amounts carry no currency (set the target's 'currency' option if the shop uses another one)"
-            )
-        debt = record.used
-        balance = -debt if o.balance_sign == "negative" else debt
-        limit = self.limit_for(record, mode)
+        limit, balance, _ = self.shop_values(record, mode)
         return {
             "clientLogin": str(match["clientLogin"]),
-            "clientTradeCreditLimitExternal": format(to_money(limit), "f"),
-            "clientBalanceAmountExternal": format(to_money(balance) + ZERO, "f"),
+            "clientTradeCreditLimitExternal": format(limit, "f"),
+            "clientBalanceAmountExternal": format(balance, "f"),
         }
 
-    def limit_for(self, record: CreditRecord, mode: ModeMapping) -> Decimal:
-        """The limit IdoSell gets, by the documented policy (see docs/plugins/idosell.md)."""
+    def shop_values(self, record: CreditRecord, mode: ModeMapping) -> tuple[Decimal, Decimal, EffectiveCredit]:
+        """(limit, balance) IdoSell gets, mapped from the engine's decision, and that decision (with its reasons).
+
+        The mapping only: "no cap" is ``unlimited_amount``, the debt is signed by ``balance_sign``. Every rule
+        (limit states, the overdue block, what ALLOW means) is ``effective_credit``'s.
+        """
         o = self.options
-        if mode.effective is ControlMode.ALLOW:
-            return o.unlimited_amount  # the ERP lets breaching orders through: nothing for the shop to refuse
-        if o.overdue_block and overdue_breached(record):
-            return max(record.used, ZERO)  # BLOCK with overdue breached: no credit left
-        if record.limit_state is LimitState.LIMITED and record.credit_limit is not None:
-            return record.credit_limit
-        if record.limit_state is LimitState.UNLIMITED:
-            return o.unlimited_amount
-        return ZERO if o.none_limit == "zero" else o.unlimited_amount
+        decided = effective_credit(record, self.policy, mode=mode.effective)
+        limit = o.unlimited_amount if decided.shop_limit is None else decided.shop_limit
+        balance = -decided.shop_debt if o.balance_sign == "negative" else decided.shop_debt
+        return to_money(limit), to_money(balance) + ZERO, decided
+
+    def limit_for(self, record: CreditRecord, mode: ModeMapping) -> Decimal:
+        """The limit IdoSell gets (see ``shop_values`` and docs/plugins/idosell.md)."""
+        return self.shop_values(record, mode)[0]
 
     # --- reading accounts back (verify, current, check) ----------------------------------------------------
     def _read_accounts(self, matches: Mapping[str, Mapping[str, Any]], what: str) -> dict[str, dict[str, Any]]:
@@ -487,32 +539,43 @@ class IdoSellTarget(Target[IdoSellOptions]):
         if not other:
             return CheckResult(name="currency", status=CheckStatus.OK, detail=(
                 f"the matched accounts keep trade credit in {currency} (option currency); ERP customers in "
-                "another currency are rejected, not written"))
+                "another currency are reported as unsupported, not written"))
         found = "; ".join(f"{cur}: {len(cs)} ({_first(cs)})" for cur, cs in sorted(other.items()))
         return CheckResult(name="currency", status=CheckStatus.WARN, detail=(
             f"accounts keeping trade credit in another currency than {currency} — {found}. Their ERP records, if "
-            f"in that currency, are rejected (IdoSell's external amounts carry no currency); records in {currency} "
-            "are written and the shop shows them in the account's currency"))
+            f"in that currency, are unsupported (IdoSell's external amounts carry no currency); records in "
+            f"{currency} are written and the shop shows them in the account's currency"))
 
     def policy_report(self) -> list[CheckResult]:
-        """Which ERP modes are degraded and how, and the assumptions behind the open questions."""
+        """The mapping in effect: how each ERP mode reaches IdoSell, the policy and what IdoSell cannot do."""
         o = self.options
+        policy = self.policy
         lines = []
+        how = {ControlMode.BLOCK: "the ERP's limit is sent; the shop refuses trade-credit orders over it",
+               ControlMode.ALLOW: f"the limit is lifted to {o.unlimited_amount} (allow_mode = \"unlimited\"); the "
+                                  "shop never refuses"}
         for mode in ControlMode:
-            mapping = degrade_mode(mode, self.native_modes, self.mode_policy())
-            how = {ControlMode.BLOCK: "limit sent, the shop refuses orders over it",
-                   ControlMode.ALLOW: f"limit lifted to {o.unlimited_amount} (the shop never refuses)"}
+            mapping = degrade_mode(mode, self.supported_modes(), self.mode_policy())
+            hint = ""
+            if mapping.degraded and o.allow_mode == "limit" and mode is not ControlMode.BLOCK:
+                hint = ' (IdoSell cannot let orders over the limit through; allow_mode = "unlimited" lifts the limit)'
             lines.append(CheckResult(
                 name=f"mode {mode.value}", status=CheckStatus.WARN if mapping.degraded else CheckStatus.OK,
-                detail=f"{mapping.describe()}; {how[mapping.effective]}",
+                detail=f"{mapping.describe()}; {how[mapping.effective]}{hint}",
             ))
         lines.append(CheckResult(
             name="policy", status=CheckStatus.OK,
             detail=(f"assumed: debt sent as {'-' if o.balance_sign == 'negative' else '+'}debt, amounts in "
-                    f"{o.currency}; no limit granted → "
-                    f"{'0 (no credit)' if o.none_limit == 'zero' else o.unlimited_amount}; unlimited → "
-                    f"{o.unlimited_amount}; overdue breached under BLOCK → "
-                    f"{'no credit left' if o.overdue_block else 'ignored'}"),
+                    f"{o.currency} (other currencies: unsupported); [engine] no_limit = {policy.no_limit.value}, "
+                    f"lapsed_limit = {policy.lapsed_limit.value}; no cap (unlimited, no limit rule) → "
+                    f"{o.unlimited_amount}; overdue breached under BLOCK → limit 0, balance ≥ 0 (no credit left)"),
+        ))
+        stale = policy.stale
+        lines.append(CheckResult(
+            name="stale data", status=CheckStatus.WARN if stale.fallback.value != "decide" else CheckStatus.OK,
+            detail=("IdoSell decides at checkout on the last values written and cannot apply [engine] "
+                    f"stale_fallback = {stale.fallback.value!r} itself: when syncing stops, the shop keeps deciding "
+                    "on old data (watch the pipeline's freshness line)"),
         ))
         return lines
 

@@ -69,8 +69,8 @@ class UsedBasis(StrEnum):
 
 
 class ZeroLimit(StrEnum):
-    REJECT = "reject"  # flag on with amount 0 is bad data (default)
-    LIMITED = "limited"  # a real limit of 0: nothing may be bought on credit
+    LIMITED = "limited"  # a real limit of 0: a credit controller's "no deferred credit" (default)
+    REJECT = "reject"  # flag on with amount 0 is bad data (the shop keeps what it held; the report says what)
 
 
 class SqlServer(PluginOptions):
@@ -102,7 +102,8 @@ class OptimaOptions(PluginOptions):
     system_currency: Currency = Field("PLN", description="the currency that '' stands for")
     include_inactive: bool = Field(False, description="also read cards with Knt_Nieaktywny = 1")
     skip_private: bool = Field(False, description="read only business entities (Knt_Finalny = 0)")
-    zero_limit: ZeroLimit = Field(ZeroLimit.REJECT, description="Knt_LimitFlag = 1 with amount 0")
+    zero_limit: ZeroLimit = Field(ZeroLimit.LIMITED, description="Knt_LimitFlag = 1 with amount 0: a limit of 0 "
+                                                                 "(default) or bad data (reject)")
     workstation: int | str | None = Field(
         None, description="e-Sklep workstation: ESS_ESSId (int) or ESS_Nazwa; default: the database's only one"
     )
@@ -331,8 +332,8 @@ class OptimaSource(Source[OptimaOptions]):
         if row.Knt_LimitFlag == 1:
             state = LimitState.LIMITED
             if limit == 0 and self.options.zero_limit is ZeroLimit.REJECT:
-                return self._reject(row, code, "Knt_LimitFlag = 1 with Knt_LimitKredytu = 0 (limit switched on "
-                                    "without an amount; set zero_limit = \"limited\" to treat it as a 0 limit)")
+                return self._reject(row, code, "Knt_LimitFlag = 1 with Knt_LimitKredytu = 0 (rejected by "
+                                    "zero_limit = \"reject\"; the default \"limited\" sends it as a limit of 0)")
         else:
             state, limit = LimitState.NONE, None
         if not in_system and row.other_currency_rows:

@@ -68,15 +68,38 @@ def cents(amount: Any) -> ColumnElement[Any]:
 
 
 def payer_of(card: Any) -> ColumnElement[Any]:
-    """The card whose limit applies: the card itself when Knt_KnPParam = 0, else Knt_KnPNumer."""
+    """The card's declared payer: the card itself when Knt_KnPParam = 0, else Knt_KnPNumer."""
     return case((_zero(card.c.Knt_KnPParam) == 0, card.c.Knt_GIDNumer), else_=card.c.Knt_KnPNumer)
 
 
-def _payers() -> Any:
+def _paying_cards() -> Any:
+    """Cards that are the payer of another card."""
+    c = KntKarty.c
+    return (
+        select(c.Knt_KnPNumer.label("paying"))
+        .where(c.Knt_KnPParam != 0, c.Knt_KnPNumer != c.Knt_GIDNumer)
+        .group_by(c.Knt_KnPNumer)
+        .cte("paying_cards")
+    )
+
+
+def head_of(card: Any, paying: Any) -> ColumnElement[Any]:
+    """The card whose limit and exposure ``card`` belongs to. One payer level only: a card that pays for others
+    is its own payer (its own payer setting is not followed), so each receivable counts exactly once, in the
+    group whose limit is checked for it (K → P → Q: K and P are checked on P, with K's and P's debt).
+    ``paying`` is ``_paying_cards()`` joined on the card."""
+    return case((paying.c.paying.is_not(None), card.c.Knt_GIDNumer), else_=payer_of(card))
+
+
+def _payers(paying: Any) -> Any:
     # The CAST gives the CASE an INTEGER type: SQLite only indexes an expression column that has an affinity,
     # and without it scanned each per-payer aggregate once per customer (a 100,000-customer read took 590 s).
-    payer = cast(payer_of(KntKarty), Integer)
-    return select(KntKarty.c.Knt_GIDNumer.label("knt"), payer.label("payer")).cte("payer_of")
+    payer = cast(head_of(KntKarty, paying), Integer)
+    return (
+        select(KntKarty.c.Knt_GIDNumer.label("knt"), payer.label("payer"))
+        .select_from(KntKarty.outerjoin(paying, paying.c.paying == KntKarty.c.Knt_GIDNumer))
+        .cte("payer_of")
+    )
 
 
 def _valid_limits() -> Any:
@@ -113,7 +136,9 @@ def _receivables(options: XlOptions, payers: Any) -> Any:
         select(
             payers.c.payer,
             func.sum(row_cents).label("used_cents"),
-            func.sum(case((t.TrP_Termin < OVERDUE_BEFORE, row_cents), else_=0)).label("overdue_cents"),
+            # TrP_Termin = 0 is XL's empty date: no due date, never overdue.
+            func.sum(case((and_(t.TrP_Termin < OVERDUE_BEFORE, t.TrP_Termin != 0), row_cents), else_=0)).label(
+                "overdue_cents"),
             func.count().label("open_payments"),
             func.sum(bad).label("payments_without_rate"),
         )
@@ -194,13 +219,14 @@ def credit_query(options: XlOptions, arity: dict[str, int] | None = None) -> Sel
     """One statement: every card with its payer, the payer's valid limit and the payer's exposure."""
     k = KntKarty.alias("k")
     p = KntKarty.alias("p")
-    payer_ref = payer_of(k)
+    paying = _paying_cards()
+    payer_ref = head_of(k, paying)
     limits = _valid_limits()
     columns: list[Any] = [
         k.c.Knt_GIDNumer.label("erp_id"), k.c.Knt_Akronim.label("code"), k.c.Knt_Nazwa1.label("name1"),
         k.c.Knt_Nazwa2.label("name2"), k.c.Knt_NipE.label("nip_e"), k.c.Knt_Nip.label("nip"),
         k.c.Knt_Status.label("status"), k.c.Knt_Archiwalny.label("archived"),
-        k.c.Knt_KnPParam.label("payer_param"), payer_ref.label("payer_ref"),
+        k.c.Knt_KnPParam.label("payer_param"), payer_ref.label("payer_ref"), payer_of(k).label("declared_payer"),
         p.c.Knt_GIDNumer.label("payer_id"), p.c.Knt_Akronim.label("payer_code"),
         p.c.Knt_LimitTerminowy.label("limit_flag"),
         limits.c.KLK_Id.label("limit_id"), limits.c.KLK_MaxLimitWart.label("limit_amount"),
@@ -209,7 +235,8 @@ def credit_query(options: XlOptions, arity: dict[str, int] | None = None) -> Sel
         limits.c.KLK_KursL.label("rate_l"), limits.c.KLK_KursM.label("rate_m"),
         limits.c.valid_rows.label("valid_limit_rows"),
     ]
-    joined: Any = k.outerjoin(p, p.c.Knt_GIDNumer == payer_ref).outerjoin(
+    joined: Any = k.outerjoin(paying, paying.c.paying == k.c.Knt_GIDNumer).outerjoin(
+        p, p.c.Knt_GIDNumer == payer_ref).outerjoin(
         limits, and_(limits.c.KLK_KntNumer == p.c.Knt_GIDNumer, limits.c.rn == 1)
     )
     if options.used == "functions":
@@ -226,7 +253,7 @@ def credit_query(options: XlOptions, arity: dict[str, int] | None = None) -> Sel
             case((p.c.Knt_GIDNumer.is_not(None), cents(overdue_fn))).label("overdue_cents"),
         ]
     else:
-        payers = _payers()
+        payers = _payers(paying)
         debt = _receivables(options, payers)
         joined = joined.outerjoin(debt, debt.c.payer == p.c.Knt_GIDNumer)
         columns += [debt.c.used_cents, debt.c.overdue_cents, debt.c.open_payments, debt.c.payments_without_rate]

@@ -128,6 +128,11 @@ class XlSource(Source[XlOptions]):
             problems.append(
                 f"payer card {row['payer_ref']} (Knt_KnPNumer, Knt_KnPParam = {row['payer_param']}) not found"
             )
+        elif row["limit_flag"] not in (0, 1):
+            whose = "" if row["payer_id"] == erp_id else f" of payer card {row['payer_code']}"
+            what = "NULL" if row["limit_flag"] is None else f"{row['limit_flag']}, neither 0 nor 1"
+            problems.append(f"Knt_LimitTerminowy{whose} is {what} (the credit type: 0 = nieograniczony, "
+                            "1 = ograniczony); fix the card in XL")
         for key, what in (
             ("payments_without_rate", "open receivable(s) in a foreign currency have no exchange rate"),
             ("reservations_without_rate", "reservation(s) on a foreign-currency order have no exchange rate"),
@@ -166,10 +171,13 @@ class XlSource(Source[XlOptions]):
         credit_limit: Decimal | None = None
         overdue_limit: Decimal | None = None
         valid_from = valid_to = None
-        if not row["limit_flag"]:  # Knt_LimitTerminowy = 0 on the payer: nieograniczony
+        if row["limit_flag"] == 0:  # Knt_LimitTerminowy = 0 on the payer: nieograniczony
             state = LimitState.UNLIMITED
         elif row["limit_id"] is None:
-            state = LimitState.NONE
+            # Ograniczony, but no KntLimityK row is valid today (expired, a gap, only future rows): the limit
+            # lapsed. Not "no limit granted": the engine gives it no more credit than a limit of 0 by default.
+            state = LimitState.LAPSED
+            extra["lapsed"] = f"no KntLimityK row of {_text(row['payer_code'])} is valid on {self.local(as_of).date()}"
         else:
             state = LimitState.LIMITED
             extra["limit_id"] = int(row["limit_id"])
@@ -192,6 +200,9 @@ class XlSource(Source[XlOptions]):
                 overdue_limit = allowed
         if row["payer_id"] != row["erp_id"]:
             extra["payer_shared"] = True
+        if row["declared_payer"] is not None and row["declared_payer"] != row["payer_ref"]:
+            # This card pays for others: one payer level only, its own payer setting is not followed.
+            extra["payer_not_followed"] = str(row["declared_payer"])
         name = " ".join(p for p in (_text(row["name1"]).strip(), _text(row["name2"]).strip()) if p)
         tax_id = (_text(row["nip_e"]).strip() or _text(row["nip"]).strip()) or None
         return {
@@ -234,7 +245,7 @@ class XlSource(Source[XlOptions]):
         except Exception as exc:  # noqa: BLE001 - check reports, never raises
             results.append(_failed("xl.connect", exc))
             return results
-        counts = {"records": 0, "rejected": 0, "limited": 0, "unlimited": 0, "none": 0, "overlapping": 0}
+        counts = {"records": 0, "rejected": 0, "limited": 0, "lapsed": 0, "unlimited": 0, "none": 0, "overlapping": 0}
         first_rejections: list[str] = []
         try:
             for item in self.read(as_of):

@@ -236,3 +236,57 @@ def test_property_decision_amounts_are_exact_decimals(record, amount, pending):
     d = e.decide_checkout(record, amount, PaymentForm.TRANSFER, pending)
     for value in (d.available_before, d.available_after):
         assert value is None or (isinstance(value, Decimal) and value == value.quantize(D("0.01")))
+
+
+# --- effective_credit: every value with its reason (issue 10) ------------------------------------------------
+V = e.ValueReason
+
+
+@pytest.mark.parametrize(
+    ("record", "policy", "mode", "limit", "shop_limit", "shop_debt", "reasons"),
+    [
+        (rec(limit="500.00", used="100.00"), e.CreditPolicy(), None, "500.00", "500.00", "100.00",
+         (V.FROM_ERP, V.FROM_ERP, V.FROM_ERP)),
+        (rec(state=LimitState.LAPSED, used="100.00"), e.CreditPolicy(), None, "0.00", "0.00", "100.00",
+         (V.ZERO_BECAUSE_LAPSED, V.ZERO_BECAUSE_LAPSED, V.FROM_ERP)),
+        (rec(state=LimitState.LAPSED), e.CreditPolicy(lapsed_limit=e.LapsedPolicy.NO_LIMIT), None, None, None,
+         "0.00", (V.LAPSED_AS_NO_LIMIT, V.LAPSED_AS_NO_LIMIT, V.FROM_ERP)),
+        (rec(state=LimitState.NONE), e.CreditPolicy(), None, None, None, "0.00",
+         (V.NO_LIMIT_GRANTED, V.NO_LIMIT_GRANTED, V.FROM_ERP)),
+        (rec(state=LimitState.NONE), e.CreditPolicy(no_limit=e.NoLimitPolicy.NO_CREDIT), None, "0.00", "0.00",
+         "0.00", (V.ZERO_NO_LIMIT, V.ZERO_NO_LIMIT, V.FROM_ERP)),
+        (rec(state=LimitState.UNLIMITED), e.CreditPolicy(), None, None, None, "0.00",
+         (V.UNLIMITED, V.UNLIMITED, V.FROM_ERP)),
+        # the overdue block with a prepayment: no credit left by limit − debt − pending
+        (rec(used="-300.00", overdue="50.00", overdue_limit="10.00"), e.CreditPolicy(), None, "1000.00", "0.00",
+         "0.00", (V.FROM_ERP, V.BLOCKED_BY_OVERDUE, V.BLOCKED_BY_OVERDUE)),
+        (rec(used="300.00", overdue="50.00", overdue_limit="10.00"), e.CreditPolicy(), None, "1000.00", "0.00",
+         "300.00", (V.FROM_ERP, V.BLOCKED_BY_OVERDUE, V.FROM_ERP)),
+        (rec(used="300.00", overdue="50.00", overdue_limit="10.00"), e.CreditPolicy(), ControlMode.ALLOW, "1000.00",
+         None, "300.00", (V.FROM_ERP, V.MODE_ALLOW_NO_CAP, V.FROM_ERP)),
+    ],
+)
+def test_effective_credit_values_and_reasons(record, policy, mode, limit, shop_limit, shop_debt, reasons):
+    got = e.effective_credit(record, policy, mode=mode)
+    as_money = lambda v: None if v is None else D(v)  # noqa: E731
+    assert (got.limit, got.shop_limit, got.shop_debt) == (as_money(limit), as_money(shop_limit), D(shop_debt))
+    assert (got.limit_reason, got.shop_limit_reason, got.shop_debt_reason) == reasons
+    assert got.reasons() == {"limit": reasons[0].value, "shop_limit": reasons[1].value, "shop_debt": reasons[2].value}
+
+
+def test_a_lapsed_limit_is_decided_as_a_limit_of_0_with_its_own_reason():
+    d = e.decide_checkout(rec(state=LimitState.LAPSED), D("0.01"), PaymentForm.TRANSFER)
+    assert d.outcome is Outcome.BLOCK and d.reasons == (Reason.LIMIT_LAPSED, Reason.LIMIT_EXCEEDED)
+    assert d.limit_reason is V.ZERO_BECAUSE_LAPSED and d.available_before == D("0.00")
+    view = e.storefront_view(rec(state=LimitState.LAPSED, used="20.00"))
+    assert (view.zone_available, view.header_granted, view.limit_reason) == (D("-20.00"), None, V.ZERO_BECAUSE_LAPSED)
+    assert e.decide_checkout(rec(state=LimitState.NONE), D("1e6"), PaymentForm.TRANSFER).allowed
+
+
+def test_order_totals_vat_per_rate_on_the_net_sum():
+    t = e.order_totals([(D("0.05"), 3, D(23)), (D("3999.00"), 1, D(23)), (D("10.00"), 1, D(0))])
+    assert (t.net, t.vat, t.gross) == (D("4009.15"), D("919.80"), D("4928.95"))  # 23 % of 3 999,15 = 919,8045
+    assert [r[0] for r in t.by_rate] == [D(0), D(23)]
+    assert e.gross_of(D("3999.00"), D(23)) == D("4918.77")
+    with pytest.raises(ValueError, match="negative"):
+        e.order_totals([(D("1.00"), 1, D(-5))])

@@ -471,7 +471,7 @@ def test_exit_code_for_takes_the_most_severe():
     def rep(**kw):
         return RunReport(pipeline="p", as_of=NOW, started_at=NOW, **kw)
 
-    partial = rep()
+    partial = rep(status="partial")  # the exit code follows the status: one truth (issue 10, case 9)
     partial.counts.failed = 1
     locked, failed = rep(status="locked"), rep(status="failed", error_kind="error")
     assert exit_code_for([]) == ExitCode.OK

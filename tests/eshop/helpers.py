@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from tradecredit.core.adapters import AdapterContext, ItemResult, OutgoingItem
-from tradecredit.core.engine import degrade_mode
+from tradecredit.core.engine import CreditPolicy, degrade_mode
 from tradecredit.core.http import RetryPolicy
 from tradecredit.core.records import CreditRecord
 from tradecredit.plugins.eshop import EshopTarget
@@ -19,12 +19,12 @@ CHROMIUM_ARGS = [
 FAST_RETRY = RetryPolicy(max_attempts=3, backoff_initial=0.01, backoff_max=0.05, total_timeout=5)
 
 
-
-def make_target(url: str, api_key: str = API_KEY) -> EshopTarget:
+def make_target(url: str, api_key: str = API_KEY, policy: CreditPolicy | None = None) -> EshopTarget:
+    """The eshop target; ``policy`` is the config's ``[engine]`` (what the host hands every target)."""
     options = EshopTarget.Options.model_validate(
         {"base_url": url, "api_key": api_key, "retry": FAST_RETRY.model_dump()}
     )
-    return EshopTarget(options, AdapterContext(instance_name="store"))
+    return EshopTarget(options, AdapterContext(instance_name="store", policy=policy or CreditPolicy()))
 
 
 def write_records(target: EshopTarget, *records: CreditRecord) -> list[ItemResult]:

@@ -37,11 +37,18 @@ def header(page) -> dict[str, str]:
     return shown
 
 
-def order(page, shop, payment_form: str, **quantities: int) -> None:
+def review(page, shop, payment_form: str, **quantities: int) -> None:
+    """Fill the cart and go to the summary (net, VAT and gross totals) without placing the order."""
     page.goto(shop.url + "/zamowienie")
     for product, qty in quantities.items():
         page.fill(f"#qty-{product}", str(qty))
     page.check(f"#pay-{payment_form}")
+    page.click("#review-order")
+    page.wait_for_load_state()
+
+
+def order(page, shop, payment_form: str, **quantities: int) -> None:
+    review(page, shop, payment_form, **quantities)
     page.click("#place-order")
     page.wait_for_load_state()
 
@@ -158,7 +165,9 @@ def test_checkout_over_the_limit_by_mode_and_payment_form(page, shop, send, make
             "Twój limit płatności został przekroczony. Nie możesz złożyć zamówienie z odroczoną formą płatności "
             "(Przelew). Celem wyjaśnienia skontaktuj się ze swoim opiekunem."
         )
-        assert page.input_value("#qty-toner") == "1" and page.is_checked("#pay-przelew")  # the cart is kept
+        # the cart is kept, with its totals
+        assert page.input_value("#qty-toner") == "1" and page.inner_text("#summary-payment").startswith("Przelew")
+        assert page.inner_text("#total-gross") == pln("429.27")
         if os.environ.get("TRADECREDIT_UPDATE_SCREENSHOTS"):
             DOCS_IMG.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(DOCS_IMG / "eshop-checkout-blocked.png"), full_page=True)
@@ -182,26 +191,62 @@ def test_overdue_over_its_limit_triggers_the_mode_even_within_the_credit_limit(p
 
 
 def test_orders_push_the_customer_over_the_limit_and_the_header_follows(page, shop, send, make_record):
-    send(make_record("K1", limit="10000.00", used="2000.00", mode=ControlMode.WARN))
+    send(make_record("K1", limit="20000.00", used="2000.00", mode=ControlMode.WARN))
     login(page, shop, "K1")
-    assert header(page) == {"granted": pln("10000.00"), "remaining": pln("8000.00")}
+    assert header(page) == {"granted": pln("20000.00"), "remaining": pln("18000.00")}
 
-    order(page, shop, "przelew", laptop=1)  # 3 999,00 zł
+    order(page, shop, "przelew", laptop=1)  # 3 999,00 zł net = 4 918,77 zł gross: the credit counts gross
     assert messages(page) == []
-    assert header(page)["remaining"] == pln("4001.00")
+    assert page.inner_text("#order-amount") == pln("4918.77")
+    assert header(page)["remaining"] == pln("13081.23")
     order(page, shop, "gotowka", laptop=1)  # cash never uses the credit
-    assert header(page)["remaining"] == pln("4001.00")
+    assert header(page)["remaining"] == pln("13081.23")
     order(page, shop, "przelew", laptop=1)
-    assert header(page)["remaining"] == pln("2.00")
-    order(page, shop, "przelew", toner=1)  # 2 000 + 7 998 + 349 > 10 000: over the limit, WARN lets it through
+    assert header(page)["remaining"] == pln("8162.46")
+    order(page, shop, "przelew", serwer=1)  # 15 185,17 zł gross > 8 162,46 zł left: over, WARN lets it through
     assert messages(page) == [WARN_MESSAGE_PL]
-    assert header(page) == {"granted": pln("10000.00")}  # nothing remains: the amount disappears
+    assert header(page) == {"granted": pln("20000.00")}  # nothing remains: the amount disappears
     page.goto(shop.url + "/strefa-klienta")
-    assert page.inner_text("#zone-pending") == pln("8347.00")
-    assert page.inner_text("#zone-available") == pln("-347.00")
+    assert page.inner_text("#zone-pending") == pln("25022.71")
+    assert page.inner_text("#zone-available") == pln("-7022.71")
 
     # The ERP books the orders and the next sync carries the new debt: the pending orders stop counting.
     assert shop.book_orders("K1") == 4
-    send(make_record("K1", limit="10000.00", used="6000.00", mode=ControlMode.WARN))
+    send(make_record("K1", limit="20000.00", used="6000.00", mode=ControlMode.WARN))
     page.goto(shop.url + "/")
-    assert header(page) == {"granted": pln("10000.00"), "remaining": pln("4000.00")}
+    assert header(page) == {"granted": pln("20000.00"), "remaining": pln("14000.00")}
+
+
+def test_summary_shows_net_vat_and_gross_and_the_gross_counts(page, shop, send, make_record):
+    """Case 6: a 3 999 zł net laptop does not pass a 4 000 zł limit: its invoice is 4 918,77 zł."""
+    send(make_record("K1", limit="4000.00", used="0.00", mode=ControlMode.BLOCK))
+    login(page, shop, "K1")
+    review(page, shop, "przelew", laptop=1, kodeks=2)
+    assert page.inner_text("#total-net") == pln("4257.00")
+    assert page.inner_text("#total-vat") == pln("932.67")  # 23 % of 3 999,00 + 5 % of 258,00
+    assert page.inner_text("#total-gross") == pln("5189.67")
+    assert [t.strip() for t in page.locator(".vat-rate").all_inner_texts()] == [pln("12.90"), pln("919.77")]
+    assert len(shop.orders("K1")) == 0  # the summary places nothing
+    page.click("#edit-order")
+    page.wait_for_load_state()
+    assert page.input_value("#qty-laptop") == "1" and page.input_value("#qty-kodeks") == "2"
+    order(page, shop, "przelew", laptop=1)
+    assert messages(page) == [BLOCK_MESSAGE_PL] and page.inner_text("#total-gross") == pln("4918.77")
+    assert shop.orders("K1") == []
+    order(page, shop, "przelew", krzeslo=2)  # 2 498,00 net = 3 072,54 gross ≤ 4 000
+    assert page.locator("#order-placed").count() == 1
+    assert page.inner_text("#order-net") == pln("2498.00") and page.inner_text("#order-vat") == pln("574.54")
+
+
+def test_a_lapsed_limit_shows_no_credit_and_blocks(page, shop, send, make_record):
+    """Case 1 in the storefront: a lapsed dated limit is a limit of 0 with its own reason, not "no limit"."""
+    send(make_record("L1", limit=None, used="0.00", state=LimitState.LAPSED, mode=ControlMode.BLOCK))
+    login(page, shop, "L1")
+    assert page.locator("#credit-bar").count() == 0
+    page.goto(shop.url + "/strefa-klienta")
+    assert page.inner_text("#zone-available") == pln("0.00")
+    assert "Termin obowiązywania limitu kredytu minął" in page.inner_text("#zone-limit-note")
+    order(page, shop, "przelew", papier=1)
+    assert messages(page) == [BLOCK_MESSAGE_PL]
+    order(page, shop, "online", papier=1)
+    assert page.locator("#order-placed").count() == 1

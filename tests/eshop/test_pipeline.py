@@ -80,15 +80,38 @@ def test_dry_run_writes_nothing_to_the_storefront(host, tmp_path, shop, make_rec
     assert {c.field for c in report.plan} >= {"credit_limit", "used", "remaining", "control_mode"}
 
 
-def test_rejected_items_fail_and_are_retried_next_run(host, tmp_path, shop, make_record):
+def test_a_currency_the_storefront_cannot_sell_in_is_unsupported_not_a_failure(host, tmp_path, shop, make_record):
     MEMORY_ROWS["default"] = [make_record("K1"), make_record("K2", currency="GBP")]
     cfg = config(host, tmp_path, shop)
     first = run_pipeline(cfg, "erp-to-store", host=host)
-    assert (first.status, first.counts.written, first.counts.failed) == ("partial", 1, 1)
-    assert "GBP" in first.failed[0].reason
+    assert (first.status, first.counts.written, first.counts.unsupported, first.counts.failed) == ("ok", 1, 1, 0)
+    assert first.unsupported[0].currency == "GBP" and "EUR, PLN, USD" in first.unsupported[0].reason
+    assert shop.customer("K2") is None
     MEMORY_ROWS["default"][1] = make_record("K2")
     second = run_pipeline(cfg, "erp-to-store", host=host)
     assert (second.status, second.counts.unchanged, second.counts.written) == ("ok", 1, 1)
+
+
+def test_items_the_storefront_rejects_fail_and_are_retried_next_run(host, tmp_path, shop, make_record):
+    MEMORY_ROWS["default"] = [make_record("K1"), make_record("K2")]
+    cfg = config(host, tmp_path, shop)
+    # the storefront holds newer data for K2 than this run reads: it refuses the item (per item, not the batch)
+    newer = make_record("K2", as_of=datetime.now(UTC) + timedelta(days=1))
+    assert shop.store.upsert([_item(newer)])[0]["status"] == "accepted"
+    first = run_pipeline(cfg, "erp-to-store", host=host)
+    assert (first.status, first.counts.written, first.counts.failed) == ("partial", 1, 1)
+    assert "older than the data the shop has" in first.failed[0].reason
+    later = datetime.now(UTC) + timedelta(days=2)
+    second = run_pipeline(cfg, "erp-to-store", host=host, as_of=later)
+    assert (second.status, second.counts.unchanged, second.counts.written) == ("ok", 1, 1)
+
+
+def _item(record):
+    from tradecredit.core.engine import degrade_mode
+    from tradecredit.plugins.eshop import EshopTarget, feed
+
+    mode = degrade_mode(record.control_mode, EshopTarget.native_modes)
+    return {**feed.credit_payload(record, mode.effective), "as_of": record.as_of.isoformat()}
 
 
 def test_a_storefront_outage_fails_the_batch_and_the_next_run_catches_up(host, tmp_path, shop, make_record):

@@ -12,7 +12,15 @@ from decimal import Decimal
 
 import httpx
 import pytest
-from tradecredit.core.engine import STALE_BLOCK_MESSAGE_PL, Outcome, PaymentForm, Reason, StaleFallback, StalePolicy
+from tradecredit.core.engine import (
+    STALE_BLOCK_MESSAGE_PL,
+    CreditPolicy,
+    Outcome,
+    PaymentForm,
+    Reason,
+    StaleFallback,
+    StalePolicy,
+)
 from tradecredit.core.errors import StateError
 from tradecredit.core.records import ControlMode
 from tradecredit.plugins.eshop import open_storefront, start_storefront
@@ -27,24 +35,25 @@ def test_pending_counts_only_unbooked_deferred_orders_in_the_credit_currency(sho
     store.checkout("K1", {"laptop": 1}, PaymentForm.TRANSFER)
     store.checkout("K1", {"laptop": 1}, PaymentForm.CASH)
     store.checkout("K1", {"toner": 1}, PaymentForm.ONLINE)
-    assert store.pending("K1", "PLN") == Decimal("3999.00")
+    assert store.pending("K1", "PLN") == Decimal("4918.77")  # gross: 3 999,00 net + 23 % VAT
     store.checkout("K1", {"toner": 2}, PaymentForm.TRANSFER)
-    assert store.pending("k1", "PLN") == Decimal("4697.00")
+    assert store.pending("k1", "PLN") == Decimal("5777.31")  # + 698,00 net + 160,54 VAT
     assert shop.book_orders("K1") == 4
     assert store.pending("K1", "PLN") == Decimal("0.00")
     assert [o.booked for o in shop.orders("K1")] == [True] * 4
 
 
 def test_a_customer_buys_in_the_currency_of_the_credit(shop, send, make_record):
-    send(make_record("E1", limit="1000.00", used="0.00", currency="EUR"))
+    send(make_record("E1", limit="1200.00", used="0.00", currency="EUR"))
     result = shop.store.checkout("E1", {"laptop": 1}, PaymentForm.TRANSFER)
-    assert result.order is not None and (result.order.amount, result.order.currency) == (Decimal("930.00"), "EUR")
-    refused = shop.store.checkout("E1", {"toner": 1}, PaymentForm.TRANSFER)  # 930 + 81 > 1000 EUR
+    assert result.order is not None and (result.order.amount, result.order.currency) == (Decimal("1143.90"), "EUR")
+    assert (result.order.net, result.order.vat) == (Decimal("930.00"), Decimal("213.90"))
+    refused = shop.store.checkout("E1", {"toner": 1}, PaymentForm.TRANSFER)  # 1 143,90 + 99,63 > 1 200 EUR
     assert refused.order is None and refused.decision.outcome is Outcome.BLOCK
 
 
 def test_two_tabs_cannot_both_spend_the_last_credit(shop, send, make_record):
-    send(make_record("K1", limit="5000.00", used="0.00"))
+    send(make_record("K1", limit="6000.00", used="0.00"))
     results = []
     barrier = threading.Barrier(8)
 
@@ -57,26 +66,30 @@ def test_two_tabs_cannot_both_spend_the_last_credit(shop, send, make_record):
         t.start()
     for t in threads:
         t.join()
-    assert sum(r.order is not None for r in results) == 1  # 3 999 fits once into 5 000
-    assert shop.store.pending("K1", "PLN") == Decimal("3999.00")
+    assert sum(r.order is not None for r in results) == 1  # 4 918,77 gross fits once into 6 000
+    assert shop.store.pending("K1", "PLN") == Decimal("4918.77")
 
 
-def test_stale_data_follows_the_configured_fallback(tmp_path, make_record):
+def test_stale_data_follows_the_fallback_the_feed_brings(tmp_path, make_record):
+    """Case 7: the storefront takes [engine] max_age / stale_fallback from the config, through the feed."""
     old = datetime.now(UTC) - timedelta(hours=30)
     policy = StalePolicy(max_age=timedelta(hours=24), fallback=StaleFallback.BLOCK)
-    with start_storefront(tmp_path / "s.db", api_key=API_KEY, limits_enabled=True, policy=policy) as shop:
-        target = make_target(shop.url)
+    # the storefront's own default says "decide": the item's policy, from the config, wins
+    with start_storefront(tmp_path / "s.db", api_key=API_KEY, limits_enabled=True) as shop:
+        target = make_target(shop.url, policy=CreditPolicy(stale=policy))
         write_records(target, make_record("K1", limit="10000.00", used="0.00", as_of=old))
-        stale = shop.store.checkout("K1", {"papier": 1}, PaymentForm.TRANSFER, stale_policy=policy)
+        assert shop.customer("K1").policy(shop.default_policy).stale == policy
+        stale = shop.store.checkout("K1", {"papier": 1}, PaymentForm.TRANSFER)
         assert stale.order is None and Reason.STALE_DATA in stale.decision.reasons
         client = httpx.Client(base_url=shop.url, cookies={"tc_customer": "K1"})
         assert "Dane o limicie mogą być nieaktualne." in client.get("/strefa-klienta").text
         # Nothing was exceeded: the page must not claim the limit was (the seed's message is for breaches).
-        page = client.post("/zamowienie", data={"qty_papier": "1", "payment_form": "przelew"}).text
+        page = client.post("/zamowienie", data={"qty_papier": "1", "payment_form": "przelew",
+                                                "action": "place"}).text
         assert STALE_BLOCK_MESSAGE_PL in page and "został przekroczony" not in page
 
         target.confirm_unchanged(["K1"], datetime.now(UTC))  # the ERP confirms the data is unchanged
-        fresh = shop.store.checkout("K1", {"papier": 1}, PaymentForm.TRANSFER, stale_policy=policy)
+        fresh = shop.store.checkout("K1", {"papier": 1}, PaymentForm.TRANSFER)
         assert fresh.order is not None and not fresh.decision.stale
         assert "nieaktualne" not in client.get("/strefa-klienta").text
         target.close()
@@ -112,10 +125,12 @@ def test_a_version_1_storefront_file_is_migrated(tmp_path, make_record):
         )
     store = StorefrontStore(path)
     (order,) = store.orders()
-    assert order.amount == Decimal("10.00") and order.message is None
+    # schema 3: the amount that counts against the limit is gross; the net value is kept beside it
+    assert (order.net, order.vat, order.amount) == (Decimal("10.00"), Decimal("2.30"), Decimal("12.30"))
+    assert order.message is None
     store.close()
     with sqlite3.connect(path) as db:
-        assert db.execute("PRAGMA user_version").fetchone()[0] == 2
+        assert db.execute("PRAGMA user_version").fetchone()[0] == 3
 
 
 def test_pages_are_utf8_and_need_a_login(shop):
@@ -156,7 +171,7 @@ def test_sandbox_command_serves_the_storefront(tmp_path):
             except httpx.TransportError:
                 assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.stdout else ""
                 time.sleep(0.1)
-        assert r.json()["limits_enabled"] is True and r.json()["contract"] == "tradecredit-credit-feed/1"
+        assert r.json()["limits_enabled"] is True and r.json()["contract"] == "tradecredit-credit-feed/2"
     finally:
         proc.terminate()
         proc.wait(10)

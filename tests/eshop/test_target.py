@@ -35,6 +35,8 @@ def test_payload_is_deterministic_and_leaves_as_of_out(target, make_record):
         "code": "K001", "name": "Firma K001 sp. z o.o.", "is_business": True, "limit_state": "limited",
         "credit_limit": "10000.00", "used": "2500.00", "remaining": "7500.00", "overdue": "120.50",
         "overdue_limit": "100.00", "control_mode": "warn", "currency": "PLN",
+        "policy": {"no_limit": "unrestricted", "lapsed_limit": "zero", "max_age_seconds": 86400,
+                   "stale_fallback": "decide"},
     }
 
 
@@ -45,6 +47,9 @@ def test_payload_keeps_none_zero_and_unlimited_apart(target, make_record):
     assert (none["limit_state"], none["credit_limit"], none["remaining"]) == ("none", None, None)
     assert (zero["limit_state"], zero["credit_limit"], zero["remaining"]) == ("limited", "0.00", "0.00")
     assert (unlimited["limit_state"], unlimited["credit_limit"], unlimited["remaining"]) == ("unlimited", None, None)
+    lapsed = target.payload(make_record(limit=None, used="300.00", state=LimitState.LAPSED), {},
+                            _mode(ControlMode.BLOCK))
+    assert (lapsed["limit_state"], lapsed["credit_limit"], lapsed["remaining"]) == ("lapsed", None, "-300.00")
 
 
 def test_write_confirms_each_item_and_the_storefront_keeps_it(shop, send, make_record):
@@ -149,4 +154,4 @@ def test_remaining_must_match_limit_minus_used(shop):
             "remaining": "95.00", "overdue": "0.00", "control_mode": "block", "currency": "PLN",
             "as_of": "2024-01-01T00:00:00+00:00"}
     r = httpx.post(shop.url + feed.CUSTOMERS_PATH, json={"items": [item]}, headers={feed.API_KEY_HEADER: API_KEY})
-    assert "remaining 95.00 is not credit_limit − used (90.00)" in r.json()["results"][0]["error"]
+    assert "remaining 95.00 is not the effective limit − used (90.00)" in r.json()["results"][0]["error"]

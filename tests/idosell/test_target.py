@@ -8,7 +8,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from pydantic import ValidationError
-from tradecredit import CheckStatus, ControlMode, DataError, LimitState, OutgoingItem, degrade_mode
+from tradecredit import CheckStatus, ControlMode, LimitState, OutgoingItem, degrade_mode
+from tradecredit.core.engine import CreditPolicy, NoLimitPolicy
 from tradecredit.plugins.idosell.faults import Fault, parse_fault
 from tradecredit.plugins.idosell.target import IdoSellOptions, IdoSellTarget
 
@@ -16,7 +17,7 @@ from . import helpers as h
 
 
 def payload(target: IdoSellTarget, rec: Any) -> dict[str, Any]:
-    mode = degrade_mode(rec.control_mode, target.native_modes, target.mode_policy())
+    mode = degrade_mode(rec.control_mode, target.supported_modes(), target.mode_policy())
     return target.payload(rec, {"clientLogin": "firma", "clientId": 1}, mode)
 
 
@@ -39,39 +40,71 @@ def test_balance_sign_positive():
     assert payload(t, h.record("KH-1", used="10.00"))["clientBalanceAmountExternal"] == "10.00"
 
 
-def test_none_limited_zero_and_unlimited_are_distinct_choices(target):
+def _with_policy(policy: CreditPolicy, **options: Any) -> IdoSellTarget:
+    from tradecredit import AdapterContext
+
+    opts = IdoSellOptions(base_url="https://s.example", api_key="kkkkkkkk", **options)
+    return IdoSellTarget(opts, AdapterContext(instance_name="shop", policy=policy))
+
+
+def test_none_zero_lapsed_and_unlimited_follow_the_engine(target):
     none = payload(target, h.record("KH-1", limit=None))
     zero = payload(target, h.record("KH-1", limit="0.00"))
+    lapsed = payload(target, h.record("KH-1", limit=None, limit_state=LimitState.LAPSED))
     unlimited = payload(target, h.record("KH-1", limit=None, limit_state=LimitState.UNLIMITED))
-    assert none["clientTradeCreditLimitExternal"] == "0.00" == zero["clientTradeCreditLimitExternal"]
-    assert unlimited["clientTradeCreditLimitExternal"] == "999999999.99"
-    t = IdoSellTarget(IdoSellOptions(base_url="https://s.example", api_key="kkkkkkkk", none_limit="unlimited",
-                                     unlimited_amount="5000000"), None)
-    assert payload(t, h.record("KH-1", limit=None))["clientTradeCreditLimitExternal"] == "5000000.00"
+    # [engine] no_limit = unrestricted (default): no limit granted means no limit rule, as in every target
+    assert none["clientTradeCreditLimitExternal"] == "999999999.99" == unlimited["clientTradeCreditLimitExternal"]
+    assert zero["clientTradeCreditLimitExternal"] == "0.00" == lapsed["clientTradeCreditLimitExternal"]
+    t = _with_policy(CreditPolicy(no_limit=NoLimitPolicy.NO_CREDIT), unlimited_amount="5000000")
+    assert payload(t, h.record("KH-1", limit=None))["clientTradeCreditLimitExternal"] == "0.00"
+    assert payload(t, h.record("KH-1", limit=None, limit_state=LimitState.UNLIMITED))[
+        "clientTradeCreditLimitExternal"] == "5000000.00"
+    _, _, decided = t.shop_values(h.record("KH-1", limit=None), degrade_mode(ControlMode.BLOCK, t.supported_modes()))
+    assert decided.shop_limit_reason.value == "zero_no_limit"
 
 
-def test_modes_allow_lifts_the_limit_warn_follows_the_policy(target):
-    assert payload(target, h.record("KH-1", control_mode=ControlMode.ALLOW))["clientTradeCreditLimitExternal"] \
-        == "999999999.99"
+def test_removed_options_say_what_replaces_them():
+    with pytest.raises(ValidationError) as err:
+        IdoSellOptions(base_url="https://s.example", api_key="kkkkkkkk", none_limit="zero", overdue_block=False)
+    text = {e["loc"][0]: e["msg"] for e in err.value.errors()}
+    assert "[engine] no_limit" in text["none_limit"] and "delete the option" in text["overdue_block"]
+    with pytest.raises(ValidationError, match='allow_mode = "unlimited"'):
+        IdoSellOptions(base_url="https://s.example", api_key="kkkkkkkk", mode_policy={"warn": "allow"})
+
+
+def test_by_default_every_mode_gets_the_erp_limit_unlimited_is_opt_in(target):
+    """Case 3: seed 000 overwrites IdoSell's limit with the ERP's, whatever mode the ERP holds."""
+    for mode in ControlMode:
+        rec = h.record("KH-1", limit="300.00", control_mode=mode)
+        assert payload(target, rec)["clientTradeCreditLimitExternal"] == "300.00", mode
+        assert degrade_mode(mode, target.supported_modes(), target.mode_policy()).effective is ControlMode.BLOCK
+    lifted = _with_policy(CreditPolicy(), allow_mode="unlimited")
     warn = h.record("KH-1", limit="300.00", control_mode=ControlMode.WARN)
-    assert degrade_mode(ControlMode.WARN, target.native_modes, target.mode_policy()).effective is ControlMode.ALLOW
-    assert payload(target, warn)["clientTradeCreditLimitExternal"] == "999999999.99"
-    strict = IdoSellTarget(IdoSellOptions(base_url="https://s.example", api_key="kkkkkkkk",
-                                          mode_policy={"warn": "block"}), None)
+    assert payload(lifted, h.record("KH-1", control_mode=ControlMode.ALLOW))["clientTradeCreditLimitExternal"] \
+        == "999999999.99"
+    assert payload(lifted, warn)["clientTradeCreditLimitExternal"] == "999999999.99"
+    strict = _with_policy(CreditPolicy(), allow_mode="unlimited", mode_policy={"warn": "block"})
     assert payload(strict, warn)["clientTradeCreditLimitExternal"] == "300.00"
 
 
 def test_overdue_breached_under_block_leaves_no_credit(target):
     rec = h.record("KH-1", limit="1000.00", used="400.00", overdue=Decimal("50.00"), overdue_limit=Decimal("10.00"))
-    assert payload(target, rec)["clientTradeCreditLimitExternal"] == "400.00"  # limit = debt: nothing available
+    assert payload(target, rec) == {"clientLogin": "firma", "clientTradeCreditLimitExternal": "0.00",
+                                    "clientBalanceAmountExternal": "-400.00"}
     unlimited = h.record("KH-1", limit=None, limit_state=LimitState.UNLIMITED, overdue=Decimal("5.00"),
                          overdue_limit=Decimal("0.00"))
     assert payload(target, unlimited)["clientTradeCreditLimitExternal"] == "0.00"
+    # case 4: a prepayment (negative used) must not leave credit by the shop's rule limit − debt − pending
+    prepaid = h.record("KH-1", limit="1000.00", used="-250.00", overdue=Decimal("50.00"),
+                       overdue_limit=Decimal("10.00"))
+    assert payload(target, prepaid) == {"clientLogin": "firma", "clientTradeCreditLimitExternal": "0.00",
+                                        "clientBalanceAmountExternal": "0.00"}
 
 
-def test_other_currency_is_a_data_error(target):
-    with pytest.raises(DataError, match="EUR"):
-        payload(target, h.record("KH-1", currency="EUR"))
+def test_other_currency_is_unsupported_not_bad_data(target):
+    why = target.unsupported(h.record("KH-1", currency="EUR"))
+    assert why is not None and why.reason_code.value == "unsupported_currency" and "EUR" in why.reason
+    assert target.unsupported(h.record("KH-1")) is None
 
 
 def test_options_validation():
@@ -117,8 +150,10 @@ def test_check_reports_access_matching_and_degraded_modes(sandbox):
     lines = {r.name: r for r in h.make_target(sandbox).check([*codes, "KH-ZZZ"])}
     assert lines["api"].status is CheckStatus.OK and lines["write scope"].status is CheckStatus.OK
     assert lines["match"].status is CheckStatus.WARN and "3 of 4" in lines["match"].detail
-    assert lines["mode warn"].status is CheckStatus.WARN and "enforced as allow" in lines["mode warn"].detail
-    assert lines["mode block"].status is CheckStatus.OK and lines["mode allow"].status is CheckStatus.OK
+    assert lines["mode warn"].status is CheckStatus.WARN and "enforced as block" in lines["mode warn"].detail
+    assert 'allow_mode = "unlimited"' in lines["mode allow"].detail
+    assert "cannot apply [engine] stale_fallback" in lines["stale data"].detail
+    assert lines["mode block"].status is CheckStatus.OK and lines["mode allow"].status is CheckStatus.WARN
     sandbox.add_key("readonly-key-1234", {"clients": "r"})
     lines = {r.name: r for r in h.make_target(sandbox, api_key="readonly-key-1234").check(None)}
     assert lines["credentials"].status is CheckStatus.FAIL
@@ -132,7 +167,7 @@ def items_for(target: IdoSellTarget, records: list[Any]) -> list[OutgoingItem]:
     matches = target.match([r.code for r in records])
     out = []
     for rec in records:
-        mode = degrade_mode(rec.control_mode, target.native_modes, target.mode_policy())
+        mode = degrade_mode(rec.control_mode, target.supported_modes(), target.mode_policy())
         out.append(OutgoingItem(key=rec.key, code=rec.code, payload=target.payload(rec, matches[rec.code], mode),
                                 match=matches[rec.code], record=rec, mode=mode))
     return out
@@ -182,7 +217,7 @@ def test_check_warns_about_accounts_in_another_currency(sandbox):
     target = h.make_target(sandbox)
     lines = {r.name: r for r in target.check([*codes, "KH-EUR"])}
     assert lines["currency"].status is CheckStatus.WARN
-    assert "EUR: 1 (KH-EUR)" in lines["currency"].detail and "rejected" in lines["currency"].detail
+    assert "EUR: 1 (KH-EUR)" in lines["currency"].detail and "unsupported" in lines["currency"].detail
     lines = {r.name: r for r in target.check(codes)}
     assert lines["currency"].status is CheckStatus.OK and "PLN" in lines["currency"].detail
     assert "currency" not in {r.name for r in target.check(["KH-NOBODY"])}  # nothing matched: nothing to read

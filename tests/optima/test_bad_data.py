@@ -28,7 +28,6 @@ CASES = {
     "NEGATIVE": ({"Knt_LimitFlag": 1, "Knt_LimitKredytu": D("-100.00")}, "negative"),
     "NEG-OVERDUE": ({"Knt_LimitPrzeterKredytFlag": 1, "Knt_LimitPrzeterKredytWartosc": D("-5.00")}, "negative"),
     "XYZ": ({"Knt_LimitFlag": 1, "Knt_LimitKredytu": D("100.00"), "Knt_LimitKredytuWal": "XYZ"}, "ISO 4217"),
-    "ZERO": ({"Knt_LimitFlag": 1, "Knt_LimitKredytu": D("0.00")}, "Knt_LimitFlag = 1 with Knt_LimitKredytu = 0"),
     "DECIMALS": ({"Knt_LimitFlag": 1, "Knt_LimitKredytu": D("100.125")}, "more than two decimal places"),
     "FLAG-7": ({"Knt_LimitFlag": 7}, "Knt_LimitFlag = 7 is neither 0 nor 1"),
     "NULL-FINALNY": ({"Knt_Finalny": None}, "Knt_Finalny is NULL (business/private flag"),
@@ -45,6 +44,7 @@ def bad_db(tc_database_url, optima_db):
     for code, (overrides, _) in CASES.items():
         db.card(code, **overrides)
     db.card("GOOD", Knt_LimitFlag=1, Knt_LimitKredytu=D("1000.00"))
+    db.card("ZERO", Knt_LimitFlag=1, Knt_LimitKredytu=D("0.00"))
     sub_cent = db.card("PAY-DECIMALS")
     db.pay(sub_cent, "10.005")
     null_pay = db.card("PAY-NULL")
@@ -91,10 +91,13 @@ def test_every_row_is_accounted_for(bad_db, optima_source):
     assert all(isinstance(r, CreditRecord | RejectedRow) for r in results)
 
 
-def test_zero_limit_can_be_configured_as_a_real_zero_limit(bad_db, optima_source, read_all):
-    records, rejected = read_all(optima_source(bad_db.url, zero_limit="limited"), AS_OF)
+def test_a_zero_limit_is_a_limit_of_0_by_default_and_reject_is_an_option(bad_db, optima_source, read_all):
+    """Case 2: a limit cut to 0 is a credit controller's "no deferred credit", not bad data."""
+    records, rejected = read_all(optima_source(bad_db.url), AS_OF)
     assert "ZERO" not in rejected
     assert (records["ZERO"].limit_state, records["ZERO"].credit_limit) == (LimitState.LIMITED, D("0.00"))
+    records, rejected = read_all(optima_source(bad_db.url, zero_limit="reject"), AS_OF)
+    assert "ZERO" not in records and 'zero_limit = "reject"' in rejected["ZERO"].reason
 
 
 def test_duplicate_codes_both_come_through_for_the_orchestrator(bad_db, optima_source, read_all):

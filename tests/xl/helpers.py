@@ -70,8 +70,13 @@ def expected_from_demo(data: DemoData, *, reservations: bool, documents: bool, t
     t = (data.today - date(1800, 12, 28)).days
     cards = {c["Knt_GIDNumer"]: c for c in as_dicts(xl_schema.KntKarty, data.table(xl_schema.KntKarty))}
 
+    paying = {c["Knt_KnPNumer"] for c in cards.values() if c["Knt_KnPParam"] and c["Knt_KnPNumer"] != c["Knt_GIDNumer"]}
+
     def payer(c: dict[str, Any]) -> int:
-        return c["Knt_GIDNumer"] if not c["Knt_KnPParam"] else c["Knt_KnPNumer"]
+        # one payer level: a card that pays for others is its own payer
+        if c["Knt_GIDNumer"] in paying or not c["Knt_KnPParam"]:
+            return c["Knt_GIDNumer"]
+        return c["Knt_KnPNumer"]
 
     best: dict[int, dict[str, Any]] = {}
     for row in as_dicts(xl_schema.KntLimityK, data.table(xl_schema.KntLimityK)):
@@ -91,7 +96,7 @@ def expected_from_demo(data: DemoData, *, reservations: bool, documents: bool, t
             bad.add(owner)
             continue
         used[owner] += value
-        if p["TrP_Termin"] < t - tolerance:
+        if p["TrP_Termin"] < t - tolerance and p["TrP_Termin"] != 0:
             overdue[owner] += value
     if reservations:
         elems = as_dicts(xl_schema.ZamElem, data.table(xl_schema.ZamElem))
@@ -133,7 +138,7 @@ def expected_from_demo(data: DemoData, *, reservations: bool, documents: bool, t
         if not p["Knt_LimitTerminowy"]:
             exp["limit_state"] = "unlimited"
         elif pid not in best:
-            exp["limit_state"] = "none"
+            exp["limit_state"] = "lapsed"
         else:
             row = best[pid]
             lim = _convert(row["KLK_MaxLimitWart"], row["KLK_Waluta"], row["KLK_KursL"], row["KLK_KursM"])

@@ -33,9 +33,9 @@ def test_dated_limits_overlaps_gaps_expired_future(tc_database_url, make_xl_db, 
     assert recs["C2"].credit_limit == Decimal("2000.00") and recs["C2"].extra["overlapping_limits"] == 2
     assert recs["C2"].extra["limit_id"] == 3
     assert recs["C3"].credit_limit == Decimal("4000.00") and recs["C3"].extra["limit_id"] == 5
-    for code in ("C4", "C5", "C6", "C9"):
-        assert recs[code].limit_state is LimitState.NONE and recs[code].credit_limit is None, code
-        assert recs[code].valid_from is None
+    for code in ("C4", "C5", "C6", "C9"):  # case 1: a limited card without a valid row has a lapsed limit
+        assert recs[code].limit_state is LimitState.LAPSED and recs[code].credit_limit is None, code
+        assert recs[code].valid_from is None and "is valid on 2025-03-10" in recs[code].extra["lapsed"]
     assert recs["C7"].credit_limit == Decimal("500.00") and recs["C7"].valid_from == recs["C7"].valid_to == xlh.TODAY
     assert recs["C8"].limit_state is LimitState.LIMITED and recs["C8"].credit_limit == Decimal("0.00")
     assert recs["C10"].limit_state is LimitState.UNLIMITED and recs["C10"].credit_limit is None
@@ -228,4 +228,43 @@ def test_as_of_is_read_in_xl_local_time(tc_sqlite_url, make_xl_db, xl_source):
     make_xl_db(tc_sqlite_url, KntKarty=[xlh.card(1)], KntLimityK=[xlh.limit(1, 1, "100", t, t)])
     late = datetime(2025, 3, 9, 23, 30, tzinfo=UTC)
     assert next(iter(xl_source(tc_sqlite_url).read(late))).limit_state is LimitState.LIMITED
-    assert next(iter(xl_source(tc_sqlite_url, timezone="UTC").read(late))).limit_state is LimitState.NONE
+    assert next(iter(xl_source(tc_sqlite_url, timezone="UTC").read(late))).limit_state is LimitState.LAPSED
+
+
+def test_chained_payers_follow_one_level_and_count_each_receivable_once(tc_database_url, make_xl_db, xl_source):
+    """Case 5: K → P → Q. K is checked on P with K's and P's receivables; P pays for K, so P is its own payer
+    (its payer setting is not followed); Q's group does not count P's receivables a second time."""
+    t, card, limit, pay = xlh.T, xlh.card, xlh.limit, xlh.payment
+    make_xl_db(
+        tc_database_url,
+        KntKarty=[card(1, "K", Knt_KnPParam=1, Knt_KnPNumer=2), card(2, "P", Knt_KnPParam=1, Knt_KnPNumer=3),
+                  card(3, "Q"), card(4, "R", Knt_KnPParam=1, Knt_KnPNumer=3)],
+        KntLimityK=[limit(1, 2, "1000", t - 1, t + 1), limit(2, 3, "5000", t - 1, t + 1)],
+        TraPlat=[pay(1, "100.00", t + 5), pay(2, "200.00", t + 5), pay(3, "300.00", t + 5), pay(4, "400.00", t + 5)],
+    )
+    recs = xlh.by_code(list(xl_source(tc_database_url).read(xlh.AS_OF)))
+    for code in ("K", "P"):
+        assert recs[code].payer_code == "P" and recs[code].credit_limit == Decimal("1000.00"), code
+        assert recs[code].used == Decimal("300.00"), code  # K's 100 + P's own 200, once
+    assert recs["P"].extra["payer_not_followed"] == "3" and "payer_not_followed" not in recs["K"].extra
+    for code in ("Q", "R"):
+        assert recs[code].payer_code == "Q" and recs[code].used == Decimal("700.00"), code  # Q 300 + R 400
+
+
+def test_empty_due_date_is_not_overdue_and_a_null_credit_type_is_bad_data(tc_database_url, make_xl_db, xl_source):
+    """Case 8: TrP_Termin = 0 is XL's empty date; Knt_LimitTerminowy NULL (or 2) is rejected with its reason."""
+    t, card, limit, pay = xlh.T, xlh.card, xlh.limit, xlh.payment
+    make_xl_db(
+        tc_database_url,
+        KntKarty=[card(1, "EMPTY-DUE"), card(2, "NULL-TYPE", Knt_LimitTerminowy=None),
+                  card(3, "ODD-TYPE", Knt_LimitTerminowy=2), card(4, "CHILD", Knt_KnPParam=1, Knt_KnPNumer=2)],
+        KntLimityK=[limit(1, 1, "1000", t - 1, t + 1), limit(2, 2, "1000", t - 1, t + 1)],
+        TraPlat=[pay(1, "50.00", 0), pay(1, "20.00", t - 3)],
+    )
+    recs = xlh.by_code(list(xl_source(tc_database_url).read(xlh.AS_OF)))
+    assert recs["EMPTY-DUE"].used == Decimal("70.00") and recs["EMPTY-DUE"].overdue == Decimal("20.00")
+    assert isinstance(recs["NULL-TYPE"], RejectedRow)
+    assert "Knt_LimitTerminowy is NULL" in recs["NULL-TYPE"].reason
+    assert isinstance(recs["ODD-TYPE"], RejectedRow) and "2, neither 0 nor 1" in recs["ODD-TYPE"].reason
+    assert isinstance(recs["CHILD"], RejectedRow)
+    assert "Knt_LimitTerminowy of payer card NULL-TYPE is NULL" in recs["CHILD"].reason
