@@ -29,6 +29,10 @@ names, by what they are for (docs/plugins/writing-plugins.md walks through them)
   ``StalePolicy``, ``StaleFallback``, ``is_stale``, ``storefront_view``, ``StorefrontView``.
 * composing plugins and commands: ``load_config``, ``run_pipeline``, ``before_text``, ``text_table``,
   ``exit_codes_for_errors``.
+* plugins that keep their own state or config (the ``notify`` plugin): ``RegisterConfigSection`` (the
+  ``register_config_sections`` callback), ``StateStore`` (``StateStore.open(run.config.state.url)``: its
+  ``cache_get``/``cache_put``, ``history``, ``last_confirmed``), ``StopRequested`` (a run ended by a service
+  stop, not a failure).
 * the dev kit (sandboxes, needs ``pip install 'tradecredit[sandbox]'``): ``serve_in_thread``,
   ``serve_forever``, ``RunningServer``, ``free_port``, ``require_sandbox_extra`` (raises ``ConfigError``
   naming the install command), ``needs_sandbox_extra`` (the same for a click command: exit code 3).
@@ -94,8 +98,9 @@ from .core.errors import (
     TradeCreditError,
     TransientError,
 )
-from .core.hookspecs import RegisterSource, RegisterTarget, hookimpl
+from .core.hookspecs import RegisterConfigSection, RegisterSource, RegisterTarget, hookimpl
 from .core.http import HttpClient, RetryPolicy
+from .core.lease import StopRequested
 from .core.money import CENT, ZERO, Currency, Money, MoneyError, format_pln, round_money, to_currency, to_money
 from .core.records import (
     ControlMode,
@@ -117,6 +122,7 @@ from .core.serving import (
     serve_in_thread,
 )
 from .core.sql import create_source_engine, install_read_only_guard, is_select, mssql_url, streaming
+from .core.state import StateStore
 from .core.sync import BatchOutcome, RunInfo, run_pipeline
 
 __all__ = [
@@ -159,6 +165,7 @@ __all__ = [
     "PluginOptions",
     "Problem",
     "Reason",
+    "RegisterConfigSection",
     "RegisterSource",
     "RegisterTarget",
     "RejectedRow",
@@ -172,6 +179,8 @@ __all__ = [
     "StaleFallback",
     "StalePolicy",
     "StateError",
+    "StateStore",
+    "StopRequested",
     "StorefrontView",
     "Target",
     "TimeZoneName",

@@ -44,7 +44,7 @@ def _guarded(subject: str, call: Callable[[], list[CheckResult] | CheckResult]) 
 def check_config(config: Config, *, as_of: datetime | None = None) -> list[CheckLine]:
     """Every line of ``tradecredit check``: the state store, each source and target, each pipeline."""
     as_of = as_of or datetime.now(UTC)
-    lines = _guarded("state", lambda: check_state(config.state.url, lock_timeout=config.state.lock_timeout))
+    lines = _guarded("state", lambda: check_state(config.state.url, lease_timeout=config.state.lease_timeout))
     for name, adapter in config.sources.items():
         def source_check(adapter: ConfiguredAdapter[Source[Any]] = adapter) -> list[CheckResult]:
             source = instantiate(adapter)

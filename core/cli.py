@@ -11,17 +11,22 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from collections.abc import Callable
 from functools import wraps
+from pathlib import Path
 from typing import Any
 
 import click
 
 from .errors import ConfigError, LockHeldError, PluginError, StateError, TradeCreditError
+from .logs import configure_logging
 from .plugins import STRICT_ENV, get_host
 from .report import ExitCode, RunReport, exit_code_for, exit_code_for_error, render_text
-from .secrets import install_log_masking, mask
+from .secrets import mask
+
+log = logging.getLogger("tradecredit.cli")
 
 CONFIG_OPTION = click.option(
     "-c",
@@ -60,7 +65,12 @@ def exit_codes_for_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return func(*args, **kwargs)
-        except (Exception, KeyboardInterrupt) as exc:  # noqa: BLE001 - last resort: masked, clean exit code
+        except BrokenPipeError:
+            raise  # a closed stdout (`| head`): the group ends quietly
+        except (Exception, KeyboardInterrupt) as exc:
+            if not isinstance(exc, TradeCreditError | KeyboardInterrupt):
+                # -v: where an unexpected error came from, masked like every log line.
+                log.info("traceback of the unexpected error:", exc_info=exc)
             _fail(_describe(exc), exit_code_for_error(exc))
 
     return wrapper
@@ -78,6 +88,13 @@ class _PluginAwareGroup(click.Group):
             return super().main(*args, **kwargs)
         except PluginError as exc:
             _fail(f"Plugin error: {exc}\n(unset {STRICT_ENV} to skip plugins that fail to load)", ExitCode.CONFIG)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except BrokenPipeError:
+            _quiet_stdout()
+            ctx.exit(0)
 
     def _load_plugin_commands(self) -> None:
         # Keyed on the host, so an embedding application or a test that swaps the host gets its commands.
@@ -97,8 +114,13 @@ class _PluginAwareGroup(click.Group):
 
 @click.group(cls=_PluginAwareGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="tradecredit")
-@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
-def cli(verbose: int) -> None:
+@click.option("-v", "--verbose", count=True,
+              help="More log output (-v: progress events and the traceback of an unexpected error; -vv: debug).")
+@click.option("--log-format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              envvar="TRADECREDIT_LOG_FORMAT", help="text: readable lines; json: one JSON object per line.")
+@click.option("--log-file", type=click.Path(dir_okay=False), envvar="TRADECREDIT_LOG_FILE",
+              help="Also log to this file, rotated at 10 MB (5 kept).")
+def cli(verbose: int, log_format: str, log_file: str | None) -> None:
     """tradecredit keeps B2B trade credit (kredyt kupiecki) in step between Comarch ERP and online shops.
 
     \b
@@ -114,8 +136,18 @@ def cli(verbose: int) -> None:
     running. Customers the shop cannot represent (unsupported) do not change the exit code.
     """
     level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    install_log_masking()
+    if log_format == "json" or log_file:
+        level = min(level, logging.INFO)  # a log collector or a log file wants the run and batch events
+    configure_logging(level, fmt=log_format, log_file=log_file)  # type: ignore[arg-type]
+
+
+def _quiet_stdout() -> None:
+    """stdout was closed by the reader (``| head``): point it at the null device so exit flushes nothing."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # not a real file (tests): nothing left to flush
+        pass
 
 
 class _TerminalProgress:
@@ -239,7 +271,7 @@ def plugins(as_json: bool) -> None:
 
 @cli.group()
 def state() -> None:
-    """Inspect the state store (runs and their per-customer audit trail)."""
+    """Inspect and maintain the state store: runs and their audit trail, run leases, retention."""
 
 
 @state.command("history")
@@ -254,18 +286,22 @@ def state_history(config_path: str, pipeline: str | None, limit: int, run_id: in
     from .config import load_config
     from .state import StateStore
 
-    config = load_config(config_path)
+    config = load_config(config_path, secrets="lazy")  # the history needs no shop or ERP secret
     store = StateStore.open(config.state.url, read_only=True)  # looking must not create or migrate the store
     try:
         if run_id is not None:
             items = store.run_items(run_id)
+            trail = store.run_trail(run_id)
             if as_json:
-                click.echo(json.dumps(items, default=str, indent=2, ensure_ascii=False))
+                click.echo(json.dumps({"items": items, **trail}, default=str, indent=2, ensure_ascii=False))
                 return
             for it in items:
                 click.echo(
                     f"{it['at']:%Y-%m-%d %H:%M:%S} {it['outcome']:9} {it['code'] or '?':20} {it['reason'] or ''}"
                 )
+            for outcome, n in sorted(trail.get("not_repeated", {}).items()):
+                click.echo(f"… and {n} {outcome} customer(s) not repeated: the same outcome and reason as already "
+                           "recorded in an earlier run (see that run, or `--run` of the run that recorded it)")
             return
         rows = store.history(pipeline, limit)
         if as_json:
@@ -281,6 +317,85 @@ def state_history(config_path: str, pipeline: str | None, limit: int, run_id: in
             )
     finally:
         store.close()
+
+
+@state.command("unlock")
+@CONFIG_OPTION
+@click.argument("pipeline")
+@click.option("--force", is_flag=True, help="Also release a live lease (its run stops before its next batch).")
+@exit_codes_for_errors
+def state_unlock(config_path: str, pipeline: str, force: bool) -> None:
+    """Release PIPELINE's run lease, e.g. after a crash, without waiting for the next run to take it over.
+
+    A lease whose holder is alive (still renewing it) is refused unless --force. The run that held it is
+    marked abandoned and the release recorded. Exit 5 when refused.
+    """
+    from .config import load_config
+    from .state import StateStore
+
+    config = load_config(config_path, secrets="lazy")
+    store = StateStore.open(config.state.url)
+    try:
+        info = store.unlock(pipeline, force=force, timeout=config.state.lease_timeout)
+    finally:
+        store.close()
+    if info is None:
+        click.echo(f"pipeline {pipeline}: no lease held, nothing to release")
+    else:
+        state = f"dead: {info.dead}" if info.dead else "alive, released with --force"
+        click.echo(mask(f"pipeline {pipeline}: released the lease of run {info.run_id} ({info.detail}; {state})"))
+
+
+@state.command("leases")
+@CONFIG_OPTION
+@click.option("--json", "as_json", is_flag=True)
+@exit_codes_for_errors
+def state_leases(config_path: str, as_json: bool) -> None:
+    """Leases held now (live or dead) and the last takeovers and forced releases."""
+    from .config import load_config
+    from .state import StateStore
+
+    config = load_config(config_path, secrets="lazy")
+    store = StateStore.open(config.state.url, read_only=True)
+    try:
+        held, events = store.leases(timeout=config.state.lease_timeout), store.lease_events(limit=20)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(mask(json.dumps({"leases": [h.__dict__ for h in held], "events": events}, default=str,
+                                   indent=2, ensure_ascii=False)))
+        return
+    for h in held:
+        click.echo(mask(f"{h.pipeline:20} run {h.run_id}: {h.detail} — " + (f"DEAD: {h.dead}" if h.dead else "live")))
+    if not held:
+        click.echo("no lease held")
+    for e in events:
+        click.echo(mask(f"{e['at']:%Y-%m-%d %H:%M:%S} {e['pipeline']:20} {e['event']:8} run {e['previous_run_id']}: "
+                        f"{e['reason']}"))
+
+
+@state.command("prune")
+@CONFIG_OPTION
+@click.option("--keep-runs", type=int, help="Override [state] keep_runs (runs kept per pipeline; 0: no limit).")
+@click.option("--keep-days", type=int, help="Override [state] keep_days (0: no limit).")
+@exit_codes_for_errors
+def state_prune(config_path: str, keep_runs: int | None, keep_days: int | None) -> None:
+    """Delete old runs and their audit rows now (every run also does this for its own pipeline).
+
+    Never deleted: running runs and each pipeline's last completed run. The ledger is never pruned.
+    """
+    from .config import load_config
+    from .state import StateStore
+
+    config = load_config(config_path, secrets="lazy")
+    store = StateStore.open(config.state.url)
+    try:
+        deleted = store.prune(keep_runs=config.state.keep_runs if keep_runs is None else keep_runs,
+                              keep_days=config.state.keep_days if keep_days is None else keep_days)
+    finally:
+        store.close()
+    click.echo(f"pruned {deleted['runs']} run(s), {deleted['items']} audit row(s), "
+               f"{deleted['lease_events']} lease event(s)")
 
 
 @cli.group()
@@ -306,7 +421,61 @@ def config_show(config_path: str) -> None:
     """Print the effective config (defaults filled in) with every secret replaced by ***."""
     from .config import load_config
 
-    click.echo(json.dumps(load_config(config_path).redacted(), indent=2, ensure_ascii=False))
+    # Secrets that cannot be resolved here are shown as *** all the same: showing needs none of them.
+    click.echo(json.dumps(load_config(config_path, secrets="lazy").redacted(), indent=2, ensure_ascii=False))
+
+
+@cli.group()
+def service() -> None:
+    """Run the pipelines on their schedules, unattended (and install that as a system service)."""
+
+
+@service.command("run")
+@CONFIG_OPTION
+@exit_codes_for_errors
+def service_run(config_path: str) -> None:
+    """Run every enabled pipeline on its schedule (`every` or `cron`) until stopped (Ctrl+C, SIGTERM, service stop).
+
+    \b
+    A run missed while the service was down is caught up once at start. Consecutive failures of a pipeline
+    back off (up to [service] backoff_max); the first success resets it. On stop the running pipeline finishes
+    its current batch and releases its lease. Logs INFO by default; /healthz and /metrics when [service]
+    listen is set. Exit 0 after a clean stop, 3 for a configuration error.
+    """
+    from .service import run_service
+
+    if logging.getLogger().level > logging.INFO:
+        logging.getLogger().setLevel(logging.INFO)  # a service logs each run
+    sys.exit(run_service(config_path))
+
+
+@service.command("install")
+@CONFIG_OPTION
+@click.option("--platform", "target_platform", type=click.Choice(["systemd", "windows"]), required=True)
+@click.option("-o", "--output", "output_dir", type=click.Path(file_okay=False), default=".", show_default=True,
+              help="Folder to write the files into.")
+@click.option("--user", default=None, help="Account the service runs as (systemd default: tradecredit; Windows: "
+                                           "LocalService unless you give DOMAIN\\account).")
+@click.option("--every", default="15m", show_default=True,
+              help="Task Scheduler alternative only: how often the task runs `tradecredit run`.")
+@exit_codes_for_errors
+def service_install(config_path: str, target_platform: str, output_dir: str, user: str | None, every: str) -> None:
+    """Write what the platform needs to run `tradecredit service run` as a service, and print the next commands.
+
+    \b
+    systemd: tradecredit.service (copy to /etc/systemd/system/).
+    windows: tradecredit-service.xml for WinSW (a service wrapper) and tradecredit-task.xml, a Task
+             Scheduler task running `tradecredit run` on a schedule, as an alternative without a wrapper.
+    docs/operations.md explains every step.
+    """
+    from .install import write_service_files
+
+    written, next_steps = write_service_files(target_platform, Path(config_path), Path(output_dir), user=user,
+                                              every=every)
+    for path in written:
+        click.echo(f"wrote {path}")
+    click.echo("")
+    click.echo(next_steps)
 
 
 @cli.group()

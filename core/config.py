@@ -2,15 +2,25 @@
 
 Secrets are written inline, or as ``{ env = "NAME" }`` / ``{ file = "path" }``; every resolved secret (and
 every password inside a database URL) is registered for masking before anything can print it.
+
+Commands that talk to no source or target (``state …``, ``config show``) load the config with
+``secrets="lazy"``: a reference inside ``sources``, ``targets`` or a plugin's section that cannot be resolved
+(variable unset, file missing) is then kept as an unresolved placeholder instead of being an error, so a credit
+controller can read the history without the shop's API key. ``[state] url`` is always resolved: those
+commands need it. ``run``, ``check`` and ``service run`` resolve everything and fail on a missing secret.
 """
 
 from __future__ import annotations
 
+import contextvars
 import os
+import re
 import tomllib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Generic
+from typing import Annotated, Any, Generic, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -22,6 +32,7 @@ from pydantic import (
     SecretStr,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from sqlalchemy.engine import make_url
 
@@ -33,6 +44,30 @@ from .secrets import mask, register_secret
 DEFAULT_STATE_URL = "sqlite:///tradecredit-state.db"
 
 
+_LAZY_SECRETS: contextvars.ContextVar[bool] = contextvars.ContextVar("tradecredit_lazy_secrets", default=False)
+
+
+class Unresolved(str):
+    """A secret reference left unresolved by a lazy load (``secrets="lazy"``); never used to connect."""
+
+    __slots__ = ()
+
+
+@contextmanager
+def _lazy_secrets(enabled: bool) -> Iterator[None]:
+    token = _LAZY_SECRETS.set(enabled)
+    try:
+        yield
+    finally:
+        _LAZY_SECRETS.reset(token)
+
+
+def _unresolvable(message: str, placeholder: str) -> Unresolved:
+    if _LAZY_SECRETS.get():
+        return Unresolved(placeholder)
+    raise ValueError(message)
+
+
 def _resolve_reference(value: Any) -> Any:
     """``{env = NAME}`` → the variable's value, ``{file = PATH}`` → the file's text; other values unchanged."""
     if isinstance(value, dict):
@@ -40,14 +75,14 @@ def _resolve_reference(value: Any) -> Any:
         if keys == {"env"}:
             name = str(value["env"])
             if name not in os.environ:
-                raise ValueError(f"environment variable {name} is not set")
+                return _unresolvable(f"environment variable {name} is not set", f"<unresolved env {name}>")
             return os.environ[name]
         if keys == {"file"}:
             path = Path(str(value["file"])).expanduser()
             try:
                 return path.read_text(encoding="utf-8").strip()
             except OSError as exc:
-                raise ValueError(f"cannot read secret file {path}: {exc.strerror}") from None
+                return _unresolvable(f"cannot read secret file {path}: {exc.strerror}", f"<unresolved file {path}>")
         raise ValueError("a secret is a string, { env = \"NAME\" } or { file = \"path\" }")
     return value
 
@@ -63,7 +98,7 @@ def _secret(value: Any) -> Any:
 
 def _database_url(value: Any) -> Any:
     value = _resolve_reference(value)
-    if not isinstance(value, str):
+    if not isinstance(value, str) or isinstance(value, Unresolved):
         return value
     try:
         url = make_url(value)
@@ -99,11 +134,96 @@ DatabaseUrl = Annotated[str, BeforeValidator(_database_url)]
 """A SQLAlchemy URL (may be an env/file reference); its password is masked everywhere."""
 
 
+_DURATION = re.compile(r"^\s*(?:(?P<d>\d+)\s*d)?\s*(?:(?P<h>\d+)\s*h)?\s*(?:(?P<m>\d+)\s*m(?:in)?)?\s*"
+                       r"(?:(?P<s>\d+(?:\.\d+)?)\s*s)?\s*$")
+
+
+def _duration(value: Any) -> Any:
+    """``"90s"``, ``"5m"``, ``"1h30m"``, ``"2d"`` → timedelta; ISO 8601 (``PT5M``) and numbers (seconds) pass on."""
+    if isinstance(value, str) and not value.strip().upper().startswith("P"):
+        match = _DURATION.match(value)
+        if not match or not any(match.groupdict().values()):
+            raise ValueError(f"{value!r} is not a duration: write e.g. \"90s\", \"5m\", \"1h30m\", \"2d\" or PT5M")
+        parts = {k: float(v) for k, v in match.groupdict().items() if v}
+        return timedelta(days=parts.get("d", 0), hours=parts.get("h", 0), minutes=parts.get("m", 0),
+                         seconds=parts.get("s", 0))
+    return value
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be longer than 0 seconds")
+    return value
+
+
+def _not_negative(value: timedelta) -> timedelta:
+    if value < timedelta(0):
+        raise ValueError("must not be negative")
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(_duration), AfterValidator(_positive)]
+"""A positive duration: ``"90s"``, ``"5m"``, ``"1h30m"``, ``"2d"``, ISO 8601 (``PT5M``) or seconds."""
+
+Delay = Annotated[timedelta, BeforeValidator(_duration), AfterValidator(_not_negative)]
+"""A duration that may be 0 (``"0s"``: none)."""
+
+
 class StateConfig(PluginOptions):
     url: DatabaseUrl = Field(DEFAULT_STATE_URL, description="SQLAlchemy URL of the state store")
-    lock_timeout: timedelta = Field(
-        timedelta(hours=6), description="a run lock older than this is considered abandoned and taken over"
+    lease_timeout: Duration = Field(
+        timedelta(seconds=60),
+        description="a run's lease not renewed for this long (its runner died) is taken over by the next run",
     )
+    keep_runs: int = Field(5000, ge=0, description="runs kept per pipeline (0: no limit by count)")
+    keep_days: int = Field(90, ge=0, description="runs older than this many days are pruned (0: no limit by age)")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "lock_timeout" in data:
+            raise ValueError("lock_timeout was replaced by lease_timeout (a run's lock is now a lease its runner "
+                             "renews every few seconds; default \"60s\"): rename or remove it")
+        return data
+
+
+class ServiceConfig(PluginOptions):
+    """``[service]``: how ``tradecredit service run`` schedules and exposes the pipelines."""
+
+    every: Duration | None = Field(None, description="schedule of pipelines that set neither every nor cron")
+    jitter: Delay | None = Field(
+        timedelta(seconds=30), description="each start is delayed by a random 0…jitter, so pipelines that share "
+        "an ERP do not start together",
+    )
+    time_zone: TimeZoneName = Field("Europe/Warsaw", description="time zone of cron expressions")
+    catch_up: bool = Field(True, description="at start, run once at once a pipeline whose scheduled run was missed")
+    backoff_max: Duration = Field(timedelta(hours=1), description="longest pause after consecutive failures")
+    stop_timeout: Duration = Field(
+        timedelta(seconds=60), description="on stop, how long to wait for a run to finish its current batch",
+    )
+    listen: str | None = Field(
+        None, description="host:port (or a port: loopback) serving /healthz and /metrics; off when unset",
+    )
+
+    @field_validator("listen", mode="before")
+    @classmethod
+    def _listen(cls, v: Any) -> Any:
+        if isinstance(v, int) and not isinstance(v, bool):
+            v = f"127.0.0.1:{v}"
+        if isinstance(v, str):
+            host, sep, port = v.rpartition(":")
+            if not sep:
+                host, port = "127.0.0.1", v
+            if not port.isdigit() or not 0 <= int(port) < 65536:
+                raise ValueError(f"{v!r}: expected host:port or a port number (0–65535; 0: any free port)")
+            return f"{host.strip('[]') or '127.0.0.1'}:{int(port)}"
+        return v
+
+    def address(self) -> tuple[str, int] | None:
+        if self.listen is None:
+            return None
+        host, _, port = self.listen.rpartition(":")
+        return host, int(port)
 
 
 class EngineConfig(PluginOptions):
@@ -133,6 +253,11 @@ class PipelineConfig(PluginOptions):
     source: str
     target: str
     enabled: bool = True
+    every: Duration | None = Field(None, description="service mode: run every … (\"5m\", \"1h\")")
+    cron: str | None = Field(None, description="service mode: a cron expression (\"*/15 6-22 * * 1-5\")")
+    max_age: Duration | None = Field(
+        None, description="no confirmed sync for longer than this is stale (health, alerts); default [engine] max_age",
+    )
 
     @field_validator("name")
     @classmethod
@@ -141,10 +266,32 @@ class PipelineConfig(PluginOptions):
             raise ValueError("pipeline name must be non-empty and contain no spaces")
         return v
 
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, v: str | None) -> str | None:
+        if v is not None:
+            from apscheduler.triggers.cron import CronTrigger
+
+            try:
+                CronTrigger.from_crontab(v, timezone="UTC")
+            except ValueError as exc:
+                raise ValueError(f"{v!r} is not a cron expression (minute hour day month weekday): {exc}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> PipelineConfig:
+        if self.every is not None and self.cron is not None:
+            raise ValueError("give either every or cron, not both")
+        return self
+
 
 class _RawConfig(PluginOptions):
+    # Top-level tables that no core model knows are plugin sections (``register_config_sections``).
+    model_config = ConfigDict(extra="allow")
+
     state: StateConfig = StateConfig()
     engine: EngineConfig = EngineConfig()
+    service: ServiceConfig = ServiceConfig()
     sources: dict[str, dict[str, Any]] = {}
     targets: dict[str, dict[str, Any]] = {}
     pipelines: list[PipelineConfig] = []
@@ -177,9 +324,13 @@ class Config(BaseModel):
     path: Path | None = None
     state: StateConfig
     engine: EngineConfig
+    service: ServiceConfig = ServiceConfig()
     sources: dict[str, ConfiguredAdapter[Source[Any]]]
     targets: dict[str, ConfiguredAdapter[Target[Any]]]
     pipelines: list[PipelineConfig]
+    sections: dict[str, PluginOptions] = Field(
+        default_factory=dict, description="plugin sections ([notify], …), each validated by its plugin's model",
+    )
 
     def pipeline(self, name: str) -> PipelineConfig:
         for p in self.pipelines:
@@ -187,6 +338,10 @@ class Config(BaseModel):
                 return p
         known = ", ".join(p.name for p in self.pipelines) or "none"
         raise ConfigError(f"no pipeline named {name!r} in the config (pipelines: {known})")
+
+    def max_age(self, pipeline: PipelineConfig) -> timedelta | None:
+        """How old a pipeline's last confirmed sync may be before its data is stale (health, alerts)."""
+        return pipeline.max_age or self.engine.max_age
 
     def redacted(self) -> dict[str, Any]:
         """The effective config with every secret replaced by ``***`` (for ``config show``)."""
@@ -197,9 +352,11 @@ class Config(BaseModel):
         return {
             "state": _redact(self.state.model_dump(mode="json")),
             "engine": self.engine.model_dump(mode="json"),
+            "service": self.service.model_dump(mode="json"),
             "sources": {n: dump(a) for n, a in self.sources.items()},
             "targets": {n: dump(a) for n, a in self.targets.items()},
-            "pipelines": [p.model_dump(mode="json") for p in self.pipelines],
+            "pipelines": [p.model_dump(mode="json", exclude_none=True) for p in self.pipelines],
+            **{n: _redact(o.model_dump(mode="json")) for n, o in self.sections.items()},
         }
 
 
@@ -253,46 +410,93 @@ def _valid_pipelines(items: Any) -> list[PipelineConfig | None]:
     return valid
 
 
-def parse_config(data: dict[str, Any], host: Any, *, path: Path | None = None) -> Config:
-    """Validate a config mapping against the core models and each plugin's own options model."""
+SecretsMode = Literal["resolve", "lazy"]
+_CORE_SECTIONS = frozenset(_RawConfig.model_fields)
+
+
+def plugin_sections(host: Any) -> dict[str, tuple[str, type[PluginOptions]]]:
+    """Top-level config tables claimed by plugins: section → (plugin name, options model)."""
+    pm = getattr(host, "pm", None)
+    hook = getattr(getattr(pm, "hook", None), "register_config_sections", None)
+    found: dict[str, tuple[str, type[PluginOptions]]] = {}
+    if hook is None:
+        return found
+    for impl in hook.get_hookimpls():
+        def register(name: str, model: type, plugin: str = impl.plugin_name) -> None:
+            if name in _CORE_SECTIONS or name in found:
+                owner = "tradecredit" if name in _CORE_SECTIONS else found[name][0]
+                raise ConfigError(f"plugin {plugin!r} registers config section [{name}], already owned by {owner}")
+            if not (isinstance(model, type) and issubclass(model, PluginOptions)):
+                raise ConfigError(f"plugin {plugin!r}: config section [{name}] needs a PluginOptions model")
+            found[name] = (plugin, model)
+
+        impl.function(register=register)
+    return found
+
+
+def parse_config(
+    data: dict[str, Any], host: Any, *, path: Path | None = None, secrets: SecretsMode = "resolve"
+) -> Config:
+    """Validate a config mapping against the core models and each plugin's own options model.
+
+    ``secrets="lazy"`` keeps secret references of sources, targets and plugin sections that cannot be resolved
+    as placeholders (for commands that talk to none of them; see the module docstring).
+    """
     problems: list[str] = []
     try:
         raw = _RawConfig.model_validate(data)
+        extra = dict(raw.model_extra or {})
     except ValidationError as exc:
         problems.extend(_problems(exc))
         # Keep validating the plugin sections so the user sees every problem at once.
         fallback: dict[str, Any] = {  # pipelines may hold None: see _valid_pipelines
-            "state": StateConfig(), "engine": EngineConfig(),
+            "state": StateConfig(), "engine": EngineConfig(), "service": ServiceConfig(),
             "sources": data.get("sources") if isinstance(data.get("sources"), dict) else {},
             "targets": data.get("targets") if isinstance(data.get("targets"), dict) else {},
             "pipelines": _valid_pipelines(data.get("pipelines")),
         }
         raw = _RawConfig.model_construct(**fallback)
+        extra = {k: v for k, v in data.items() if k not in _CORE_SECTIONS}
     base = path.parent if path else None
     adapters: dict[str, dict[str, ConfiguredAdapter[Any]]] = {"sources": {}, "targets": {}}
-    for section, lookup in (("sources", host.sources), ("targets", host.targets)):
-        for name, body in getattr(raw, section).items():
+    sections: dict[str, PluginOptions] = {}
+    with _lazy_secrets(secrets == "lazy"):
+        for section, lookup in (("sources", host.sources), ("targets", host.targets)):
+            for name, body in getattr(raw, section).items():
+                if not isinstance(body, dict):
+                    problems.append(f"{section}.{name}: must be a table")
+                    continue
+                options = dict(body)
+                plugin = options.pop("plugin", None)
+                if plugin is None:
+                    problems.append(f"{section}.{name}.plugin: missing (which plugin reads/writes this?)")
+                    continue
+                if plugin not in lookup:
+                    known = ", ".join(sorted(lookup)) or "none installed"
+                    problems.append(f"{section}.{name}.plugin: unknown plugin {plugin!r} (available: {known})")
+                    continue
+                registered = lookup[plugin]
+                try:
+                    opts = registered.cls.Options.model_validate(options, context={"base_dir": base})
+                except ValidationError as exc:
+                    problems.extend(_problems(exc, (section, name)))
+                    continue
+                if base is not None and isinstance(getattr(opts, "url", None), str):
+                    opts = opts.model_copy(update={"url": _resolve_sqlite(opts.url, base)})
+                adapters[section][name] = ConfiguredAdapter(name=name, plugin=plugin, registered=registered,
+                                                            options=opts)
+        claimed = plugin_sections(host) if extra else {}
+        for name, body in extra.items():
+            if name not in claimed:
+                problems.append(f"{name}: unknown section (check the spelling, or install the plugin that uses it)")
+                continue
             if not isinstance(body, dict):
-                problems.append(f"{section}.{name}: must be a table")
+                problems.append(f"{name}: must be a table")
                 continue
-            options = dict(body)
-            plugin = options.pop("plugin", None)
-            if plugin is None:
-                problems.append(f"{section}.{name}.plugin: missing (which plugin reads/writes this?)")
-                continue
-            if plugin not in lookup:
-                known = ", ".join(sorted(lookup)) or "none installed"
-                problems.append(f"{section}.{name}.plugin: unknown plugin {plugin!r} (available: {known})")
-                continue
-            registered = lookup[plugin]
             try:
-                opts = registered.cls.Options.model_validate(options, context={"base_dir": base})
+                sections[name] = claimed[name][1].model_validate(body, context={"base_dir": base})
             except ValidationError as exc:
-                problems.extend(_problems(exc, (section, name)))
-                continue
-            if base is not None and isinstance(getattr(opts, "url", None), str):
-                opts = opts.model_copy(update={"url": _resolve_sqlite(opts.url, base)})
-            adapters[section][name] = ConfiguredAdapter(name=name, plugin=plugin, registered=registered, options=opts)
+                problems.extend(_problems(exc, (name,)))
     names = set()
     for i, p in enumerate(raw.pipelines):
         if p is None:
@@ -309,13 +513,15 @@ def parse_config(data: dict[str, Any], host: Any, *, path: Path | None = None) -
         raise ConfigError(f"the configuration{where} has {len(problems)} problem(s):", problems)
     state = raw.state.model_copy(update={"url": _resolve_sqlite(raw.state.url, base)})
     return Config(
-        path=path, state=state, engine=raw.engine,
-        sources=adapters["sources"], targets=adapters["targets"], pipelines=list(raw.pipelines),
+        path=path, state=state, engine=raw.engine, service=raw.service,
+        sources=adapters["sources"], targets=adapters["targets"], pipelines=list(raw.pipelines), sections=sections,
     )
 
 
-def load_config(path: str | os.PathLike[str], host: Any | None = None) -> Config:
-    """Read and validate a TOML config file."""
+def load_config(
+    path: str | os.PathLike[str], host: Any | None = None, *, secrets: SecretsMode = "resolve"
+) -> Config:
+    """Read and validate a TOML config file (``secrets="lazy"``: see ``parse_config``)."""
     from .plugins import get_host
 
     file = Path(path)
@@ -327,4 +533,4 @@ def load_config(path: str | os.PathLike[str], host: Any | None = None) -> Config
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file} is not valid TOML: {exc}") from None
-    return parse_config(data, host or get_host(), path=file.resolve())
+    return parse_config(data, host or get_host(), path=file.resolve(), secrets=secrets)

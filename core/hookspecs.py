@@ -15,7 +15,7 @@ import pluggy
 if TYPE_CHECKING:  # annotations only: the orchestrator imports this module
     import click
 
-    from .adapters import Source, Target
+    from .adapters import PluginOptions, Source, Target
     from .report import RunReport
     from .sync import BatchOutcome, RunInfo
 
@@ -30,6 +30,12 @@ class RegisterSource(Protocol):
     """The ``register`` callback of ``register_sources``: ``register("myerp", MyErpSource)``."""
 
     def __call__(self, name: str, cls: type[Source[Any]], /) -> None: ...
+
+
+class RegisterConfigSection(Protocol):
+    """The ``register`` callback of ``register_config_sections``: ``register("notify", NotifyOptions)``."""
+
+    def __call__(self, name: str, model: type[PluginOptions], /) -> None: ...
 
 
 class RegisterTarget(Protocol):
@@ -73,4 +79,13 @@ def on_error(run: RunInfo, error: BaseException, report: RunReport) -> None:
     """Called when a run stops on an error (configuration, lock, transient after retries, system).
 
     ``error`` is the exception ``run_pipeline`` raises next; ``report`` the failed run's report.
+    """
+
+
+@hookspec
+def register_config_sections(register: RegisterConfigSection) -> None:
+    """Claim a top-level config table: call ``register(section, OptionsModel)`` (a ``PluginOptions`` subclass).
+
+    The table is validated with that model when the config loads (unknown keys are errors, named by path) and
+    is available as ``config.sections[section]``; lifecycle hooks reach the config through ``run.config``.
     """

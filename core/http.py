@@ -8,6 +8,7 @@ a bounded total time, error classification and masked logging. Plugins never wri
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import random
 import time
@@ -24,6 +25,24 @@ from .secrets import mask
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+# Who is asking, for metrics: the service sets the pipeline's target name around a run. Observers (the
+# service's /metrics) see every attempt as (label, status code or error class name).
+REQUEST_LABEL: contextvars.ContextVar[str | None] = contextvars.ContextVar("tradecredit_request_label", default=None)
+_observers: list[Callable[[str, str], None]] = []
+
+
+def add_request_observer(observer: Callable[[str, str], None]) -> Callable[[], None]:
+    """Call ``observer(label, status)`` after every HTTP attempt; returns a function that removes it."""
+    _observers.append(observer)
+    return lambda: _observers.remove(observer) if observer in _observers else None
+
+
+def _observe(client: httpx.Client, status: str) -> None:
+    if _observers:
+        label = REQUEST_LABEL.get() or client.base_url.host
+        for observer in list(_observers):
+            observer(label, status)
 
 
 class RetryPolicy(BaseModel):
@@ -117,8 +136,10 @@ class HttpClient:
                 self.requests_sent += 1
                 response = self._client.request(method, url, json=json, params=params)
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+                _observe(self._client, type(exc).__name__)
                 problem = f"{type(exc).__name__}: {exc}"
             else:
+                _observe(self._client, str(response.status_code))
                 if response.status_code in (401, 403):
                     reason = response.headers.get("x-error") or _short_body(response)
                     raise AuthError(

@@ -110,7 +110,7 @@ class RunReport(BaseModel):
     target: str | None = None
     dry_run: bool = False
     full_refresh: bool = False
-    status: str = "ok"  # ok | partial | failed | locked (as in tc_runs); partial ⇔ exit code 4
+    status: str = "ok"  # ok | partial | failed | locked | abandoned (as in tc_runs); partial ⇔ exit code 4
     as_of: datetime
     started_at: datetime
     finished_at: datetime | None = None
@@ -135,7 +135,7 @@ class RunReport(BaseModel):
         """The exit code of ``tradecredit run`` for this report (README, "Exit codes")."""
         if self.status == "locked":
             return ExitCode.LOCKED
-        if self.status == "failed":
+        if self.status in ("failed", "abandoned"):  # abandoned: lost its lease, or stopped by the service
             return _KIND_EXIT[self.error_kind or "error"]
         if self.status == "partial":
             return ExitCode.PARTIAL
@@ -169,7 +169,7 @@ def render_text(report: RunReport, *, limit: int = 20) -> str:
         kind = f"run #{report.run_id}" if report.run_id is not None else "not started"
     route = f" ({report.source} → {report.target})" if report.source and report.target else ""
     lines = [f"Pipeline {report.pipeline}{route}, {kind}"]
-    if report.status in ("failed", "locked") and not report.durations:
+    if report.status in ("failed", "locked", "abandoned") and not report.durations:
         # Stopped before reading anything (config, lock, state store): a table of zeros would only mislead.
         lines.append(f"status: {report.status.upper()}")
     else:

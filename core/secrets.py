@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+import traceback
 from urllib.parse import unquote
 
 MASK = "***"
@@ -60,7 +61,11 @@ def mask(text: object) -> str:
 
 
 class MaskingFilter(logging.Filter):
-    """A logging filter that masks the fully formatted message of every record."""
+    """A logging filter that masks the fully formatted message of every record, and its traceback.
+
+    The traceback is formatted here and masked (kept as ``exc_text``), so ``-v`` shows where an unexpected
+    error came from without ever printing a secret that an exception message or a local carried.
+    """
 
     def filter(self, record: logging.LogRecord) -> bool:
         try:
@@ -70,10 +75,12 @@ class MaskingFilter(logging.Filter):
         record.msg = mask(message)
         record.args = None
         if record.exc_info and record.exc_info[1] is not None:
-            exc = record.exc_info[1]
-            record.exc_text = None
-            record.msg = record.msg + " | " + mask(f"{type(exc).__name__}: {exc}")
+            record.exc_text = mask("".join(traceback.format_exception(*record.exc_info)).rstrip())
             record.exc_info = None
+        elif record.exc_text:
+            record.exc_text = mask(record.exc_text)
+        if record.stack_info:
+            record.stack_info = mask(record.stack_info)
         return True
 
 

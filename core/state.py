@@ -1,19 +1,21 @@
-"""The state store: runs, the per-customer ledger, the audit trail of run items, run locks and a small cache.
+"""The state store: runs, the per-customer ledger, the audit trail of run items, run leases and a small cache.
 
 SQLAlchemy Core on any URL; the default is an embedded SQLite file. The ledger holds, per pipeline, target
 and customer, the last payload the shop *confirmed*: it makes reruns cheap, drives retries of exactly the
-failed customers and gives the dry-run diff. Locks live here too (no POSIX file locks: the runner must work
-on Windows servers). The schema is versioned; migrations run forward on open, and a store written by a newer
-tradecredit is refused loudly rather than reset. Dry runs and inspections open the store read-only: nothing is
-created or migrated, and a missing or not yet migrated store reads as empty.
+failed customers and gives the dry-run diff. Run leases live here too (no POSIX file locks: the runner must
+work on Windows servers); see ``core.lease`` for the heartbeat and the liveness of a holder. The schema is
+versioned; migrations run forward on open, and a store written by a newer tradecredit is refused loudly rather
+than reset. Dry runs and inspections open the store read-only: nothing is created or migrated, and a missing
+or not yet migrated store reads as empty.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
-import os
-import platform
+import logging
+import re
+import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Engine,
+    Float,
     Integer,
     MetaData,
     String,
@@ -37,6 +40,7 @@ from sqlalchemy import (
     func,
     insert,
     inspect,
+    or_,
     select,
     text,
     update,
@@ -47,9 +51,13 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 from .adapters import CheckResult, CheckStatus
 from .batches import chunks
 from .errors import ConfigError, LockHeldError, StateError
+from .lease import Holder, Lease, LeaseLostError, process_gone
+from .records import normalise_code
 from .secrets import mask
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+log = logging.getLogger(__name__)
 
 metadata = MetaData()
 
@@ -74,6 +82,8 @@ runs = Table(
     Column("counts", Text),
     Column("error", Text),
     Column("report", Text),
+    # v2: what the audit trail of this run left out because it was already recorded (JSON; see record_outcomes)
+    Column("trail", Text),
 )
 
 ledger = Table(
@@ -108,6 +118,42 @@ locks = Table(
     Column("run_id", Integer, nullable=False),
     Column("holder", String(300), nullable=False),
     Column("acquired_at", DateTime(timezone=True), nullable=False),
+    # v2: the lock is a lease. NULL in rows written by a v1 tradecredit (never renewed: see _legacy_holder).
+    Column("host", String(255)),
+    Column("pid", Integer),
+    Column("proc_started", Float),
+    Column("heartbeat_at", DateTime(timezone=True)),
+    Column("expires_at", DateTime(timezone=True)),
+    Column("beats", Integer),  # renewals so far: a takeover only wins against the exact renewal it looked at
+)
+
+# v2: the last sticky outcome (rejected, unmatched, …) recorded in the audit trail per customer, so that a run
+# repeats no audit row for a customer whose outcome did not change.
+outcomes = Table(
+    "tc_outcomes",
+    metadata,
+    Column("pipeline", String(200), primary_key=True),
+    Column("target", String(200), primary_key=True),
+    Column("ident", String(200), primary_key=True),
+    Column("code", String(200)),
+    Column("outcome", String(20), nullable=False),
+    Column("reason", Text),
+    Column("run_id", Integer, nullable=False),
+    Column("since", DateTime(timezone=True), nullable=False),
+)
+
+# v2: lease takeovers and forced unlocks, for operators and for the one-writer proof.
+lease_events = Table(
+    "tc_lease_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("pipeline", String(200), nullable=False, index=True),
+    Column("at", DateTime(timezone=True), nullable=False),
+    Column("event", String(20), nullable=False),  # takeover | unlock
+    Column("run_id", Integer),  # the run that took the lease over (None for unlock)
+    Column("previous_run_id", Integer, nullable=False),
+    Column("previous_holder", String(300), nullable=False),
+    Column("reason", Text, nullable=False),
 )
 
 cache = Table(
@@ -125,8 +171,33 @@ def _migration_1(conn: Connection) -> None:
         table.create(conn, checkfirst=True)
 
 
+def _add_missing_columns(conn: Connection, table: Table, names: Sequence[str]) -> None:
+    # Migration 1 creates tables from the current definitions, so on a fresh store these columns exist already.
+    present = {c["name"] for c in inspect(conn).get_columns(table.name)}
+    for name in names:
+        if name not in present:
+            column = table.c[name]
+            ddl = column.type.compile(dialect=conn.dialect)
+            conn.execute(text(f"ALTER TABLE {table.name} ADD COLUMN {name} {ddl}"))
+
+
+def _migration_2(conn: Connection) -> None:
+    """Locks become leases (heartbeat, expiry, holder identity); sticky outcomes; lease events; run trail."""
+    _add_missing_columns(conn, locks, ["host", "pid", "proc_started", "heartbeat_at", "expires_at", "beats"])
+    _add_missing_columns(conn, runs, ["trail"])
+    for table in (outcomes, lease_events):
+        table.create(conn, checkfirst=True)
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_tc_runs_pipeline_id ON tc_runs (pipeline, id)"))
+
+
 # version → step; append new steps, never edit old ones.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _migration_1}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _migration_1, 2: _migration_2}
+
+STICKY_OUTCOMES = frozenset({"rejected", "unmatched", "unsupported"})
+"""Outcomes that repeat run after run while nothing changes: recorded once per customer, then counted."""
+
+REPORT_LIST_CAP = 50
+"""Entries kept of each list of a run report saved in ``tc_runs`` (the rest is counted): state stays small."""
 
 
 def _version_in(conn: Connection) -> int:
@@ -159,6 +230,79 @@ def _loads(text: str, what: str) -> Any:
         return json.loads(text)
     except (TypeError, ValueError) as exc:
         raise StateError(f"the state store is corrupt: {what} is not valid JSON ({exc})") from None
+
+
+@dataclass(frozen=True)
+class LeaseInfo:
+    """A lease as ``check``, ``state unlock`` and ``state leases`` show it."""
+
+    pipeline: str
+    run_id: int
+    holder: str
+    detail: str  # holder, since when, last renewal
+    dead: str | None  # why its holder is dead (taken over by the next run), or None: live
+
+
+_LEGACY_HOLDER = re.compile(r"^(?P<host>.*) pid (?P<pid>\d+) run \d+$")
+
+
+def _lease_holder(row: Any) -> Holder:
+    if row.get("host") is not None:
+        return Holder(row["host"], int(row["pid"] or 0), row.get("proc_started"))
+    # A lock written by tradecredit 1 (schema v1): "host pid N run M".
+    match = _LEGACY_HOLDER.match(str(row["holder"]))
+    return Holder(match["host"], int(match["pid"]), None) if match else Holder("?", 0, None)
+
+
+def _record_lease_end(
+    conn: Connection, row: Any, event: str, run_id: int | None, reason: str, now: datetime
+) -> None:
+    """A lease changed hands without its holder (takeover, forced unlock): the event, and the run abandoned."""
+    conn.execute(insert(lease_events).values(
+        pipeline=row["pipeline"], at=now, event=event, run_id=run_id, previous_run_id=row["run_id"],
+        previous_holder=row["holder"], reason=reason,
+    ))
+    conn.execute(update(runs).where(runs.c.id == row["run_id"], runs.c.status == "running")
+                 .values(status="abandoned", finished_at=now, error=f"abandoned: {reason}"))
+
+
+def dead_lease_reason(row: Any, now: datetime, timeout: timedelta | None) -> str | None:
+    """Why the lease in ``row`` is dead and may be taken over, or None while its holder is alive.
+
+    Dead: its expiry passed (not renewed within the holder's own ``lease_timeout``; a v1 lock, which is never
+    renewed, expires ``timeout`` after it was taken), or its holder is on this host and its process is gone.
+    """
+    holder = _lease_holder(row)
+    if process_gone(holder):
+        return f"the holder's process {holder.pid} on {holder.host} is gone"
+    expires = _aware(row.get("expires_at"))
+    if expires is None and timeout is not None:
+        expires = (_aware(row["acquired_at"]) or now) + timeout
+    if expires is not None and now > expires:
+        renewed = _aware(row.get("heartbeat_at")) or _aware(row["acquired_at"]) or now
+        return f"its lease was not renewed since {renewed:%Y-%m-%d %H:%M:%S} UTC (expired {expires:%H:%M:%S} UTC)"
+    return None
+
+
+def describe_lease(row: Any, now: datetime) -> str:
+    acquired = _aware(row["acquired_at"]) or now
+    text = f"{row['holder']}, since {acquired:%Y-%m-%d %H:%M:%S} UTC"
+    renewed = _aware(row.get("heartbeat_at"))
+    if renewed is not None:
+        text += f", renewed {max(0.0, (now - renewed).total_seconds()):.0f} s ago"
+    return text
+
+
+def capped_report(report: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """A run report as saved with the run: each list cut to ``REPORT_LIST_CAP`` entries, the rest counted."""
+    if report is None:
+        return None
+    out = dict(report)
+    for key, value in report.items():
+        if isinstance(value, list) and len(value) > REPORT_LIST_CAP:
+            out[key] = value[:REPORT_LIST_CAP]
+            out[f"{key}_truncated"] = len(value) - REPORT_LIST_CAP
+    return out
 
 
 @dataclass(frozen=True)
@@ -203,6 +347,8 @@ class StateStore:
         self.read_only = read_only
         self.exists = exists  # False: a SQLite file that is not there (an empty in-memory stand-in is used)
         self.empty = False
+        self._leases: dict[str, Lease] = {}  # pipeline → the lease this store granted and has not released
+        self._lease_guard = threading.Lock()
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True, read_only: bool = False) -> StateStore:
@@ -242,6 +388,8 @@ class StateStore:
         return cls(engine, read_only=read_only, exists=exists)
 
     def close(self) -> None:
+        for lease in list(self._leases.values()):
+            lease.release()
         self.engine.dispose()
 
     def _writable(self) -> None:
@@ -304,12 +452,15 @@ class StateStore:
         self, run_id: int, status: str, counts: Mapping[str, int], *, error: str | None = None,
         report: Mapping[str, Any] | None = None,
     ) -> None:
+        """Record how a run ended. The saved report keeps the first ``REPORT_LIST_CAP`` entries of each list
+        (``<list>_truncated`` counts the rest): a run row's size does not grow with the customer count."""
         self._writable()
         with self.engine.begin() as conn:
             conn.execute(
                 update(runs).where(runs.c.id == run_id).values(
                     finished_at=utcnow(), status=status, counts=dumps(dict(counts)),
-                    error=mask(error) if error else None, report=mask(dumps(report)) if report else None,
+                    error=mask(error) if error else None,
+                    report=mask(dumps(capped_report(report))) if report else None,
                 )
             )
 
@@ -338,6 +489,32 @@ class StateStore:
             rows = conn.execute(select(run_items).where(run_items.c.run_id == run_id).order_by(run_items.c.id))
             return [dict(r) for r in rows.mappings()]
 
+    def run_trail(self, run_id: int) -> dict[str, Any]:
+        """What the audit trail of a run left out because it repeated an earlier run (see ``record_outcomes``)."""
+        if self.empty:
+            return {}
+        with self.engine.connect() as conn:
+            value = conn.execute(select(runs.c.trail).where(runs.c.id == run_id)).scalar()
+        return dict(_loads(value, f"run {run_id} trail")) if value else {}
+
+    def last_confirmed(self, pipeline: str) -> datetime | None:
+        """When the last run of ``pipeline`` that completed (``ok`` or ``partial``) finished."""
+        if self.empty:
+            return None
+        query = select(func.max(runs.c.finished_at)).where(
+            runs.c.pipeline == pipeline, runs.c.status.in_(("ok", "partial"))
+        )
+        with self.engine.connect() as conn:
+            return _aware(conn.execute(query).scalar())
+
+    def last_started(self, pipeline: str) -> datetime | None:
+        """When the last run of ``pipeline`` (any status but ``locked``) started: the service's catch-up point."""
+        if self.empty:
+            return None
+        query = select(func.max(runs.c.started_at)).where(runs.c.pipeline == pipeline, runs.c.status != "locked")
+        with self.engine.connect() as conn:
+            return _aware(conn.execute(query).scalar())
+
     # --- ledger ----------------------------------------------------------------------------------------
     def load_ledger(self, pipeline: str, target: str) -> dict[str, LedgerEntry]:
         if self.empty:
@@ -352,10 +529,21 @@ class StateStore:
         self, run_id: int, pipeline: str, target: str, confirmed: Sequence[tuple[str, str, Mapping[str, Any]]],
         items: Iterable[ItemRecord],
     ) -> None:
-        """In one transaction: move the ledger forward for confirmed customers and append the audit trail."""
+        """In one transaction: move the ledger forward for confirmed customers and append the audit trail.
+
+        When this store holds ``pipeline``'s lease for ``run_id``, the transaction first renews it with a
+        conditional UPDATE, and rolls back with ``LeaseLostError`` if the lease is no longer this run's: a run
+        that lost its lease never moves the ledger (a fencing token, on SQLite and PostgreSQL alike).
+        """
         self._writable()
         now = utcnow()
+        lease = self._leases.get(pipeline)
         with self.engine.begin() as conn:
+            if lease is not None and lease.run_id == run_id and not self._renew_in(conn, lease, now):
+                lease.lost_reason = "its lease was taken over by another run"
+                raise LeaseLostError(f"pipeline {pipeline!r} run {run_id}: its lease was taken over before this "
+                                     "batch was recorded; the shop's answers are not recorded and the next run "
+                                     "sends these customers again")
             keys = [k for k, _, _ in confirmed]
             for chunk in chunks(keys, 500):
                 conn.execute(
@@ -392,40 +580,251 @@ class StateStore:
                     )
                 )
 
-    # --- locks -----------------------------------------------------------------------------------------
-    def acquire_lock(self, pipeline: str, run_id: int, *, stale_after: timedelta) -> None:
+    def record_outcomes(
+        self, run_id: int, pipeline: str, target: str, items: Sequence[ItemRecord], settled: Iterable[str] = (),
+    ) -> dict[str, Any]:
+        """Append the audit rows of customers with a sticky outcome (rejected, unmatched, …), but only for those
+        whose outcome or reason changed since it was last recorded; the others are counted in the run's trail.
+
+        ``settled`` are the keys of customers that were unchanged this run: one of them that had a sticky outcome
+        before gets an ``unchanged`` row (its outcome changed back). Returns the trail saved with the run.
+        """
         self._writable()
-        holder = f"{platform.node()} pid {os.getpid()} run {run_id}"
         now = utcnow()
-        try:
+        where = (outcomes.c.pipeline == pipeline, outcomes.c.target == target)
+        repeated: dict[str, int] = {}
+        rows: list[dict[str, Any]] = []
+        current: dict[str, ItemRecord] = {}
+        with self.engine.begin() as conn:
+            before = {r.ident: r for r in conn.execute(select(outcomes).where(*where))}
+            for item in items:
+                ident = item.key or (normalise_code(item.code) if item.code else None)
+                reason = mask(item.reason) if item.reason else None
+                previous = before.get(ident) if ident else None
+                if previous is not None and (previous.outcome, previous.reason) == (item.outcome, reason):
+                    repeated[item.outcome] = repeated.get(item.outcome, 0) + 1
+                    current[ident] = item  # type: ignore[index]
+                    continue
+                rows.append(self._item_row(run_id, item, now))
+                if ident is not None and ident not in current:
+                    current[ident] = item
+                    conn.execute(delete(outcomes).where(*where, outcomes.c.ident == ident))
+                    conn.execute(insert(outcomes).values(
+                        pipeline=pipeline, target=target, ident=ident, code=item.code, outcome=item.outcome,
+                        reason=reason, run_id=run_id, since=now,
+                    ))
+            gone = [ident for ident in before if ident not in current]
+            settled_keys = set(settled)
+            for ident in gone:
+                if ident in settled_keys:
+                    was = before[ident]
+                    rows.append(self._item_row(run_id, ItemRecord(
+                        ident, was.code, "unchanged", f"no longer {was.outcome} (recorded in run #{was.run_id})"
+                    ), now))
+            for chunk in chunks(gone, 500):
+                conn.execute(delete(outcomes).where(*where, outcomes.c.ident.in_(chunk)))
+            if rows:
+                conn.execute(insert(run_items), rows)
+            trail = {"not_repeated": repeated} if repeated else {}
+            conn.execute(update(runs).where(runs.c.id == run_id).values(trail=dumps(trail) if trail else None))
+        return trail
+
+    @staticmethod
+    def _item_row(run_id: int, item: ItemRecord, now: datetime) -> dict[str, Any]:
+        return {"run_id": run_id, "customer_key": item.key, "code": item.code, "outcome": item.outcome,
+                "reason": mask(item.reason) if item.reason else None,
+                "payload": dumps(item.payload) if item.payload is not None else None, "at": now}
+
+    # --- retention -------------------------------------------------------------------------------------
+    def prune(
+        self, *, keep_runs: int | None, keep_days: int | None, pipeline: str | None = None,
+        now: datetime | None = None,
+    ) -> dict[str, int]:
+        """Delete old runs with their audit rows: those older than ``keep_days`` days and those beyond the
+        newest ``keep_runs`` of their pipeline (0 or None: no such limit). Never deleted: a run still running,
+        and each pipeline's last completed run (freshness and ``/healthz`` read it). Returns what was deleted.
+        """
+        self._writable()
+        now = now or utcnow()
+        cutoff = now - timedelta(days=keep_days) if keep_days else None
+        deleted = {"runs": 0, "items": 0, "lease_events": 0}
+        with self.engine.begin() as conn:
+            names = [pipeline] if pipeline else list(conn.execute(select(runs.c.pipeline).distinct()).scalars())
+            doomed: list[int] = []
+            for name in names:
+                keep = {i for i in (
+                    conn.execute(select(func.max(runs.c.id)).where(
+                        runs.c.pipeline == name, runs.c.status.in_(("ok", "partial")))).scalar(),
+                ) if i is not None}
+                conditions = []
+                if keep_runs:
+                    oldest_kept = conn.execute(
+                        select(runs.c.id).where(runs.c.pipeline == name).order_by(runs.c.id.desc())
+                        .offset(keep_runs - 1).limit(1)
+                    ).scalar()
+                    if oldest_kept is not None:
+                        conditions.append(runs.c.id < oldest_kept)
+                if cutoff is not None:
+                    conditions.append(runs.c.started_at < cutoff)
+                if not conditions:
+                    continue
+                query = select(runs.c.id).where(
+                    runs.c.pipeline == name, runs.c.status != "running", or_(*conditions)
+                )
+                doomed += [i for i in conn.execute(query).scalars() if i not in keep]
+            for chunk in chunks(doomed, 500):
+                deleted["items"] += int(conn.execute(delete(run_items).where(run_items.c.run_id.in_(chunk))).rowcount
+                                        or 0)
+                deleted["runs"] += int(conn.execute(delete(runs).where(runs.c.id.in_(chunk))).rowcount or 0)
+            if cutoff is not None:
+                events = delete(lease_events).where(lease_events.c.at < cutoff)
+                if pipeline:
+                    events = events.where(lease_events.c.pipeline == pipeline)
+                deleted["lease_events"] = int(conn.execute(events).rowcount or 0)
+        return deleted
+
+    # --- leases ----------------------------------------------------------------------------------------
+    def acquire_lease(
+        self, pipeline: str, run_id: int, *, timeout: timedelta, stop: threading.Event | None = None,
+        heartbeat: bool = True,
+    ) -> Lease:
+        """Take ``pipeline``'s lease for ``run_id`` and start renewing it every few seconds.
+
+        A lease held by another run is taken over only when it is dead: not renewed within its own
+        ``lease_timeout`` (``expires_at`` passed), or held on this host by a process that is gone. The takeover
+        is one conditional UPDATE that wins only against the exact renewal it looked at, so two runners never
+        both get it, and a holder that renewed in between keeps it. The dead run is marked ``abandoned`` and the
+        takeover recorded in ``tc_lease_events``. Raises ``LockHeldError`` when the lease is live.
+        """
+        self._writable()
+        holder = Holder.this_process()
+        for _ in range(5):
+            now = utcnow()
+            values = {
+                "run_id": run_id, "holder": holder.describe(run_id), "acquired_at": now, "host": holder.host,
+                "pid": holder.pid, "proc_started": holder.started, "heartbeat_at": now, "expires_at": now + timeout,
+                "beats": 0,
+            }
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(insert(locks).values(pipeline=pipeline, **values))
+                    self._abandon_orphans(conn, pipeline, run_id, now)
+                return self._granted(pipeline, run_id, holder, timeout, now, stop, heartbeat)
+            except IntegrityError:
+                pass
             with self.engine.begin() as conn:
-                conn.execute(insert(locks).values(pipeline=pipeline, run_id=run_id, holder=holder, acquired_at=now))
-            return
-        except IntegrityError:
-            pass
+                row = conn.execute(select(locks).where(locks.c.pipeline == pipeline)).mappings().first()
+                if row is None:
+                    continue  # released in between: insert again
+                why = dead_lease_reason(row, now, timeout)
+                if why is None:
+                    raise LockHeldError(
+                        f"pipeline {pipeline!r} is already running ({describe_lease(row, now)}); its lease is "
+                        f"renewed every few seconds and taken over once it is not renewed for {timeout}"
+                    )
+                beats = locks.c.beats.is_(None) if row["beats"] is None else locks.c.beats == row["beats"]
+                taken = conn.execute(
+                    update(locks).where(locks.c.pipeline == pipeline, locks.c.run_id == row["run_id"], beats)
+                    .values(**values)
+                )
+                if taken.rowcount != 1:
+                    continue  # renewed or taken by someone else in between: look again
+                reason = mask(f"{why}; taken over by run {run_id} ({holder.describe(run_id)})")
+                _record_lease_end(conn, row, "takeover", run_id, reason, now)
+                self._abandon_orphans(conn, pipeline, run_id, now)
+            log.warning("pipeline %s: %s", pipeline, reason)
+            return self._granted(pipeline, run_id, holder, timeout, now, stop, heartbeat)
+        raise LockHeldError(f"pipeline {pipeline!r}: the lease changed hands repeatedly while taking it; try again")
+
+    def _abandon_orphans(self, conn: Connection, pipeline: str, run_id: int, now: datetime) -> None:
+        # Runs that died between writing their run row and taking the lease hold nothing: nobody else would
+        # ever finish their row.
+        conn.execute(
+            update(runs).where(runs.c.pipeline == pipeline, runs.c.status == "running", runs.c.id < run_id)
+            .values(status="abandoned", finished_at=now,
+                    error=f"abandoned: ended without finishing and without holding the lease (seen by run {run_id})")
+        )
+
+    def _granted(
+        self, pipeline: str, run_id: int, holder: Holder, timeout: timedelta, now: datetime,
+        stop: threading.Event | None, heartbeat: bool,
+    ) -> Lease:
+        lease = Lease(pipeline, run_id, holder, timeout, renew=self.renew_lease, release=self._release,
+                      expires_at=now + timeout, stop=stop)
+        with self._lease_guard:
+            self._leases[pipeline] = lease
+        return lease.start() if heartbeat else lease
+
+    def _renew_in(self, conn: Connection, lease: Lease, now: datetime) -> bool:
+        result = conn.execute(
+            update(locks).where(locks.c.pipeline == lease.pipeline, locks.c.run_id == lease.run_id)
+            .values(heartbeat_at=now, expires_at=now + lease.timeout, beats=func.coalesce(locks.c.beats, 0) + 1)
+        )
+        if result.rowcount == 1:
+            lease.expires_at = now + lease.timeout
+        return result.rowcount == 1
+
+    def renew_lease(self, lease: Lease) -> bool:
+        """Renew ``lease`` (the heartbeat calls this); False when it is no longer this run's."""
+        with self.engine.begin() as conn:
+            return self._renew_in(conn, lease, utcnow())
+
+    def check_lease(self, pipeline: str) -> None:
+        """Raise ``LeaseLostError`` / ``StopRequested`` when the run holding ``pipeline`` must not write on."""
+        lease = self._leases.get(pipeline)
+        if lease is not None:
+            lease.check()
+
+    def release_lease(self, lease: Lease) -> None:
+        lease.release()
+
+    def _release(self, lease: Lease) -> None:
+        with self._lease_guard:
+            if self._leases.get(lease.pipeline) is lease:
+                del self._leases[lease.pipeline]
+        with self.engine.begin() as conn:
+            conn.execute(delete(locks).where(locks.c.pipeline == lease.pipeline, locks.c.run_id == lease.run_id))
+
+    def leases(self, now: datetime | None = None, timeout: timedelta | None = None) -> list[LeaseInfo]:
+        """Every lease in the store, with whether its holder is dead (see ``dead_lease_reason``)."""
+        if self.empty:
+            return []
+        now = now or utcnow()
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(locks).order_by(locks.c.pipeline)).mappings().all()
+        return [LeaseInfo(r["pipeline"], r["run_id"], r["holder"], describe_lease(r, now),
+                          dead_lease_reason(r, now, timeout)) for r in rows]
+
+    def unlock(self, pipeline: str, *, force: bool = False, timeout: timedelta | None = None) -> LeaseInfo | None:
+        """Release ``pipeline``'s lease for an operator. A live lease is refused (``LockHeldError``) unless
+        ``force``; the run that held it is marked ``abandoned`` and the unlock recorded. None: no lease held."""
+        self._writable()
+        now = utcnow()
         with self.engine.begin() as conn:
             row = conn.execute(select(locks).where(locks.c.pipeline == pipeline)).mappings().first()
-            if row is None:  # released in between: try once more
-                conn.execute(insert(locks).values(pipeline=pipeline, run_id=run_id, holder=holder, acquired_at=now))
-                return
-            acquired = _aware(row["acquired_at"])
-            if acquired is not None and now - acquired > stale_after:
-                taken = conn.execute(
-                    update(locks)
-                    .where(locks.c.pipeline == pipeline, locks.c.run_id == row["run_id"])
-                    .values(run_id=run_id, holder=holder, acquired_at=now)
+            if row is None:
+                return None
+            why = dead_lease_reason(row, now, timeout)
+            info = LeaseInfo(row["pipeline"], row["run_id"], row["holder"], describe_lease(row, now), why)
+            if why is None and not force:
+                raise LockHeldError(
+                    f"pipeline {pipeline!r} is held by a live run ({info.detail}); it is still renewing its lease. "
+                    "Use --force only if you are sure that process is not writing (it stops before its next batch)"
                 )
-                if taken.rowcount == 1:
-                    return
-            raise LockHeldError(
-                f"pipeline {pipeline!r} is already running ({row['holder']}, since {acquired:%Y-%m-%d %H:%M:%S} UTC);"
-                f" a lock older than {stale_after} is taken over automatically"
-            )
+            reason = mask(f"released by `state unlock{' --force' if force else ''}`"
+                          + (f" ({why})" if why else " while its holder was alive"))
+            conn.execute(delete(locks).where(locks.c.pipeline == pipeline, locks.c.run_id == row["run_id"]))
+            _record_lease_end(conn, row, "unlock", None, reason, now)
+        return info
 
-    def release_lock(self, pipeline: str, run_id: int) -> None:
-        self._writable()
-        with self.engine.begin() as conn:
-            conn.execute(delete(locks).where(locks.c.pipeline == pipeline, locks.c.run_id == run_id))
+    def lease_events(self, pipeline: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        if self.empty:
+            return []
+        query = select(lease_events).order_by(lease_events.c.id.desc()).limit(limit)
+        if pipeline:
+            query = query.where(lease_events.c.pipeline == pipeline)
+        with self.engine.connect() as conn:
+            return [{**dict(r), "at": _aware(r["at"])} for r in conn.execute(query).mappings()]
 
     # --- cache -----------------------------------------------------------------------------------------
     def cache_get(self, namespace: str, keys: list[str]) -> dict[str, Any]:
@@ -483,8 +882,8 @@ class StateCache:
             self.store.cache_delete(f"{self.prefix}:{namespace}", keys)
 
 
-def check_state(url: str, *, lock_timeout: timedelta | None = None) -> list[CheckResult]:
-    """The ``[state]`` lines of ``tradecredit check``: reachable, schema version, lock table. Changes nothing."""
+def check_state(url: str, *, lease_timeout: timedelta | None = None) -> list[CheckResult]:
+    """The ``[state]`` lines of ``tradecredit check``: reachable, schema version, leases. Changes nothing."""
     store = StateStore._connect(url, read_only=True)  # a bad URL or missing driver is a ConfigError
     try:
         if not store.exists:
@@ -509,13 +908,13 @@ def check_state(url: str, *, lock_timeout: timedelta | None = None) -> list[Chec
             ))
         else:
             results.append(CheckResult(name="schema", status=CheckStatus.OK, detail=f"version {version} (current)"))
-        results.append(_check_locks(store, version, lock_timeout))
+        results.append(_check_leases(store, version, lease_timeout))
         return results
     finally:
         store.close()
 
 
-def _check_locks(store: StateStore, version: int, lock_timeout: timedelta | None) -> CheckResult:
+def _check_leases(store: StateStore, version: int, lease_timeout: timedelta | None) -> CheckResult:
     try:
         with store.engine.connect() as conn:
             if not inspect(conn).has_table(locks.name):
@@ -530,16 +929,16 @@ def _check_locks(store: StateStore, version: int, lock_timeout: timedelta | None
     if not held:
         return CheckResult(name="locks", status=CheckStatus.OK, detail="lock table present, no run in progress")
     now = utcnow()
-    stale = [r for r in held if lock_timeout is not None and now - (_aware(r["acquired_at"]) or now) > lock_timeout]
-    described = "; ".join(
-        f"{r['pipeline']} by {r['holder']} since {_aware(r['acquired_at']):%Y-%m-%d %H:%M:%S} UTC" for r in held
-    )
-    if stale:
+    dead = [(r, why) for r in held if (why := dead_lease_reason(r, now, lease_timeout)) is not None]
+    if dead:
+        described = "; ".join(f"{r['pipeline']} held by a dead run ({describe_lease(r, now)}): {why}"
+                              for r, why in dead)
         return CheckResult(
-            name="locks", status=CheckStatus.WARN,
-            detail=f"{described}; {len(stale)} older than lock_timeout (a crashed run?), taken over by the next run",
+            name="locks", status=CheckStatus.FAIL,
+            detail=f"{described}. The next run takes it over; `tradecredit state unlock PIPELINE` releases it now",
         )
-    return CheckResult(name="locks", status=CheckStatus.OK, detail=f"lock table present; held: {described}")
+    described = "; ".join(f"{r['pipeline']} by {describe_lease(r, now)}" for r in held)
+    return CheckResult(name="locks", status=CheckStatus.OK, detail=f"lock table present; held (live): {described}")
 
 
 def _refuse_newer(version: int) -> None:

@@ -8,6 +8,7 @@ modification timestamp of the customer card. A dry run reads and diffs and chang
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -23,6 +24,7 @@ from .batches import chunks
 from .config import Config, ConfiguredAdapter, load_config
 from .engine import DEFAULT_POLICY, CreditPolicy, ModeMapping, degrade_mode
 from .errors import ConfigError, DataError, RunFailed, TradeCreditError, TransientError
+from .lease import Lease, LeaseLostError, StopRequested
 from .plugins import PluginHost, get_host
 from .records import ControlMode, CreditRecord, RejectedRow, normalise_code
 from .report import PlannedChange, Problem, RunReport, completed_status, error_kind
@@ -46,6 +48,7 @@ class RunInfo:
     dry_run: bool
     full_refresh: bool
     as_of: datetime
+    config: Config | None = None  # the run's validated config (plugin sections: ``config.sections``)
 
 
 @dataclass
@@ -53,6 +56,7 @@ class BatchOutcome:
     index: int
     confirmed: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    records: dict[str, CreditRecord] = field(default_factory=dict)  # confirmed key → the record written
 
 
 def instantiate(
@@ -163,6 +167,7 @@ def run_pipeline(
     as_of: datetime | None = None,
     host: PluginHost | None = None,
     progress: Progress | None = None,
+    stop: threading.Event | None = None,
 ) -> RunReport:
     """Run one pipeline and return its report (status ``ok``, or ``partial`` when customers failed or were
     rejected; failed customers are retried by the next run).
@@ -175,6 +180,10 @@ def run_pipeline(
     with ``error`` and ``error_kind`` set); unless it is a dry run or the config could not be used, that
     report is also saved with the run. Customers the shop confirmed before the failure stay confirmed.
     The ``on_error`` hooks run before the exception propagates.
+
+    The run holds its pipeline's lease while it runs (renewed by a heartbeat thread). A run whose lease was
+    taken over (``LeaseLostError``), or whose ``stop`` event was set (``StopRequested``, a service stopping),
+    ends before its next batch with status ``abandoned``.
     """
     host = host or get_host()
     as_of = as_of or datetime.now(UTC)
@@ -182,12 +191,13 @@ def run_pipeline(
                        started_at=datetime.now(UTC))
     info = RunInfo(None, pipeline, None, None, dry_run, full_refresh, as_of)
     store: StateStore | None = None
-    locked = False
+    lease: Lease | None = None
     source: Source[Any] | None = None
     target: Target[Any] | None = None
     failure: BaseException | None = None
     try:
         cfg = _as_config(config, host)
+        info.config = cfg
         p = cfg.pipeline(pipeline)
         report.source = info.source = p.source
         report.target = info.target = p.target
@@ -197,8 +207,7 @@ def run_pipeline(
         store = StateStore.open(cfg.state.url, read_only=dry_run)
         if not dry_run:
             report.run_id = info.run_id = store.start_run(p.name, p.source, p.target, full_refresh=full_refresh)
-            store.acquire_lock(p.name, info.run_id, stale_after=cfg.state.lock_timeout)
-            locked = True
+            lease = store.acquire_lease(p.name, info.run_id, timeout=cfg.state.lease_timeout, stop=stop)
         host.hook.before_run(run=info)
         source = instantiate(cfg.sources[p.source])
         target = instantiate(cfg.targets[p.target], StateCache(store, f"target:{p.target}", read_only=dry_run),
@@ -208,6 +217,8 @@ def run_pipeline(
         failure = exc
         kind = error_kind(exc)
         report.status = "locked" if kind == "locked" else "failed"
+        if isinstance(exc, LeaseLostError | StopRequested):
+            report.status = "abandoned"
         report.error_kind = kind
         report.error = mask(f"{type(exc).__name__}: {exc}")
     for adapter in (source, target):
@@ -224,14 +235,17 @@ def run_pipeline(
                     info.run_id, report.status, report.counts.model_dump(), error=report.error,
                     report=report.model_dump(mode="json"),
                 )
-                if locked:
-                    store.release_lock(info.pipeline, info.run_id)
+                if lease is not None:
+                    store.release_lease(lease)
+                if report.status != "locked":
+                    store.prune(keep_runs=cfg.state.keep_runs, keep_days=cfg.state.keep_days, pipeline=pipeline)
         except Exception as exc:
             if failure is None:
                 raise
             log.warning("could not record the failed run: %s", mask(exc))  # the run's own error matters more
         finally:
             store.close()
+    _log_run(report)
     if failure is not None:
         error = _with_report(failure, report)
         host.hook.on_error(run=info, error=error, report=report)
@@ -240,6 +254,19 @@ def run_pipeline(
         raise error from failure
     host.hook.after_run(run=info, report=report)
     return report
+
+
+def _log_run(report: RunReport) -> None:
+    """One log event per run (``--log-format json`` makes it one JSON line with these fields)."""
+    seconds = (report.finished_at - report.started_at).total_seconds() if report.finished_at else None
+    fields = {"event": "run", "pipeline": report.pipeline, "run_id": report.run_id, "status": report.status,
+              "counts": report.counts.model_dump(), "duration_s": round(seconds, 3) if seconds is not None else None}
+    if report.error:
+        fields["error"] = report.error
+    level = (logging.INFO if report.status in ("ok", "partial") or report.dry_run
+             else logging.WARNING if report.status == "locked" else logging.ERROR)  # locked: another run works
+    log.log(level, "pipeline %s run %s %s: %s", report.pipeline, report.run_id or "-", report.status,
+            report.error or ", ".join(f"{k} {v}" for k, v in report.counts.model_dump().items()), extra=fields)
 
 
 def run_pipelines(
@@ -252,6 +279,7 @@ def run_pipelines(
     host: PluginHost | None = None,
     progress: Progress | None = None,
     on_report: Callable[[RunReport], None] | None = None,
+    stop: threading.Event | None = None,
 ) -> list[RunReport]:
     """Run the named pipelines (all enabled ones when ``names`` is empty), one after another.
 
@@ -270,7 +298,7 @@ def run_pipelines(
     for name in selected:
         try:
             report = run_pipeline(cfg, name, dry_run=dry_run, full_refresh=full_refresh, as_of=as_of, host=host,
-                                  progress=progress)
+                                  progress=progress, stop=stop)
         except TradeCreditError as exc:  # run_pipeline reported and recorded it; go on with the next
             if exc.report is None:
                 raise
@@ -374,8 +402,9 @@ def _execute(
     rejected_items = [ItemRecord(None, p.code, "rejected", p.reason) for p in report.rejected]
     unsupported_items = [ItemRecord(None, p.code, "unsupported", p.reason) for p in report.unsupported]
     if info.run_id is not None:
-        store.record_batch(info.run_id, info.pipeline, info.target, [],
-                           [*rejected_items, *unsupported_items, *unmatched_items])
+        # Only outcomes that changed since they were last recorded get an audit row; the rest is counted.
+        store.record_outcomes(info.run_id, info.pipeline, info.target,
+                              [*rejected_items, *unsupported_items, *unmatched_items], settled=unchanged.values())
     if unreachable is not None:
         # The run could not complete, exactly as when the shop is unreachable while matching (exit 1): the
         # remaining customers were never tried. Confirmed batches stay in the ledger.
@@ -444,6 +473,7 @@ def _write(
         confirmed: list[tuple[str, str, dict[str, Any]]] = []
         trail: list[ItemRecord] = []
         if unreachable is None:
+            store.check_lease(info.pipeline)  # a run that lost its lease, or is asked to stop, writes no more
             try:
                 results = {r.key: r for r in target.write(batch)}
             except TransientError as exc:
@@ -462,6 +492,7 @@ def _write(
                 confirmed.append((item.key, item.code, written))
                 trail.append(ItemRecord(item.key, item.code, "written", None, written))
                 outcome.confirmed.append(item.key)
+                outcome.records[item.key] = item.record
                 continue
             if result is not None:
                 reason = mask(result.error or "the shop reported a failure without a message")
@@ -475,6 +506,10 @@ def _write(
         store.record_batch(info.run_id, info.pipeline, info.target, confirmed, trail)
         counts.written += len(outcome.confirmed)
         counts.failed += len(outcome.failed)
+        log.info("pipeline %s run %s batch %d: %d confirmed, %d failed", info.pipeline, info.run_id, index,
+                 len(outcome.confirmed), len(outcome.failed),
+                 extra={"event": "batch", "pipeline": info.pipeline, "run_id": info.run_id, "batch": index,
+                        "counts": {"confirmed": len(outcome.confirmed), "failed": len(outcome.failed)}})
         host.hook.after_batch(run=info, batch=outcome)
         if progress:
             progress("writing", min((index + 1) * target.batch_size(), len(outgoing)), len(outgoing))

@@ -81,7 +81,7 @@ def test_config_errors_exit_3_and_list_paths(tmp_path, config_file):
 def test_lock_held_exits_5(config_file):
     MEMORY_ROWS["default"] = [rec("A")]
     store = StateStore.open(f"sqlite:///{config_file.parent / 'state.db'}")
-    store.acquire_lock("erp-to-shop", 12345, stale_after=timedelta(hours=1))
+    store.acquire_lease("erp-to-shop", 12345, timeout=timedelta(hours=1))
     result = CliRunner().invoke(cli, ["run", "-c", str(config_file)])
     store.close()
     assert result.exit_code == 5 and "already running" in result.output
@@ -114,7 +114,7 @@ def test_check_reports_each_adapter_and_pipeline(config_file):
     assert not (config_file.parent / "state.db").exists(), "check must not create the state store"
     invoke("run", "-c", str(config_file))
     after = invoke("check", "-c", str(config_file))
-    assert "OK   state: schema — version 1 (current)" in after.output
+    assert "OK   state: schema — version 2 (current)" in after.output
     assert "OK   state: locks — lock table present, no run in progress" in after.output
 
 
@@ -160,11 +160,11 @@ def test_run_keeps_going_after_a_failing_pipeline_and_exits_with_the_worst(confi
     two_pipelines(config_file)
     MEMORY_ROWS["default"] = [rec("A")]
     store = StateStore.open(f"sqlite:///{config_file.parent / 'state.db'}")
-    store.acquire_lock("erp-to-shop", 12345, stale_after=timedelta(hours=1))
+    lease = store.acquire_lease("erp-to-shop", 12345, timeout=timedelta(hours=1))
     locked = invoke("run", "-c", str(config_file))
     assert locked.exit_code == 5 and "already running" in locked.output
     assert "Pipeline second (erp → shop), run #" in locked.output and "status: OK" in locked.output
-    store.release_lock("erp-to-shop", 12345)
+    lease.release()
     store.close()
 
     named = invoke("run", "-c", str(config_file), "nope", "second", "--json")

@@ -45,20 +45,16 @@ def test_ledger_moves_forward_per_customer(tc_database_url):
     assert store.load_ledger("p", "other") == {}
 
 
-def test_lock_is_exclusive_and_a_stale_one_is_taken_over(tc_database_url):
+def test_lease_is_exclusive_per_pipeline_and_released(tc_database_url):
     store = StateStore.open(tc_database_url)
-    store.acquire_lock("p", 1, stale_after=timedelta(hours=1))
+    first = store.acquire_lease("p", 1, timeout=timedelta(hours=1))
     with pytest.raises(LockHeldError, match="run 1"):
-        store.acquire_lock("p", 2, stale_after=timedelta(hours=1))
-    store.acquire_lock("other", 3, stale_after=timedelta(hours=1))  # other pipelines are independent
-    store.acquire_lock("p", 4, stale_after=timedelta(0))  # the holder is "older" than 0: taken over
-    with pytest.raises(LockHeldError, match="run 4"):
-        store.acquire_lock("p", 5, stale_after=timedelta(hours=1))
-    store.release_lock("p", 1)  # releasing someone else's lock does nothing
-    with pytest.raises(LockHeldError):
-        store.acquire_lock("p", 6, stale_after=timedelta(hours=1))
-    store.release_lock("p", 4)
-    store.acquire_lock("p", 7, stale_after=timedelta(hours=1))
+        store.acquire_lease("p", 2, timeout=timedelta(hours=1))
+    other = store.acquire_lease("other", 3, timeout=timedelta(hours=1))  # other pipelines are independent
+    first.release()
+    store.acquire_lease("p", 4, timeout=timedelta(hours=1)).release()
+    other.release()
+    store.close()
 
 
 def test_cache_is_namespaced_and_read_only_in_dry_runs(tc_database_url):
@@ -109,7 +105,7 @@ def test_read_only_open_of_a_migrated_store_reads_it(tc_database_url):
     reader = StateStore.open(tc_database_url, read_only=True)
     assert not reader.empty and reader.load_ledger("p", "t")["a"].payload == {"x": 1}
     with pytest.raises(StateError, match="read-only"):
-        reader.acquire_lock("p", 1, stale_after=timedelta(hours=1))
+        reader.acquire_lease("p", 1, timeout=timedelta(hours=1))
     reader.close()
 
 
@@ -147,14 +143,13 @@ def test_check_state_reports_schema_and_locks(tc_database_url):
     assert pending["locks"][0] == "warn"
 
     store = StateStore.open(tc_database_url)
-    current = _lines(check_state(tc_database_url, lock_timeout=timedelta(hours=1)))
+    current = _lines(check_state(tc_database_url, lease_timeout=timedelta(hours=1)))
     assert current["schema"] == ("ok", f"version {SCHEMA_VERSION} (current)")
     assert current["locks"] == ("ok", "lock table present, no run in progress")
-    store.acquire_lock("p", 7, stale_after=timedelta(hours=1))
-    held = _lines(check_state(tc_database_url, lock_timeout=timedelta(hours=1)))
-    assert held["locks"][0] == "ok" and "p by" in held["locks"][1]
-    stale = _lines(check_state(tc_database_url, lock_timeout=timedelta(0)))
-    assert stale["locks"][0] == "warn" and "older than lock_timeout" in stale["locks"][1]
+    lease = store.acquire_lease("p", 7, timeout=timedelta(hours=1))
+    held = _lines(check_state(tc_database_url, lease_timeout=timedelta(hours=1)))
+    assert held["locks"][0] == "ok" and "p by" in held["locks"][1] and "live" in held["locks"][1]
+    lease.release()
 
     with store.engine.begin() as conn:
         conn.execute(update(meta).values(value=str(SCHEMA_VERSION + 1)))

@@ -182,12 +182,12 @@ def test_second_concurrent_run_is_refused_by_the_lock(host, tc_database_url):
     store = StateStore.open(tc_database_url)
     from datetime import timedelta
 
-    store.acquire_lock("p", 999, stale_after=timedelta(hours=1))
+    lease = store.acquire_lease("p", 999, timeout=timedelta(hours=1))
     with pytest.raises(LockHeldError, match="already running") as info:
         run_pipeline(cfg, "p", host=host)
     assert (info.value.report.status, info.value.report.exit_code) == ("locked", 5)
     assert store.history()[0]["status"] == "locked"
-    store.release_lock("p", 999)
+    lease.release()
     store.close()
     assert run_pipeline(cfg, "p", host=host).counts.written == 1
 
@@ -420,10 +420,10 @@ def test_on_error_sees_lock_unknown_and_disabled_pipelines(host, tc_database_url
         host,
     )
     store = StateStore.open(tc_database_url)
-    store.acquire_lock("p", 999, stale_after=timedelta(hours=1))
+    lease = store.acquire_lease("p", 999, timeout=timedelta(hours=1))
     with pytest.raises(LockHeldError):
         run_pipeline(cfg, "p", host=host)
-    store.release_lock("p", 999)
+    lease.release()
     store.close()
     with pytest.raises(ConfigError) as unknown:
         run_pipeline(cfg, "nope", host=host)

@@ -294,12 +294,15 @@ def test_case_9_status_partial_is_exit_4_in_the_report_json_and_history(tc_datab
     assert text.exit_code == 4 and "status: PARTIAL" in text.output
     history = runner.invoke(_cli(), ["state", "history", "-c", str(path), "--json"])
     assert [r["status"] for r in json.loads(history.stdout)] == ["partial", "partial"]
+    latest, first = (r["id"] for r in json.loads(history.stdout))
     runs = StateStore.open(world.data({})["state"]["url"], read_only=True)
     try:
-        items = runs.run_items(json.loads(history.stdout)[0]["id"])
+        # The audit trail records BAD's rejection once; the repeat is counted, not written again (issue 11).
+        assert sorted((i["code"], i["outcome"]) for i in runs.run_items(first)) == [
+            ("BAD", "rejected"), ("GOOD", "written")]
+        assert runs.run_items(latest) == [] and runs.run_trail(latest) == {"not_repeated": {"rejected": 1}}
     finally:
         runs.close()
-    assert [(i["code"], i["outcome"]) for i in items] == [("BAD", "rejected")]
 
     run_sql(tc_database_url, update(OPTIMA.kontrahenci).where(OPTIMA.kontrahenci.c.Knt_Kod == "BAD")
             .values(Knt_LimitFlag=1, Knt_LimitKredytu=D("10.00")))
