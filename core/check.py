@@ -47,7 +47,9 @@ def check_config(config: Config, *, as_of: datetime | None = None) -> list[Check
     lines = _guarded("state", lambda: check_state(config.state.url, lease_timeout=config.state.lease_timeout))
     for name, adapter in config.sources.items():
         def source_check(adapter: ConfiguredAdapter[Source[Any]] = adapter) -> list[CheckResult]:
-            source = instantiate(adapter)
+            # A source synced with billing in any pipeline also checks its billing columns.
+            kinds = {k for p in config.pipelines if p.source == adapter.name for k in p.sync}
+            source = instantiate(adapter, sync=kinds or ("credit",), countries=config.billing.table())
             try:
                 return source.check(as_of) or [CheckResult(name="connect", status=CheckStatus.OK)]
             finally:

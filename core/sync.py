@@ -21,6 +21,8 @@ from pydantic import TypeAdapter
 
 from .adapters import AdapterContext, AdapterT, ItemStatus, KeyValueCache, OutgoingItem, Source, Target
 from .batches import chunks
+from .billing import BILLING, CREDIT, CountryTable, ledger_target
+from .billing_sync import BillingSync, outcome_key, split_written
 from .config import Config, ConfiguredAdapter, load_config
 from .engine import DEFAULT_POLICY, CreditPolicy, ModeMapping, degrade_mode
 from .errors import ConfigError, DataError, RunFailed, TradeCreditError, TransientError
@@ -60,11 +62,13 @@ class BatchOutcome:
 
 
 def instantiate(
-    adapter: ConfiguredAdapter[AdapterT], cache: KeyValueCache | None = None, policy: CreditPolicy = DEFAULT_POLICY
+    adapter: ConfiguredAdapter[AdapterT], cache: KeyValueCache | None = None, policy: CreditPolicy = DEFAULT_POLICY,
+    *, sync: Iterable[str] = (CREDIT,), countries: CountryTable | None = None,
 ) -> AdapterT:
     """A ready adapter for one config table: ``Source`` for ``config.sources``, ``Target`` for ``targets``."""
     cls = adapter.registered.cls
-    return cls(adapter.options, AdapterContext(instance_name=adapter.name, cache=cache, policy=policy))
+    return cls(adapter.options, AdapterContext(instance_name=adapter.name, cache=cache, policy=policy,
+                                               sync=frozenset(sync), countries=countries or CountryTable()))
 
 
 def _as_config(config: Config | str | Path, host: PluginHost) -> Config:
@@ -72,12 +76,16 @@ def _as_config(config: Config | str | Path, host: PluginHost) -> Config:
 
 
 def read_records(
-    source: Source[Any], as_of: datetime, progress: Progress | None = None
+    source: Source[Any], as_of: datetime, progress: Progress | None = None, billing: BillingSync | None = None,
 ) -> tuple[dict[str, CreditRecord], list[Problem]]:
-    """Read the whole snapshot; reject bad rows and every customer whose code collides with another's."""
+    """Read the whole snapshot; reject bad rows and every customer whose code collides with another's.
+
+    Billing items of the stream go to ``billing`` (when the pipeline syncs billing)."""
     by_key: dict[str, list[CreditRecord]] = {}
     rejected: list[Problem] = []
     for n, item in enumerate(source.read(as_of), start=1):
+        if billing is not None and billing.take(item):
+            continue
         if isinstance(item, RejectedRow):
             rejected.append(Problem(code=item.code, erp_id=item.erp_id, reason=item.reason))
         elif isinstance(item, CreditRecord):
@@ -209,9 +217,9 @@ def run_pipeline(
             report.run_id = info.run_id = store.start_run(p.name, p.source, p.target, full_refresh=full_refresh)
             lease = store.acquire_lease(p.name, info.run_id, timeout=cfg.state.lease_timeout, stop=stop)
         host.hook.before_run(run=info)
-        source = instantiate(cfg.sources[p.source])
+        source = instantiate(cfg.sources[p.source], sync=p.sync, countries=cfg.billing.table())
         target = instantiate(cfg.targets[p.target], StateCache(store, f"target:{p.target}", read_only=dry_run),
-                             cfg.engine.policy())
+                             cfg.engine.policy(), sync=p.sync)
         _execute(report, store, source, target, info, host, progress)
     except BaseException as exc:  # noqa: BLE001 - recorded, shown to on_error and re-raised below
         failure = exc
@@ -330,8 +338,10 @@ def _execute(
 ) -> None:
     counts = report.counts
     assert info.target is not None  # run_pipeline set it from the pipeline before calling
+    billing = (BillingSync.start(store, info.pipeline, info.target, full_refresh=info.full_refresh)
+               if BILLING in source.context.sync else None)
     with _timed(report, "read"):
-        records, rejected = read_records(source, info.as_of, progress)
+        records, rejected = read_records(source, info.as_of, progress, billing)
     report.rejected = rejected
     counts.read = len(records) + len(rejected)
     counts.rejected = len(rejected)
@@ -384,11 +394,14 @@ def _execute(
     counts.unmatched = len(report.unmatched)
     counts.rejected = len(report.rejected)
     counts.unsupported = len(report.unsupported)
-    counts.to_write = len(outgoing)
     _shop_holds(report, confirmed)
+    if billing is not None:  # billing parts join the credit items of the same customers (one request)
+        with _timed(report, "billing"):
+            outgoing = billing.merge(report, target, records, matches, outgoing)
+    counts.to_write = len(outgoing)
 
     if info.dry_run:
-        _plan(report, target, outgoing, ledger_payloads, progress)
+        _plan(report, target, outgoing, ledger_payloads, progress, billing.previous if billing else {})
         report.status = completed_status(counts)
         return
     with _timed(report, "write"):
@@ -399,7 +412,7 @@ def _execute(
             _confirm_unchanged(report, store, target, unchanged, info)
     unmatched_items = [ItemRecord(None, code, "unmatched", "no shop account with this code") for code in
                        report.unmatched]
-    rejected_items = [ItemRecord(None, p.code, "rejected", p.reason) for p in report.rejected]
+    rejected_items = [ItemRecord(outcome_key(p), p.code, "rejected", p.reason) for p in report.rejected]
     unsupported_items = [ItemRecord(None, p.code, "unsupported", p.reason) for p in report.unsupported]
     if info.run_id is not None:
         # Only outcomes that changed since they were last recorded get an audit row; the rest is counted.
@@ -416,6 +429,8 @@ def _shop_holds(report: RunReport, confirmed: dict[str, Any]) -> None:
     """Say, for each rejected or unsupported customer, what the shop still holds (its last confirmed payload):
     nobody may believe the shop is in step for them."""
     for problem in (*report.rejected, *report.unsupported):
+        if problem.kind != CREDIT:
+            continue  # billing's own ledger says what the shop holds (BillingSync.merge)
         entry = confirmed.get(normalise_code(problem.code)) if problem.code else None
         if entry is not None:
             problem.shop_holds = entry.payload
@@ -423,21 +438,26 @@ def _shop_holds(report: RunReport, confirmed: dict[str, Any]) -> None:
 
 def _plan(
     report: RunReport, target: Target[Any], outgoing: list[OutgoingItem], ledger_payloads: dict[str, dict[str, Any]],
-    progress: Progress | None,
+    progress: Progress | None, billing_payloads: dict[str, dict[str, Any]] | None = None,
 ) -> None:
-    """The dry-run plan: "before" from the ledger, else from the shop itself (``Target.current``), else unknown."""
-    first_time = [i for i in outgoing if i.key not in ledger_payloads]
+    """The dry-run plan: "before" from the ledger, else from the shop itself (``Target.current``), else unknown.
+
+    Each data kind of an item is compared with its own ledger (``billing_payloads``: the billing ledger's)."""
+    ledgers: dict[str, dict[str, dict[str, Any]]] = {CREDIT: ledger_payloads, BILLING: billing_payloads or {}}
+    first_time = [i for i in outgoing if any(i.key not in ledgers[k] for k in i.kind_parts())]
     shop: dict[str, dict[str, Any]] = {}
     if first_time:
         with _timed(report, "read shop"):
             shop = read_current(report, target, first_time, progress)
     hidden = target.identity_fields
     for item in outgoing:
-        if item.key in ledger_payloads:
-            rows = diff_fields(ledger_payloads[item.key], item.payload, item.code, old_source="ledger", hidden=hidden)
-        else:
-            rows = diff_fields(shop.get(item.key), item.payload, item.code, old_source="shop", hidden=hidden)
-        report.plan.extend(rows)
+        for kind, part in item.kind_parts().items():
+            old = ledgers[kind].get(item.key)
+            if old is not None:
+                rows = diff_fields(old, part, item.code, old_source="ledger", hidden=hidden)
+            else:
+                rows = diff_fields(shop.get(item.key), part, item.code, old_source="shop", hidden=hidden)
+            report.plan.extend(r.model_copy(update={"kind": kind}) if kind != CREDIT else r for r in rows)
 
 
 def _confirm_unchanged(
@@ -471,6 +491,7 @@ def _write(
     for index, batch in enumerate(batches):
         outcome = BatchOutcome(index=index)
         confirmed: list[tuple[str, str, dict[str, Any]]] = []
+        other_kinds: dict[str, list[tuple[str, str, dict[str, Any]]]] = {}  # billing: its own ledger entries
         trail: list[ItemRecord] = []
         if unreachable is None:
             store.check_lease(info.pipeline)  # a run that lost its lease, or is asked to stop, writes no more
@@ -489,7 +510,9 @@ def _write(
             result = results.get(item.key)
             if result is not None and result.status is ItemStatus.CONFIRMED:
                 written = item.payload if result.written_payload is None else result.written_payload
-                confirmed.append((item.key, item.code, written))
+                for kind, part in split_written(item, written).items():
+                    (confirmed if kind == CREDIT else other_kinds.setdefault(kind, [])).append(
+                        (item.key, item.code, part))
                 trail.append(ItemRecord(item.key, item.code, "written", None, written))
                 outcome.confirmed.append(item.key)
                 outcome.records[item.key] = item.record
@@ -504,6 +527,10 @@ def _write(
             trail.append(ItemRecord(item.key, item.code, "failed", reason, item.payload))
             outcome.failed.append(item.key)
         store.record_batch(info.run_id, info.pipeline, info.target, confirmed, trail)
+        for kind, rows in other_kinds.items():
+            store.record_batch(info.run_id, info.pipeline, ledger_target(info.target, kind), rows, [])
+            if kind == BILLING and report.billing is not None:
+                report.billing.written += len(rows)
         counts.written += len(outcome.confirmed)
         counts.failed += len(outcome.failed)
         log.info("pipeline %s run %s batch %d: %d confirmed, %d failed", info.pipeline, info.run_id, index,

@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import Any
 
 from ..core.adapters import ItemStatus, OutgoingItem, Source, Target
+from ..core.billing import BillingRecord
 from ..core.engine import degrade_mode
 from ..core.records import CreditRecord, RejectedRow
 
@@ -31,7 +32,7 @@ AS_OF = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
 class SourceConformance:
     """What every ERP source must do, whatever the ERP."""
 
-    def _read(self, source: Source[Any]) -> list[CreditRecord | RejectedRow]:
+    def _read(self, source: Source[Any]) -> list[CreditRecord | BillingRecord | RejectedRow]:
         return list(source.read(AS_OF))
 
     def test_yields_only_records_and_rejections(self, source: Source[Any]) -> None:

@@ -7,7 +7,7 @@ SQL Server (and how it maps on SQLite and PostgreSQL), ``demo_db`` the fast load
 
 from __future__ import annotations
 
-from .cdn import ERP_SCHEMA, create_erp_tables, schema_map, streaming
+from .cdn import ERP_SCHEMA, check_billing_columns, column_types, create_erp_tables, schema_map, streaming
 from .demo_db import bulk_insert, refresh_statistics
 from .modes import MODE_LABELS, OPTIMA_MODE_LABELS, XL_MODE_LABELS, mode_from_label
 
@@ -17,6 +17,8 @@ __all__ = [
     "OPTIMA_MODE_LABELS",
     "XL_MODE_LABELS",
     "bulk_insert",
+    "check_billing_columns",
+    "column_types",
     "create_erp_tables",
     "mode_from_label",
     "refresh_statistics",
