@@ -135,7 +135,7 @@ class XlSource(Source[XlOptions]):
                 if billing and isinstance(record, CreditRecord):
                     yield self.build_billing(row, record.code)
 
-    def build_billing(self, row: Mapping[str, Any], code: str) -> BillingRecord | RejectedRow:
+    def build_billing(self, row: Mapping[Any, Any], code: str) -> BillingRecord | RejectedRow:
         """The card's own billing columns (comarch README §4b; docs/billing.md has the mapping). XL has no
         house/flat columns: ``Knt_Ulica`` holds the street with its number, ``Knt_Adres`` a second address line
         (inferred); the card has no payment-term column among §4b's, so no payment term is sent."""
