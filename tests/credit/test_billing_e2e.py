@@ -16,6 +16,7 @@ from tradecredit.core.report import render_text
 from tradecredit.core.state import StateStore
 
 from .conftest import (
+    API_KEY,
     OPTIMA,
     XL_TODAY,
     World,
@@ -34,6 +35,7 @@ ADDRESS = {"Knt_Ulica": "Piotrkowska", "Knt_NrDomu": "12", "Knt_NrLokalu": "3", 
 
 
 TARGETS_WITH_BILLING = ("idosell",)
+KEY = {"X-API-KEY": API_KEY}
 
 
 def billing_config(world: World, source: dict[str, Any], *, kinds: tuple[str, ...] = ("credit", "billing"),
@@ -76,7 +78,8 @@ def test_optima_billing_reaches_idosell_with_credit_in_one_request(tc_database_u
         "clientCity": "Łódź", "clientCountryId": "PL", "clientProvinceId": "PL-10",
         "clientPhone1": "+48 42 100 20 30", "numberOfDaysToPay": 14}
     delta = world.sandbox.client(login("DELTA"))
-    assert delta is not None and delta.billing["clientCountryId"] == "DE" and delta.billing["clientNip"] == "DE123456789"
+    assert delta is not None
+    assert (delta.billing["clientCountryId"], delta.billing["clientNip"]) == ("DE", "DE123456789")
     # Bad billing data: rejected with its reason; the customer's credit still went.
     rejected = {p.code: p.reason for p in report.rejected if p.kind == "billing"}
     assert set(rejected) == {"BETA", "GAMMA", "ZETA"}
@@ -186,11 +189,11 @@ def test_the_sandbox_refuses_billing_values_longer_than_it_accepts(world):
     world.accounts("ALFA")
     body = {"params": {"clients": [{"clientLogin": login("ALFA"), "clientStreet": "x" * 201,
                                     "clientCountryId": "XX", "requestReference": "ALFA"}]}}
-    answer = httpx.put(f"{world.sandbox.api_url}/clients/clients", json=body, headers={"X-API-KEY": "credit-e2e-key-41c9"})
+    answer = httpx.put(f"{world.sandbox.api_url}/clients/clients", json=body, headers=KEY)
     assert answer.status_code == 207
     fault = answer.json()["results"][0]["errors"][0]["faultString"]
     assert "clientStreet: value too long (201 > 200" in fault and "'XX' is not an ISO-3166" in fault
-    wrong_type = httpx.put(f"{world.sandbox.api_url}/clients/clients", headers={"X-API-KEY": "credit-e2e-key-41c9"},
+    wrong_type = httpx.put(f"{world.sandbox.api_url}/clients/clients", headers=KEY,
                            json={"params": {"clients": [{"clientLogin": login("ALFA"), "numberOfDaysToPay": "14"}]}})
     assert wrong_type.status_code == 422
 
