@@ -24,6 +24,7 @@ from .conftest import (
     make_xl,
     optima_card,
     run_sql,
+    storefront_page,
     xl_card,
     xl_limit,
 )
@@ -34,7 +35,7 @@ ADDRESS = {"Knt_Ulica": "Piotrkowska", "Knt_NrDomu": "12", "Knt_NrLokalu": "3", 
            "Knt_Email": "biuro@alfa.pl", "Knt_Termin": 14, "Knt_Nazwa2": "sp. z o.o.", "Knt_Nip": "526-025-02-74"}
 
 
-TARGETS_WITH_BILLING = ("idosell",)
+TARGETS_WITH_BILLING = ("idosell", "eshop")
 KEY = {"X-API-KEY": API_KEY}
 
 
@@ -200,7 +201,8 @@ def test_the_sandbox_refuses_billing_values_longer_than_it_accepts(world):
 
 def test_countries_table_of_the_config_maps_what_the_builtin_does_not(tc_database_url, world):
     optima_world(tc_database_url, world)
-    cfg = billing_config(world, {"plugin": "optima", "url": tc_database_url}, billing={"countries": {"Atlantyda": "GR"}})
+    cfg = billing_config(world, {"plugin": "optima", "url": tc_database_url},
+                         billing={"countries": {"Atlantyda": "GR"}})
     report = world.run(cfg, "to-idosell")
     assert "GAMMA" not in {p.code for p in report.rejected if p.kind == "billing"}
     gamma = world.sandbox.client(login("GAMMA"))
@@ -239,3 +241,53 @@ def test_xl_billing_reaches_idosell(tc_database_url, world):
     beta = world.sandbox.client(login("XBETA"))
     assert beta is not None and beta.limit == 1000 and not beta.billing
     assert [p.code for p in report.rejected if p.kind == "billing"] == ["XBETA"]
+
+
+@pytest.mark.parametrize("erp", ["optima", "xl"])
+def test_billing_reaches_the_e_sklep_customer_zone(tc_database_url, world, erp):
+    if erp == "optima":
+        optima_world(tc_database_url, world)
+        source: dict[str, Any] = {"plugin": "optima", "url": tc_database_url}
+        code, street = "ALFA", "Piotrkowska 12/3"
+    else:
+        t = XL_TODAY
+        make_xl(tc_database_url, cards=[xl_card(1, "XALFA", Knt_Ulica="ul. Rynek 5", Knt_KodP="30-001",
+                                                Knt_Miasto="Kraków", Knt_Kraj="Polska", Knt_EMail="xl@alfa.pl")],
+                limits=[xl_limit(1, "5000", t - 1, t + 1)])
+        source = {"plugin": "xl", "url": tc_database_url, "control_mode": "block"}
+        code, street = "XALFA", "ul. Rynek 5"
+    cfg = billing_config(world, source)
+    report = world.run(cfg, "to-eshop")
+    assert report.billing is not None and report.billing.written >= 1
+    customer = world.storefront.customer(code)
+    assert customer is not None and customer.billing is not None and customer.billing.street == street
+    page = storefront_page(world, code, "/strefa-klienta")
+    assert 'id="zone-billing"' in page and street in page and "Dane do faktury" in page
+    if erp == "optima":
+        assert "14 dni" in page and "PL5260250274" in page
+        # Bad billing data: its credit still reached the storefront, without billing data.
+        beta = world.storefront.customer("BETA")
+        assert beta is not None and beta.billing is None and beta.item.credit_limit == 3000
+        # An address change alone is a billing-only item: the credit item is not sent again.
+        k = OPTIMA.kontrahenci
+        run_sql(tc_database_url, update(k).where(k.c.Knt_Kod == "ALFA").values(Knt_Ulica="Zielona"))
+        second = world.run(cfg, "to-eshop")
+        assert (second.counts.to_write, second.billing.written) == (1, 1)  # type: ignore[union-attr]
+        alfa = world.storefront.customer("ALFA")
+        assert alfa is not None and alfa.billing is not None and alfa.billing.street == "Zielona 12/3"
+        assert "Zielona 12/3" in storefront_page(world, "ALFA", "/strefa-klienta")
+
+
+def test_a_credit_only_storefront_item_keeps_the_billing_data(world):
+    """Feed v2 items (no billing) do not wipe what a v3 item stored; a billing-only item needs the customer."""
+    store = world.storefront.store
+    base = {"code": "K1", "name": "K1", "is_business": True, "limit_state": "limited", "credit_limit": "100.00",
+            "used": "0.00", "remaining": "100.00", "overdue": "0.00", "control_mode": "block", "currency": "PLN",
+            "as_of": "2025-03-10T10:00:00+00:00"}
+    assert store.upsert([{**base, "billing": {"city": "Łódź"}}])[0]["status"] == "accepted"
+    assert store.upsert([{**base, "as_of": "2025-03-10T11:00:00+00:00"}])[0]["status"] == "accepted"
+    assert store.customer("K1").billing.city == "Łódź"
+    unknown = store.upsert([{"code": "K2", "as_of": "2025-03-10T11:00:00+00:00", "billing": {"city": "X"}}])[0]
+    assert unknown["status"] == "rejected" and "unknown customer" in unknown["error"]
+    too_long = store.upsert([{"code": "K1", "as_of": "2025-03-10T11:00:00+00:00", "billing": {"city": "x" * 101}}])
+    assert too_long[0]["status"] == "rejected" and "billing.city" in too_long[0]["error"]
