@@ -22,6 +22,9 @@ from .secrets import mask
 from .state import LedgerEntry, StateStore, dumps
 
 
+MAX_WARNINGS = 50  # per run: a database of unchecked tax ids must not bury the report's other warnings
+
+
 @dataclass
 class BillingSync:
     """One run's billing data: what the source read, the billing ledger, and the counts."""
@@ -64,7 +67,8 @@ class BillingSync:
             if record is None or record.code not in matches:
                 continue  # its credit row was rejected (reported) or it has no shop account (reported)
             for warning in billing.warnings:
-                report.warnings.append(mask(f"{billing.code}: billing data: {warning}"))
+                if self.counts.warnings < MAX_WARNINGS:
+                    report.warnings.append(mask(f"{billing.code}: billing data: {warning}"))
                 self.counts.warnings += 1
             match = matches[record.code]
             try:
@@ -90,6 +94,8 @@ class BillingSync:
                 mode = degrade_mode(record.control_mode, target.supported_modes(), target.mode_policy())
                 result.append(OutgoingItem(key=key, code=record.code, payload=part, match=match, record=record,
                                            mode=mode, parts={BILLING: part}, billing=billing))
+        if self.counts.warnings > MAX_WARNINGS:
+            report.warnings.append(f"… and {self.counts.warnings - MAX_WARNINGS} more billing data warnings")
         for problem in problems:
             entry = self.confirmed.get(normalise_code(problem.code)) if problem.code else None
             if entry is not None:

@@ -291,3 +291,27 @@ def test_a_credit_only_storefront_item_keeps_the_billing_data(world):
     assert unknown["status"] == "rejected" and "unknown customer" in unknown["error"]
     too_long = store.upsert([{"code": "K1", "as_of": "2025-03-10T11:00:00+00:00", "billing": {"city": "x" * 101}}])
     assert too_long[0]["status"] == "rejected" and "billing.city" in too_long[0]["error"]
+
+
+@pytest.mark.parametrize("erp", ["optima", "xl"])
+def test_check_reports_the_billing_column_types_found(tc_database_url, world, erp):
+    from tradecredit.core.check import check_config
+
+    if erp == "optima":
+        optima_world(tc_database_url, world)
+        source: dict[str, Any] = {"plugin": "optima", "url": tc_database_url}
+        name, column = "optima.billing_columns", "Knt_KodPocztowy"
+    else:
+        make_xl(tc_database_url, cards=[xl_card(1, "XALFA")], limits=[xl_limit(1, "5000", XL_TODAY, XL_TODAY)])
+        source = {"plugin": "xl", "url": tc_database_url, "control_mode": "block"}
+        name, column = "xl.billing_columns", "Knt_KodP"
+    lines = {line.result.name: line.result for line in check_config(billing_config(world, source))
+             if line.subject == "source erp"}
+    found = lines[name]
+    assert found.status.value == "ok" and "MISSING" not in found.detail
+    postgres = tc_database_url.startswith("postgresql")
+    # INFORMATION_SCHEMA on PostgreSQL (type and length), PRAGMA table_info on SQLite (the declared type).
+    assert f"{column} character varying(10)" in found.detail if postgres else f"{column} VARCHAR(10)" in found.detail
+    credit_only = {line.result.name for line in check_config(billing_config(world, source, kinds=("credit",)))
+                   if line.subject == "source erp"}
+    assert name not in credit_only
