@@ -256,7 +256,7 @@ class BillingConfig(PluginOptions):
         default_factory=dict, description="ERP country text → ISO 3166-1 alpha-2, beside the built-in table",
     )
     default_country: str | None = Field("PL", description="the country of a card whose country is empty; "
-                                                          "none = such a card's billing data is rejected")
+                                                          "\"\" = such a card's billing data is rejected")
 
     @field_validator("countries")
     @classmethod
@@ -269,9 +269,11 @@ class BillingConfig(PluginOptions):
     @field_validator("default_country")
     @classmethod
     def _default(cls, v: str | None) -> str | None:
-        if v is not None and not is_alpha2(v):
+        if not v:
+            return None  # TOML has no null: "" turns the default off
+        if not is_alpha2(v):
             raise ValueError(f"{v!r} is not an ISO 3166-1 alpha-2 code")
-        return v.upper() if v else v
+        return v.upper()
 
     def table(self) -> CountryTable:
         return CountryTable(self.countries, self.default_country)

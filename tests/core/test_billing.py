@@ -38,7 +38,7 @@ def test_config_overrides_and_the_default_country():
     table = BillingConfig(countries={"Atlantyda": "GR", "Polska": "CZ"}, default_country="DE").table()
     assert (table.alpha2("atlantyda"), table.alpha2("Polska"), table.alpha2(""), table.alpha2(None)) == (
         "GR", "CZ", "DE", "DE")
-    strict = BillingConfig(default_country=None).table()
+    strict = BillingConfig(default_country="").table()
     with pytest.raises(ValueError, match="country is empty"):
         strict.alpha2("  ")
     with pytest.raises(ValueError, match="not ISO 3166-1 alpha-2"):
