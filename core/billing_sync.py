@@ -21,7 +21,6 @@ from .report import BillingCounts, Problem, RunReport
 from .secrets import mask
 from .state import LedgerEntry, StateStore, dumps
 
-
 MAX_WARNINGS = 50  # per run: a database of unchecked tax ids must not bury the report's other warnings
 
 
