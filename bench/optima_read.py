@@ -44,7 +44,20 @@ def main() -> None:
                 label = "+".join(sync)
                 best[label] = min(best.get(label, elapsed), elapsed)
                 print(f"read ({label}): {dict(kinds)} in {elapsed:.2f} s ({total / elapsed:,.0f} rows/s)")
+            if args.billing:  # the statement alone: rows fetched, no records built
+                for sync in (("credit",), ("credit", "billing")):
+                    source = OptimaSource(OptimaSource.Options(url=url, workstation=1),
+                                          AdapterContext(instance_name="bench", sync=frozenset(sync)))
+                    started = time.perf_counter()
+                    rows = sum(1 for _ in source._rows(datetime.now(UTC)))
+                    elapsed = time.perf_counter() - started
+                    source.close()
+                    label = "rows " + "+".join(sync)
+                    best[label] = min(best.get(label, elapsed), elapsed)
+                    print(f"statement only ({'+'.join(sync)}): {rows} rows in {elapsed:.2f} s")
         if args.billing:
+            print(f"best of {args.repeat}, statement only: credit {best['rows credit']:.2f} s, credit+billing "
+                  f"{best['rows credit+billing']:.2f} s ({best['rows credit+billing'] - best['rows credit']:+.2f} s)")
             credit, both = best["credit"], best["credit+billing"]
             print(f"best of {args.repeat}: credit {credit:.2f} s, credit+billing {both:.2f} s, billing costs "
                   f"{both - credit:+.2f} s ({(both / credit - 1) * 100:+.0f} %) on {args.customers:,} customers")

@@ -315,3 +315,37 @@ def test_check_reports_the_billing_column_types_found(tc_database_url, world, er
     credit_only = {line.result.name for line in check_config(billing_config(world, source, kinds=("credit",)))
                    if line.subject == "source erp"}
     assert name not in credit_only
+
+
+def test_nip_without_prefix_and_own_province_codes(tc_database_url, world):
+    optima_world(tc_database_url, world)
+    cfg = billing_config(world, {"plugin": "optima", "url": tc_database_url},
+                         idosell_options={"nip_with_prefix": False, "province_codes": {"Łódzkie": "LDZ"}})
+    world.run(cfg, "to-idosell")
+    alfa = world.sandbox.client(login("ALFA"))
+    assert alfa is not None and (alfa.billing["clientNip"], alfa.billing["clientProvinceId"]) == ("5260250274", "LDZ")
+
+
+def test_eshop_billing_fields_limits_the_feed(tc_database_url, world):
+    optima_world(tc_database_url, world)
+    data = world.data({"plugin": "optima", "url": tc_database_url})
+    data["targets"]["eshop"]["billing_fields"] = ["city", "email"]
+    data["pipelines"][1]["sync"] = ["credit", "billing"]
+    world.run(parse_config(data, world.host), "to-eshop")
+    alfa = world.storefront.customer("ALFA")
+    assert alfa is not None and alfa.billing is not None
+    assert alfa.billing.model_dump(exclude_none=True) == {"city": "Łódź", "email": "biuro@alfa.pl"}
+
+
+def test_the_country_table_of_the_docs_is_what_the_code_does():
+    from pathlib import Path
+
+    from tradecredit.core.billing import CountryTable
+
+    text = (Path(__file__).resolve().parents[2] / "docs" / "billing.md").read_text(encoding="utf-8")
+    section = text.split("## The country table", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|")[1:3] for line in section.splitlines() if line.startswith("| `")]
+    assert len(rows) > 20
+    table = CountryTable()
+    for typed, code in rows:
+        assert table.alpha2(typed.strip().strip("`")) == code.strip().strip("`"), typed
