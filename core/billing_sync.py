@@ -8,7 +8,7 @@ change of one kind never resends the other, because each kind is compared with i
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,9 +53,13 @@ class BillingSync:
 
     def merge(
         self, report: RunReport, target: Target[Any], records: Mapping[str, CreditRecord],
-        matches: Mapping[str, dict[str, Any]], outgoing: list[OutgoingItem],
+        matches: Mapping[str, dict[str, Any]], outgoing: list[OutgoingItem], unchanged: Iterable[str] = (),
     ) -> list[OutgoingItem]:
-        """Credit's outgoing items with each changed customer's billing part added (or a billing-only item)."""
+        """Credit's outgoing items with each changed customer's billing part added (or a billing-only item).
+
+        ``unchanged`` are the keys of customers whose credit is unchanged: one sent for its billing data is counted
+        as sent, not as unchanged (``counts`` counts customers once)."""
+        credit_unchanged = set(unchanged)
         report.billing = self.counts
         self.counts.read = len(self.records) + len(self.rejected)
         problems = list(self.rejected)
@@ -93,6 +97,8 @@ class BillingSync:
                 mode = degrade_mode(record.control_mode, target.supported_modes(), target.mode_policy())
                 result.append(OutgoingItem(key=key, code=record.code, payload=part, match=match, record=record,
                                            mode=mode, parts={BILLING: part}, billing=billing))
+                if key in credit_unchanged:
+                    report.counts.unchanged -= 1
         if self.counts.warnings > MAX_WARNINGS:
             report.warnings.append(f"… and {self.counts.warnings - MAX_WARNINGS} more billing data warnings")
         for problem in problems:

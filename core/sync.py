@@ -397,7 +397,7 @@ def _execute(
     _shop_holds(report, confirmed)
     if billing is not None:  # billing parts join the credit items of the same customers (one request)
         with _timed(report, "billing"):
-            outgoing = billing.merge(report, target, records, matches, outgoing)
+            outgoing = billing.merge(report, target, records, matches, outgoing, unchanged.values())
     counts.to_write = len(outgoing)
 
     if info.dry_run:

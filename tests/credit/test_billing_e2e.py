@@ -120,6 +120,9 @@ def test_a_change_of_one_kind_never_resends_the_other(tc_database_url, world):
     second = world.run(cfg, "to-idosell")
     puts = [r for r in world.sandbox.requests if r.op == "PUT clients/clients"]
     assert len(puts) == 1 and second.counts.to_write == 1
+    # Counted once: sent (for its billing data), not also unchanged (its credit). The three customers whose
+    # billing data is rejected are unchanged as to credit.
+    assert (second.counts.unchanged, second.counts.rejected) == (5, 3)
     sent = json.loads(puts[0].body)["params"]["clients"]
     assert [c["clientStreet"] for c in sent] == ["Zielona 7/3"]
     assert "clientTradeCreditLimitExternal" not in sent[0] and "clientCity" in sent[0]
