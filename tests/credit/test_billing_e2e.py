@@ -63,6 +63,17 @@ def optima_world(url: str, world: World) -> None:
     world.accounts("ALFA", "BETA", "GAMMA", "DELTA", "EPS", "ZETA")
 
 
+def erp_world(erp: str, url: str, world: World) -> dict[str, Any]:
+    """Optima's six customers (``optima_world``) or one XL customer with an address; the source options."""
+    if erp == "optima":
+        optima_world(url, world)
+        return {"plugin": "optima", "url": url}
+    make_xl(url, cards=[xl_card(1, "XALFA", Knt_Ulica="ul. Rynek 5", Knt_KodP="30-001", Knt_Miasto="Kraków",
+                                Knt_Kraj="Polska", Knt_EMail="xl@alfa.pl")],
+            limits=[xl_limit(1, "5000", XL_TODAY - 1, XL_TODAY + 1)])
+    return {"plugin": "xl", "url": url, "control_mode": "block"}
+
+
 def test_optima_billing_reaches_idosell_with_credit_in_one_request(tc_database_url, world):
     optima_world(tc_database_url, world)
     cfg = billing_config(world, {"plugin": "optima", "url": tc_database_url})
@@ -248,17 +259,8 @@ def test_xl_billing_reaches_idosell(tc_database_url, world):
 
 @pytest.mark.parametrize("erp", ["optima", "xl"])
 def test_billing_reaches_the_e_sklep_customer_zone(tc_database_url, world, erp):
-    if erp == "optima":
-        optima_world(tc_database_url, world)
-        source: dict[str, Any] = {"plugin": "optima", "url": tc_database_url}
-        code, street = "ALFA", "Piotrkowska 12/3"
-    else:
-        t = XL_TODAY
-        make_xl(tc_database_url, cards=[xl_card(1, "XALFA", Knt_Ulica="ul. Rynek 5", Knt_KodP="30-001",
-                                                Knt_Miasto="Kraków", Knt_Kraj="Polska", Knt_EMail="xl@alfa.pl")],
-                limits=[xl_limit(1, "5000", t - 1, t + 1)])
-        source = {"plugin": "xl", "url": tc_database_url, "control_mode": "block"}
-        code, street = "XALFA", "ul. Rynek 5"
+    source = erp_world(erp, tc_database_url, world)
+    code, street = ("ALFA", "Piotrkowska 12/3") if erp == "optima" else ("XALFA", "ul. Rynek 5")
     cfg = billing_config(world, source)
     report = world.run(cfg, "to-eshop")
     assert report.billing is not None and report.billing.written >= 1
@@ -300,14 +302,9 @@ def test_a_credit_only_storefront_item_keeps_the_billing_data(world):
 def test_check_reports_the_billing_column_types_found(tc_database_url, world, erp):
     from tradecredit.core.check import check_config
 
-    if erp == "optima":
-        optima_world(tc_database_url, world)
-        source: dict[str, Any] = {"plugin": "optima", "url": tc_database_url}
-        name, column = "optima.billing_columns", "Knt_KodPocztowy"
-    else:
-        make_xl(tc_database_url, cards=[xl_card(1, "XALFA")], limits=[xl_limit(1, "5000", XL_TODAY, XL_TODAY)])
-        source = {"plugin": "xl", "url": tc_database_url, "control_mode": "block"}
-        name, column = "xl.billing_columns", "Knt_KodP"
+    source = erp_world(erp, tc_database_url, world)
+    name, column = ("optima.billing_columns", "Knt_KodPocztowy") if erp == "optima" else ("xl.billing_columns",
+                                                                                          "Knt_KodP")
     lines = {line.result.name: line.result for line in check_config(billing_config(world, source))
              if line.subject == "source erp"}
     found = lines[name]
