@@ -21,7 +21,7 @@ from pydantic import TypeAdapter
 
 from .adapters import AdapterContext, AdapterT, ItemStatus, KeyValueCache, OutgoingItem, Source, Target
 from .batches import chunks
-from .billing import BILLING, CREDIT, CountryTable, ledger_target
+from .billing import BILLING, CREDIT, BillingRecord, CountryTable, ledger_target
 from .billing_sync import BillingSync, outcome_key, split_written
 from .config import Config, ConfiguredAdapter, load_config
 from .engine import DEFAULT_POLICY, CreditPolicy, ModeMapping, degrade_mode
@@ -86,6 +86,8 @@ def read_records(
     for n, item in enumerate(source.read(as_of), start=1):
         if billing is not None and billing.take(item):
             continue
+        if isinstance(item, BillingRecord) or (isinstance(item, RejectedRow) and item.kind != CREDIT):
+            raise DataError(f"source {source.name!r} yielded billing data, but the pipeline does not sync billing")
         if isinstance(item, RejectedRow):
             rejected.append(Problem(code=item.code, erp_id=item.erp_id, reason=item.reason))
         elif isinstance(item, CreditRecord):

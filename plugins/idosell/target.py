@@ -568,7 +568,18 @@ class IdoSellTarget(Target[IdoSellOptions]):
         if codes is not None:
             results.extend(self._check_matching(codes))
         results.extend(self.policy_report())
+        if BILLING in self.context.sync:
+            results.append(self._billing_report())
         return results
+
+    def _billing_report(self) -> CheckResult:
+        """What billing data the pipeline sends, and the assumed limits (the v6 spec states no lengths)."""
+        o = self.options
+        lengths = ", ".join(f"{k} {n}" for k, n in self._max_lengths.items() if k in o.billing_fields)
+        return CheckResult(name="billing data", status=CheckStatus.OK, detail=(
+            f"sent in the credit PUT: {', '.join(o.billing_fields)}; empty ERP values are not sent; maximum lengths "
+            f"(assumed, option billing_max_lengths): {lengths}; clientNip {'with' if o.nip_with_prefix else 'without'}"
+            " its country prefix; numberOfDaysToPay cannot be read back (a dry run shows its old value as unknown)"))
 
     def _check_write_scope(self) -> CheckResult:
         """Probe ``clients: write`` with an empty ``PUT`` (it changes nothing).

@@ -349,3 +349,18 @@ def test_the_country_table_of_the_docs_is_what_the_code_does():
     table = CountryTable()
     for typed, code in rows:
         assert table.alpha2(typed.strip().strip("`")) == code.strip().strip("`"), typed
+
+
+def test_check_of_a_billing_pipeline_reads_the_billing_data_and_says_what_is_sent(tc_database_url, world):
+    from tradecredit.core.check import check_config
+
+    cfg = billing_config(world, erp_world("optima", tc_database_url, world))
+    lines = {line.result.name: line.result for line in check_config(cfg) if line.subject == "pipeline to-idosell"}
+    read = lines["billing read"]
+    assert read.status.value == "warn"
+    assert "3 customer(s) readable, 3 rejected" in read.detail
+    assert "1 with a NIP failing the Polish checksum" in read.detail
+    assert "clientStreet 200" in lines["billing data"].detail
+    credit_only = billing_config(world, {"plugin": "optima", "url": tc_database_url}, kinds=("credit",))
+    names = {line.result.name for line in check_config(credit_only) if line.subject == "pipeline to-idosell"}
+    assert "billing read" not in names and "billing data" not in names
