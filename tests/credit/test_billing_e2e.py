@@ -364,3 +364,15 @@ def test_check_of_a_billing_pipeline_reads_the_billing_data_and_says_what_is_sen
     credit_only = billing_config(world, {"plugin": "optima", "url": tc_database_url}, kinds=("credit",))
     names = {line.result.name for line in check_config(credit_only) if line.subject == "pipeline to-idosell"}
     assert "billing read" not in names and "billing data" not in names
+
+
+def test_credit_and_billing_of_150_customers_take_two_requests_not_four(tc_database_url, world):
+    codes = [f"K{i:03d}" for i in range(150)]
+    make_optima(tc_database_url, [optima_card(c, limit="1000.00", **ADDRESS) for c in codes])
+    world.accounts(*codes)
+    world.sandbox.reset_log()
+    report = world.run(billing_config(world, {"plugin": "optima", "url": tc_database_url}), "to-idosell")
+    assert (report.counts.written, report.billing.written) == (150, 150)  # type: ignore[union-attr]
+    puts = [json.loads(r.body)["params"]["clients"] for r in world.sandbox.requests if r.op == "PUT clients/clients"]
+    assert [len(p) for p in puts] == [100, 50]
+    assert all("clientTradeCreditLimitExternal" in c and "clientStreet" in c for p in puts for c in p)
