@@ -376,3 +376,19 @@ def test_credit_and_billing_of_150_customers_take_two_requests_not_four(tc_datab
     puts = [json.loads(r.body)["params"]["clients"] for r in world.sandbox.requests if r.op == "PUT clients/clients"]
     assert [len(p) for p in puts] == [100, 50]
     assert all("clientTradeCreditLimitExternal" in c and "clientStreet" in c for p in puts for c in p)
+
+
+def test_a_billing_rejection_is_a_sticky_outcome_of_its_own(tc_database_url, world):
+    optima_world(tc_database_url, world)
+    cfg = billing_config(world, {"plugin": "optima", "url": tc_database_url})
+    first, second = world.run(cfg, "to-idosell"), world.run(cfg, "to-idosell")
+    store = StateStore.open(cfg.state.url)
+    try:
+        rows = [r for r in store.run_items(first.run_id) if r["outcome"] == "rejected"]
+        assert {r["customer_key"] for r in rows} == {"billing:beta", "billing:gamma", "billing:zeta"}
+        assert all(r["reason"].startswith("billing data: ") for r in rows)
+        # Not written again while nothing changed: counted in the run's trail instead.
+        assert [r for r in store.run_items(second.run_id) if r["outcome"] == "rejected"] == []
+        assert store.run_trail(second.run_id)["not_repeated"] == {"rejected": 3}
+    finally:
+        store.close()
