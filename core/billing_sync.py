@@ -44,8 +44,10 @@ class BillingSync:
         """Keep a billing item of the source's stream; False for anything else (credit's)."""
         if isinstance(item, BillingRecord):
             self.records[item.key] = item
+            self.counts.read += 1
             return True
         if isinstance(item, RejectedRow) and item.kind == BILLING:
+            self.counts.read += 1
             self.rejected.append(Problem(code=item.code, erp_id=item.erp_id, kind=BILLING,
                                          reason=mask(f"billing data: {item.reason}")))
             return True
@@ -58,17 +60,18 @@ class BillingSync:
         """Credit's outgoing items with each changed customer's billing part added (or a billing-only item).
 
         ``unchanged`` are the keys of customers whose credit is unchanged: one sent for its billing data is counted
-        as sent, not as unchanged (``counts`` counts customers once)."""
+        as sent, not as unchanged (``counts`` counts customers once). Works on the whole read or on one chunk of
+        it at a time: each call takes the billing data of ``records`` and the rejections read since the last call.
+        """
         credit_unchanged = set(unchanged)
         report.billing = self.counts
-        self.counts.read = len(self.records) + len(self.rejected)
-        problems = list(self.rejected)
+        problems, self.rejected = self.rejected, []
         position = {item.key: n for n, item in enumerate(outgoing)}
         result = list(outgoing)
-        for key, billing in self.records.items():
-            record = records.get(key)
-            if record is None or record.code not in matches:
-                continue  # its credit row was rejected (reported) or it has no shop account (reported)
+        for key, record in records.items():
+            billing = self.records.pop(key, None)
+            if billing is None or record.code not in matches:
+                continue  # no billing data (its billing row was rejected: reported) or no shop account (reported)
             for warning in billing.warnings:
                 if self.counts.warnings < MAX_WARNINGS:
                     report.warnings.append(mask(f"{billing.code}: billing data: {warning}"))
@@ -105,7 +108,7 @@ class BillingSync:
             entry = self.confirmed.get(normalise_code(problem.code)) if problem.code else None
             if entry is not None:
                 problem.shop_holds = entry.payload
-        self.counts.rejected = len(problems)
+        self.counts.rejected += len(problems)
         report.rejected.extend(problems)
         report.counts.rejected = len(report.rejected)
         return result
