@@ -530,12 +530,15 @@ class IdoSellTarget(Target[IdoSellOptions]):
 
         Comparable: the account under the written ``clientLogin``, the limit (``clientTradeCreditLimit``) and
         the currency the shop keeps the account's trade credit in (the amounts were sent in ``currency``).
-        ``clientBalanceAmountExternal`` is not returned by the shop, so it cannot be verified.
+        ``clientBalanceAmountExternal`` is not returned by the shop, so it cannot be verified; neither can
+        ``numberOfDaysToPay``. Billing fields written are compared with ``clientBillingAddress``/``clientEmail``.
         """
         confirmed = [i for i in items if results[i.key].status is ItemStatus.CONFIRMED]
         if not confirmed:
             return results
-        rows = self._read_accounts({i.code: i.match for i in confirmed}, "verify written clients")
+        billing = any(BILLING in i.kind_parts() for i in confirmed)
+        elements = READ_ELEMENTS + ("," + ",".join(BILLING_FIELDS[:-1]) if billing else "")
+        rows = self._read_accounts({i.code: i.match for i in confirmed}, "verify written clients", elements)
         out = dict(results)
         for item in confirmed:
             problems = _differences(item, rows.get(item.code), self.options.currency)
@@ -698,9 +701,9 @@ def _differences(item: OutgoingItem, row: Mapping[str, Any] | None, currency: st
     login = item.payload["clientLogin"]
     if row is None:
         return [f"the shop shows no account with login {login!r} after the write"]
+    problems = _billing_differences(item.payload, row)
     if "clientTradeCreditLimitExternal" not in item.payload:
-        return []  # a billing-only write: no limit to compare
-    problems = []
+        return problems  # a billing-only write: no limit to compare
     sent = Decimal(item.payload["clientTradeCreditLimitExternal"])
     shown = _shown_limit(row)
     if shown != sent:
@@ -711,6 +714,14 @@ def _differences(item: OutgoingItem, row: Mapping[str, Any] | None, currency: st
         problems.append(f"the shop keeps this account's trade credit in {shown_currency}, the amounts were sent "
                         f"as {currency}")
     return problems
+
+
+def _billing_differences(payload: Mapping[str, Any], row: Mapping[str, Any]) -> list[str]:
+    """Billing fields written that the shop shows otherwise after the write (verify)."""
+    address = row.get("clientBillingAddress")
+    shown = {**(address if isinstance(address, dict) else {}), "clientEmail": row.get("clientEmail")}
+    return [f"the shop shows {k} {shown.get(k)!r} after writing {v!r}" for k, v in payload.items()
+            if k in BILLING_ADDRESS_FIELDS or k == "clientEmail" if shown.get(k) != v]
 
 
 def _shop_message(response: httpx.Response) -> str:

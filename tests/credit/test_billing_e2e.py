@@ -392,3 +392,19 @@ def test_a_billing_rejection_is_a_sticky_outcome_of_its_own(tc_database_url, wor
         assert store.run_trail(second.run_id)["not_repeated"] == {"rejected": 3}
     finally:
         store.close()
+
+
+def test_verify_compares_the_billing_fields_the_shop_shows_after_the_write(tc_database_url, world):
+    optima_world(tc_database_url, world)
+    cfg = billing_config(world, {"plugin": "optima", "url": tc_database_url}, idosell_options={"verify": True})
+
+    def cut_street(entry: Any) -> None:  # a shop that keeps only 10 characters of ALFA's street
+        if entry.op == "PUT clients/clients" and "Piotrkowska 12/3" in entry.body:
+            world.sandbox.store.update_client(login("ALFA"), {"clientStreet": "Piotrkowsk"})
+
+    world.sandbox.observe(cut_street)
+    report = world.run(cfg, "to-idosell")
+    failed = {p.code: p.reason for p in report.failed}
+    assert list(failed) == ["ALFA"]
+    assert "verify: the shop shows clientStreet 'Piotrkowsk' after writing 'Piotrkowska 12/3'" in failed["ALFA"]
+    assert report.counts.written == 5  # the others, billing included, read back as written
