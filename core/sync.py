@@ -529,6 +529,8 @@ def _write(
             trail.append(ItemRecord(item.key, item.code, "failed", reason, item.payload))
             outcome.failed.append(item.key)
         store.record_batch(info.run_id, info.pipeline, info.target, confirmed, trail)
+        # Billing's entries in a transaction of their own (fenced by the lease like credit's): if it fails, the next
+        # run sends those billing values again, which is harmless (absolute values).
         for kind, rows in other_kinds.items():
             store.record_batch(info.run_id, info.pipeline, ledger_target(info.target, kind), rows, [])
             if kind == BILLING and report.billing is not None:
