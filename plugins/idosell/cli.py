@@ -98,6 +98,6 @@ def sandbox_cmd(host: str, port: int, db_path: str | None, api_key: str, extra_k
     click.echo(f"state: {db_path or 'in memory'}; {len(sandbox.clients())} account(s); "
                f"{len(parsed)} fault rule(s); Ctrl+C to stop")
     try:
-        serve_forever(sandbox.app, host, port)
+        serve_forever(sandbox.app, host, port, date_header=False)  # the sandbox sends its own Date
     finally:
         sandbox.store.close()
