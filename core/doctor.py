@@ -319,8 +319,7 @@ def run_doctor(config_path: str | Path) -> tuple[list[DoctorLine], bool]:
         lines += check_odbc(any(u.startswith("mssql") for _, u in raw))
         for subject, url in raw:
             lines += _url_checks(subject, url)[0]
-        problems = str(exc) + "".join(f"\n  {p}" for p in getattr(exc, "problems", []) or [])
-        lines.append(_line("config.load", "config", CheckStatus.FAIL, problems,
+        lines.append(_line("config.load", "config", CheckStatus.FAIL, str(exc),
                            "fix the problems listed (each with its dotted path); `tradecredit config validate -c FILE` "
                            "lists them again"))
         return lines, False
