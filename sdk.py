@@ -35,7 +35,8 @@ names, by what they are for (docs/plugins/writing-plugins.md walks through them)
   stop, not a failure).
 * the first hour (``tradecredit init`` / ``doctor``): ``ExpectedTable`` (what ``Source.expected_schema``
   returns), ``CheckResult.fix``, ``clock_skew`` (a shop's ``Date`` header against this machine),
-  ``odbc_drivers`` (``pyodbc.drivers()``, None without pyodbc), ``check_config`` (every line of ``check``).
+  ``odbc_drivers`` (``pyodbc.drivers()``, None without pyodbc), ``check_config`` (every line of ``check``),
+  ``TerminalProgress`` (a progress bar on stderr for long steps, ``progress(stage, done, total)``).
 * the dev kit (sandboxes, needs ``pip install 'tradecredit[sandbox]'``): ``serve_in_thread``,
   ``serve_forever``, ``RunningServer``, ``free_port``, ``require_sandbox_extra`` (raises ``ConfigError``
   naming the install command), ``needs_sandbox_extra`` (the same for a click command: exit code 3).
@@ -109,6 +110,7 @@ from .core.hookspecs import RegisterConfigSection, RegisterSource, RegisterTarge
 from .core.http import HttpClient, RetryPolicy
 from .core.lease import StopRequested
 from .core.money import CENT, ZERO, Currency, Money, MoneyError, format_pln, round_money, to_currency, to_money
+from .core.progress import TerminalProgress
 from .core.records import (
     ControlMode,
     CreditRecord,
@@ -191,6 +193,7 @@ __all__ = [
     "StopRequested",
     "StorefrontView",
     "Target",
+    "TerminalProgress",
     "TimeZoneName",
     "TradeCreditError",
     "TransientError",

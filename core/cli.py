@@ -23,6 +23,7 @@ import click
 from .errors import ConfigError, LockHeldError, PluginError, StateError, TradeCreditError
 from .logs import configure_logging
 from .plugins import STRICT_ENV, get_host
+from .progress import TerminalProgress
 from .report import ExitCode, RunReport, exit_code_for, exit_code_for_error, render_text
 from .secrets import mask
 
@@ -150,26 +151,7 @@ def _quiet_stdout() -> None:
         pass
 
 
-class _TerminalProgress:
-    """A one-line progress display on stderr, only when stderr is a terminal."""
-
-    def __init__(self) -> None:
-        self.enabled = sys.stderr.isatty()
-
-    def __call__(self, stage: str, done: int, total: int | None) -> None:
-        if not self.enabled:
-            return
-        if total:
-            width = 30
-            filled = int(width * done / total)
-            bar = "#" * filled + "-" * (width - filled)
-            click.echo(f"\r{stage:8} [{bar}] {done}/{total}", err=True, nl=False)
-        else:
-            click.echo(f"\r{stage:8} {done} customers", err=True, nl=False)
-
-    def close(self) -> None:
-        if self.enabled:
-            click.echo("\r" + " " * 70 + "\r", err=True, nl=False)
+_TerminalProgress = TerminalProgress  # a bar on stderr, only when it is a terminal (core/progress.py)
 
 
 @cli.command()
