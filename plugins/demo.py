@@ -258,6 +258,7 @@ def run_demo(workdir: Path, customers: int = 2000, *, serve: bool = False, port:
         click.echo(f"  config: {config_path}   (try: tradecredit state history -c {config_path})")
         results["seconds"] = elapsed
         if serve:
+            click.echo(f"  what the IdoSell sandbox holds: {sandbox.url}/  (limit, balance, last write, order rule)")
             shown = f"  IdoSell sandbox: {sandbox.url}"
             click.echo(shown + (f"   storefront: {eshop_handle.url}" if eshop_handle else ""))
             click.echo("  Serving until Ctrl+C …")

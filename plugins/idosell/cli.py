@@ -94,7 +94,8 @@ def sandbox_cmd(host: str, port: int, db_path: str | None, api_key: str, extra_k
     from tradecredit.sdk import serve_forever
 
     # Printed only once the port was bound: a banner followed by a bind error would look like a running shop.
-    click.echo(f"IdoSell sandbox on http://{host}:{port} (API http://{host}:{port}/api/admin/v6/)")
+    click.echo(f"IdoSell sandbox on http://{host}:{port} (API http://{host}:{port}/api/admin/v6/; what the shop "
+               f"holds, for people: http://{host}:{port}/)")
     click.echo(f"state: {db_path or 'in memory'}; {len(sandbox.clients())} account(s); "
                f"{len(parsed)} fault rule(s); Ctrl+C to stop")
     try:

@@ -392,6 +392,15 @@ class SandboxApp:
         body = await request.body()
         method, path = request.method, request.url.path
         query = list(request.query_params.multi_items())
+        if method == "GET" and path in ("/", "/clients", "/favicon.ico"):
+            # the read-only page for people (not logged: the request log is the API's, tests count it)
+            from .page import render
+
+            page = (Response(status_code=404) if path == "/favicon.ico"
+                    else Response(render(self.store, dict(request.query_params)), media_type="text/html"))
+            page.headers["date"] = formatdate(time.time() + self.clock_offset, usegmt=True)
+            await page(scope, receive, send)
+            return
         found = re.fullmatch(r"/api/admin/(v\d+)/(.+?)/?", path)
         op = f"{method} {found.group(2)}" if found else f"{method} {path}"
         fault_name: str | None = None

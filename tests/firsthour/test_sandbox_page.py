@@ -1,0 +1,85 @@
+"""The IdoSell sandbox's read-only page, in headless Chromium: after a real sync it lists each client with its
+limit, balance, last write and the verdict of the shop's own order rule."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from tradecredit.sdk import format_pln
+from tradecredit.testing import in_ci
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def page() -> Iterator[Any]:
+    if not CHROMIUM.exists():
+        if in_ci():
+            pytest.fail(f"{CHROMIUM} is missing (CI=true: browser tests must run)")
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's 'chromium' package")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        context = browser.new_context(locale="pl-PL")
+        pg = context.new_page()
+        pg.set_default_timeout(10_000)
+        yield pg
+        browser.close()
+
+
+def _row(page: Any, login: str) -> dict[str, str]:
+    row = page.locator(f"tr[data-login='{login}']")
+    return {name: row.locator(f"td.{name}").inner_text().strip() for name in ("limit", "balance", "written", "verdict")}
+
+
+def test_the_page_shows_what_the_sync_wrote_and_the_order_rule(page, sandbox, tmp_path, write_config):
+    from tradecredit import run_pipeline
+    from tradecredit.plugins.optima import make_demo_db
+
+    url = f"sqlite:///{(tmp_path / 'optima.db').as_posix()}"
+    make_demo_db(url, customers=40)
+    sandbox.add_clients([{"login": f"l{i}", "code_external": f"K{i:06d}", "firm": f"Firma {i}"} for i in range(1, 41)])
+    sandbox.add_client("no-credit", None, trade_credit=False)
+    before = sandbox.count()
+    page.goto(sandbox.url + "/")
+    assert page.inner_text("#summary").startswith("41 of 41 client(s)")
+    assert _row(page, "l1")["limit"] == "—", "nothing written yet"
+    assert sandbox.count() == before, "looking is not an API request"
+
+    report = run_pipeline(write_config(url, sandbox.url), "erp-to-shop")
+    assert report.counts.written > 10, report.counts
+    page.reload()
+    checked = 0
+    for client in sandbox.clients():
+        if client.limit is None or client.login == "no-credit":
+            continue
+        shown = _row(page, client.login)
+        assert shown["limit"] == format_pln(client.limit)
+        assert shown["balance"] == format_pln(client.balance or Decimal("0"))
+        assert shown["written"] == client.modified
+        left = sandbox.available(client.login)
+        if left is not None and left > 0:
+            assert shown["verdict"] == f"accepts trade-credit orders up to {format_pln(left)}"
+            # the verdict is the shop's rule: an order of exactly that much goes through, a grosz more does not
+            assert not sandbox.place_order(client.login, str(left + Decimal("0.01"))).accepted
+        elif left is not None:
+            assert shown["verdict"].startswith("refuses every trade-credit order")
+        checked += 1
+    assert checked > 10
+    assert _row(page, "no-credit")["verdict"] == "no trade credit: every trade-credit order is refused"
+
+    page.fill("#q", "K000003")
+    page.click("button[type=submit]")
+    page.wait_for_load_state()
+    assert page.inner_text("#summary").startswith("1 of 1 client(s)")
+    assert httpx.get(sandbox.url + "/").headers["content-type"].startswith("text/html")
