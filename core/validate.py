@@ -34,9 +34,10 @@ def database_urls(config: Config) -> list[tuple[str, str]]:
 def driver_line(where: str, url: str) -> CheckLine:
     parsed = parse(url)
     problem = parsed if isinstance(parsed, Problem) else driver_problem(parsed)
-    if problem is None:
+    if problem is None and not isinstance(parsed, Problem):
         return CheckLine(subject=where, result=CheckResult(name="db.driver", status=CheckStatus.OK,
                                                            detail=f"{parsed.drivername} driver installed"))
+    assert problem is not None
     return CheckLine(subject=where, result=CheckResult(name="db.driver", status=CheckStatus.FAIL,
                                                        detail=problem.message, fix=problem.fix))
 
