@@ -114,6 +114,8 @@ def _connect_args(url: URL) -> dict[str, Any]:
 
 
 def _connect_fix(url: URL) -> str:
+    if url.get_backend_name() == "sqlite":
+        return f"the SQLite file {url.database} must exist and be readable by the account that runs tradecredit"
     where = f"{url.host or 'localhost'}" + (f":{url.port}" if url.port else "")
     fix = (f"check that {where} is reachable from this machine (host name, port, firewall), that the server "
            "accepts TCP/IP connections, and the user name, password and database name")
@@ -330,8 +332,10 @@ def run_doctor(config_path: str | Path) -> tuple[list[DoctorLine], bool]:
         urls = [s.database_url() or "" for s in sources.values()]
         lines += check_odbc(any(u.startswith("mssql") for u in urls))
         for name, source in sources.items():
-            lines += check_source_database(name, source)
-            if lines[-1].status is not CheckStatus.FAIL:
+            own = check_source_database(name, source)
+            lines += own
+            connected = any(line.id == "db.connect" and line.status is CheckStatus.OK for line in own)
+            if connected and not any(line.id == "db.schema" and line.status is CheckStatus.FAIL for line in own):
                 lines += [_from_result(f"source {name}", r) for r in source.check_references()]
     finally:
         for source in sources.values():

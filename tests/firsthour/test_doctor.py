@@ -38,6 +38,7 @@ def test_a_login_that_may_write_fails_with_the_grant_to_use(erp_db, sandbox, wri
     assert line["status"] == "fail"
     assert "may write to CDN.Kontrahenci" in line["message"]
     assert "db_datareader" in line["fix"] and "GRANT SELECT" in line["fix"]
+    assert d.status("optima.workstation") == "ok", "the other checks still run"
     # the probe was rolled back: nothing changed in the ERP
     from sqlalchemy import create_engine, text
     engine = create_engine(erp_db.url)
@@ -200,3 +201,11 @@ def test_doctor_json_is_documented_in_the_readme():
                      "db.schema", "db.read_only", "state.writable", "shop.reachable", "shop.clock",
                      "shop.credentials", "shop.scopes", "config.load"):
         assert f"`{check_id}`" in readme, check_id
+
+
+def test_a_sqlite_erp_copy_that_does_not_exist(sandbox, write_config, tmp_path):
+    missing = (tmp_path / "no-optima.db").as_posix()
+    d = doctor(write_config(f"sqlite:///{missing}", sandbox.url))
+    line = d.one("db.connect")
+    assert line["status"] == "fail" and f"the SQLite file {missing} must exist" in line["fix"]
+    assert not (tmp_path / "no-optima.db").exists(), "the doctor creates nothing"
