@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import column, create_engine, false, inspect, table, text, update
+from sqlalchemy import bindparam, column, create_engine, false, inspect, table, text, update
 from sqlalchemy.engine import URL, Engine
 
 from .adapters import CheckResult, CheckStatus, ExpectedTable, Source, Target
@@ -198,8 +198,6 @@ def _columns(engine: Engine, expected: list[ExpectedTable]) -> dict[tuple[str | 
         stmt = text("SELECT table_schema, table_name, column_name FROM information_schema.columns"
                     + (" WHERE table_schema IN :schemas" if schemas else ""))
         if schemas:
-            from sqlalchemy import bindparam
-
             stmt = stmt.bindparams(bindparam("schemas", expanding=True))
         rows = conn.execute(stmt, {"schemas": schemas} if schemas else {}).all()
     for schema, name, col in rows:
