@@ -249,7 +249,9 @@ def run_demo(workdir: Path, customers: int = 2000, *, serve: bool = False, port:
             for report in reports:
                 click.echo(f"  {report.pipeline}: {report.counts.written} written, {report.counts.rejected} rejected")
             results["eshop_written"] = sum(r.counts.written for r in reports)
-            results["eshop_modes"] = _checkouts(eshop_handle)
+            checkouts = _checkouts(eshop_handle)
+            results["eshop_modes"] = {mode: outcome for mode, (_, outcome) in checkouts.items()}
+            results["eshop_mode_customers"] = {mode: code for mode, (code, _) in checkouts.items()}
             click.echo(f"  storefront: {eshop_handle.url}  (log in with one of the customer codes above)")
 
         elapsed = time.perf_counter() - started
@@ -275,8 +277,9 @@ def run_demo(workdir: Path, customers: int = 2000, *, serve: bool = False, port:
     return results
 
 
-def _checkouts(eshop: Any) -> dict[str, str]:
-    """One company per control mode, ordering more than its credit left by transfer: what the storefront does."""
+def _checkouts(eshop: Any) -> dict[str, tuple[str, str]]:
+    """One company per control mode, ordering more than its credit left by transfer: what the storefront does
+    (mode → the customer's code, the outcome)."""
     rows, outcomes = [], {}
     for *_, mode in WORKSTATIONS:
         customer = next((c for c in eshop.customers() if c.item.is_business and c.item.currency == "PLN"
@@ -287,7 +290,7 @@ def _checkouts(eshop: Any) -> dict[str, str]:
         amount = round_money(customer.item.remaining + Decimal("500.00"))
         decision = eshop.store.decide(customer.code, amount, PaymentForm.TRANSFER)
         outcome = decision.outcome.value if decision is not None else "allow"
-        outcomes[mode] = outcome
+        outcomes[mode] = (customer.code, outcome)
         verdict = {"block": "refused", "warn": "placed, with the warning", "allow": "placed"}[outcome]
         rows.append((customer.code, mode, format_pln(customer.item.remaining), format_pln(amount),
                      verdict + (f": {decision.message_pl}" if decision is not None and decision.message_pl else "")))

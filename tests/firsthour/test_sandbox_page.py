@@ -3,39 +3,14 @@ limit, balance, last write and the verdict of the shop's own order rule."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from tradecredit.sdk import format_pln
-from tradecredit.testing import in_ci
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
-
-
-@pytest.fixture(scope="module")
-def page() -> Iterator[Any]:
-    if not CHROMIUM.exists():
-        if in_ci():
-            pytest.fail(f"{CHROMIUM} is missing (CI=true: browser tests must run)")
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's 'chromium' package")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(locale="pl-PL")
-        pg = context.new_page()
-        pg.set_default_timeout(10_000)
-        yield pg
-        browser.close()
-
 
 def _row(page: Any, login: str) -> dict[str, str]:
     row = page.locator(f"tr[data-login='{login}']")
