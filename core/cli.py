@@ -401,6 +401,8 @@ def config_validate(config_path: str) -> None:
     cfg = load_config(config_path)
     lines = validate_config(cfg)
     failed = [line for line in lines if line.result.status == "fail"]
+    if failed:
+        click.echo(f"Configuration error: {len(failed)} problem(s) beyond the file itself:", err=True)
     for line in lines:
         if line.result.status != "ok":
             r = line.result

@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import re
 import textwrap
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
+from tradecredit.core.doctor import clock_skew
 from tradecredit.plugins.idosell.sandbox import start_sandbox
 
 from .helpers import API_KEY, doctor, invoke, run_cli_subprocess
@@ -209,3 +213,27 @@ def test_a_sqlite_erp_copy_that_does_not_exist(sandbox, write_config, tmp_path):
     line = d.one("db.connect")
     assert line["status"] == "fail" and f"the SQLite file {missing} must exist" in line["fix"]
     assert not (tmp_path / "no-optima.db").exists(), "the doctor creates nothing"
+
+
+def test_the_sandbox_command_takes_a_clock_offset(monkeypatch):
+    """`tradecredit sandbox idosell --clock-offset 900`: the served app's Date header runs 15 minutes ahead."""
+    from click.testing import CliRunner
+    from tradecredit import sdk
+    from tradecredit.plugins.idosell.cli import sandbox_cmd
+    from tradecredit.sdk import free_port, serve_in_thread
+
+    seen: list[Any] = []
+
+    def serve_briefly(app: Any, host: str, port: int, **kw: Any) -> None:  # instead of serving until Ctrl+C
+        with serve_in_thread(app, date_header=kw["date_header"]) as running:
+            sent = datetime.now(UTC)
+            dates = httpx.get(running.url + "/").headers.get_list("date")
+            seen.append((kw, dates, sent, datetime.now(UTC)))
+
+    monkeypatch.setattr(sdk, "serve_forever", serve_briefly)
+    result = CliRunner().invoke(sandbox_cmd, ["--port", str(free_port()), "--clock-offset", "900"])
+    assert result.exit_code == 0, result.output
+    kw, dates, sent, received = seen[0]
+    assert kw == {"date_header": False}, "the sandbox sends its own Date, uvicorn none"
+    assert len(dates) == 1
+    assert 895 <= clock_skew(dates[0], sent, received) <= 905
