@@ -13,8 +13,10 @@ from __future__ import annotations
 import sys
 import tempfile
 import tomllib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -291,6 +293,19 @@ def check_target(name: str, adapter: ConfiguredAdapter[Target[Any]], config: Con
     return [_from_result(subject, r) for r in results]
 
 
+def _references(subject: str, source: Source[Any]) -> list[DoctorLine]:
+    return [_from_result(subject, r) for r in source.check_references()]
+
+
+def _guarded(subject: str, check_id: str, call: Callable[[], list[DoctorLine]]) -> list[DoctorLine]:
+    """One check group that raised unexpectedly becomes a FAIL line; the doctor goes on with the others."""
+    try:
+        return call()
+    except Exception as exc:  # noqa: BLE001
+        return [_line(check_id, subject, CheckStatus.FAIL, f"{type(exc).__name__}: {_first_line(exc)}",
+                      "see the message; `tradecredit -v doctor …` logs where it came from")]
+
+
 def _raw_urls(path: Path) -> list[tuple[str, str]]:
     """Database URLs written in the file, for when it does not load (so a wrong dialect still gets its line)."""
     try:
@@ -330,15 +345,16 @@ def run_doctor(config_path: str | Path) -> tuple[list[DoctorLine], bool]:
         urls = [s.database_url() or "" for s in sources.values()]
         lines += check_odbc(any(u.startswith("mssql") for u in urls))
         for name, source in sources.items():
-            own = check_source_database(name, source)
+            subject = f"source {name}"
+            own = _guarded(subject, "db.error", partial(check_source_database, name, source))
             lines += own
             connected = any(line.id == "db.connect" and line.status is CheckStatus.OK for line in own)
             if connected and not any(line.id == "db.schema" and line.status is CheckStatus.FAIL for line in own):
-                lines += [_from_result(f"source {name}", r) for r in source.check_references()]
+                lines += _guarded(subject, "references", partial(_references, subject, source))
     finally:
         for source in sources.values():
             source.close()
-    lines += check_state_store(config.state.url)
+    lines += _guarded("state", "state.error", lambda: check_state_store(config.state.url))
     for name, adapter in config.targets.items():
         lines += check_target(name, adapter, config)
     return lines, True

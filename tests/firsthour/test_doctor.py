@@ -237,3 +237,23 @@ def test_the_sandbox_command_takes_a_clock_offset(monkeypatch):
     assert kw == {"date_header": False}, "the sandbox sends its own Date, uvicorn none"
     assert len(dates) == 1
     assert 895 <= clock_skew(dates[0], sent, received) <= 905
+
+
+def test_a_login_without_select_rights_sees_no_tables(erp_db, sandbox, write_config):
+    """INFORMATION_SCHEMA lists only what the login may read: a login without grants is told to get SELECT."""
+    import uuid
+
+    from sqlalchemy.engine import make_url
+
+    role = f"tc_none_{uuid.uuid4().hex[:8]}"
+    erp_db.execute(f"CREATE ROLE {role} LOGIN")
+    try:
+        url = make_url(erp_db.url).set(username=role).render_as_string(hide_password=False)
+        d = doctor(write_config(url, sandbox.url))
+        assert d.status("db.connect") == "ok"
+        line = d.one("db.schema")
+        assert line["status"] == "fail" and "missing tables: CDN.Kontrahenci" in line["message"]
+        assert "give the login SELECT on these tables" in line["fix"]
+    finally:
+        erp_db.execute(f"DROP OWNED BY {role}")
+        erp_db.execute(f"DROP ROLE {role}")
