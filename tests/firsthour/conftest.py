@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -97,18 +98,32 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--no-first-run"]
 
 
-@pytest.fixture(scope="session")
-def page() -> Iterator[Any]:
+@pytest.fixture
+def browse() -> Callable[[Callable[[Any], Any]], Any]:
+    """``browse(fn)``: ``fn(page)`` in headless Chromium, in a thread of its own.
+
+    Playwright's sync API refuses to start while another instance runs in the same thread, and the e-Sklep
+    tests keep a session-wide one open; a thread has no running loop, so both can live in one test session.
+    """
     if not CHROMIUM.exists():
         if in_ci():
             pytest.fail(f"{CHROMIUM} is missing (CI=true: browser tests must run)")
         pytest.skip(f"{CHROMIUM} is missing: install Debian's 'chromium' package")
-    from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        context = browser.new_context(locale="pl-PL")
-        pg = context.new_page()
-        pg.set_default_timeout(10_000)
-        yield pg
-        browser.close()
+    def run(fn: Callable[[Any], Any]) -> Any:
+        def in_thread() -> Any:
+            from playwright.sync_api import sync_playwright
+
+            with sync_playwright() as p:
+                browser = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+                try:
+                    page = browser.new_context(locale="pl-PL").new_page()
+                    page.set_default_timeout(10_000)
+                    return fn(page)
+                finally:
+                    browser.close()
+
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            return pool.submit(in_thread).result()
+
+    return run

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.browser
 SERWER_GROSS = Decimal("12345.67") * Decimal("1.23")
 
 
-def test_the_demo_storefront_blocks_warns_and_allows(page, tmp_path):
+def test_the_demo_storefront_blocks_warns_and_allows(browse, tmp_path):
     from tradecredit.plugins.eshop import start_storefront
 
     started: list[Any] = []
@@ -31,28 +31,33 @@ def test_the_demo_storefront_blocks_warns_and_allows(page, tmp_path):
     shop, stop = started[0]
     try:
         assert set(results["eshop_mode_customers"]) == {"block", "warn", "allow"}
+        orders = {}
         for mode, code in results["eshop_mode_customers"].items():
             left = shop.store.customer(code).item.remaining
-            servers = int((left / SERWER_GROSS).to_integral_value(rounding=ROUND_CEILING)) + 1
-            page.goto(shop.url + "/logowanie")
-            page.fill("#login-code", code)
-            page.click("#login-form button")
-            page.wait_for_url(shop.url + "/")
-            page.goto(shop.url + "/zamowienie")
-            page.fill("#qty-serwer", str(servers))
-            page.check("#pay-przelew")
-            page.click("#review-order")
-            page.wait_for_load_state()
-            page.click("#place-order")
-            page.wait_for_load_state()
-            placed = page.locator("#order-placed").count() == 1
-            alerts = [t.strip() for t in page.locator("[role=alert]").all_inner_texts()]
-            if mode == "block":
-                assert not placed and alerts == [BLOCK_MESSAGE_PL], (code, alerts)
-            elif mode == "warn":
-                assert placed and alerts == [WARN_MESSAGE_PL], (code, alerts)
-            else:
-                assert placed and alerts == [], (code, alerts)
-            page.context.clear_cookies()
+            orders[mode] = (code, int((left / SERWER_GROSS).to_integral_value(rounding=ROUND_CEILING)) + 1)
+
+        def checkout_each(page: Any) -> dict[str, tuple[bool, list[str]]]:
+            seen = {}
+            for mode, (code, servers) in orders.items():
+                page.context.clear_cookies()
+                page.goto(shop.url + "/logowanie")
+                page.fill("#login-code", code)
+                page.click("#login-form button")
+                page.wait_for_url(shop.url + "/")
+                page.goto(shop.url + "/zamowienie")
+                page.fill("#qty-serwer", str(servers))
+                page.check("#pay-przelew")
+                page.click("#review-order")
+                page.wait_for_load_state()
+                page.click("#place-order")
+                page.wait_for_load_state()
+                seen[mode] = (page.locator("#order-placed").count() == 1,
+                              [t.strip() for t in page.locator("[role=alert]").all_inner_texts()])
+            return seen
+
+        seen = browse(checkout_each)
+        assert seen["block"] == (False, [BLOCK_MESSAGE_PL])
+        assert seen["warn"] == (True, [WARN_MESSAGE_PL])
+        assert seen["allow"] == (True, [])
     finally:
         stop()
