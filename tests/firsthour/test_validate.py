@@ -68,12 +68,13 @@ def test_a_driver_that_is_not_installed(write_config, url, expected, fix):
     assert "references — not checked against the database: its driver is not installed" in result.output
 
 
-def test_the_postgres_state_store_driver_names_the_extra(monkeypatch, write_config, optima_sqlite):
-    """A state store on psycopg2 (not installed here) is told the extra, for psycopg, or the driver to install."""
+def test_a_state_store_driver_that_is_not_installed(write_config, optima_sqlite):
+    """The [state] URL is checked too: psycopg2 is not installed here (tradecredit's extra brings psycopg 3)."""
     result = invoke("config", "validate", "-c",
                     str(write_config(optima_sqlite, state="postgresql+psycopg2://u@db/state")))
     assert result.exit_code == 3
     assert "FAIL state.url: db.driver — the psycopg2 driver is not installed" in result.output
+    assert "install the DBAPI driver 'psycopg2' for postgresql" in result.output
 
 
 def test_sql_server_without_unixodbc_names_the_os_package(write_config):
