@@ -55,7 +55,10 @@ def install_fix(url: URL) -> str:
     extra = EXTRAS.get(url.get_backend_name())
     if extra is not None and (url.get_driver_name() in ("", extra[1], "pyodbc")):
         return f"pip install 'tradecredit[{extra[0]}]'"
-    return f"install the DBAPI driver {url.get_driver_name()!r} for {url.get_backend_name()} (pip install …)"
+    fix = f"install the DBAPI driver {url.get_driver_name()!r} for {url.get_backend_name()} (pip install …)"
+    if extra is not None:  # a driver tradecredit does not bring: say which one it does
+        fix += f", or use {url.get_backend_name()}+{extra[1]}:// and pip install 'tradecredit[{extra[0]}]'"
+    return fix
 
 
 def dialect_problem(url: URL) -> Problem | None:

@@ -74,7 +74,8 @@ def test_a_state_store_driver_that_is_not_installed(write_config, optima_sqlite)
                     str(write_config(optima_sqlite, state="postgresql+psycopg2://u@db/state")))
     assert result.exit_code == 3
     assert "FAIL state.url: db.driver — the psycopg2 driver is not installed" in result.output
-    assert "install the DBAPI driver 'psycopg2' for postgresql" in result.output
+    assert "install the DBAPI driver 'psycopg2' for postgresql (pip install …), or use postgresql+psycopg:// and " \
+           "pip install 'tradecredit[postgres]'" in result.output
 
 
 def test_sql_server_without_unixodbc_names_the_os_package(write_config):
