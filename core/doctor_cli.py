@@ -37,7 +37,7 @@ def doctor_command(config_path: str, as_json: bool) -> None:
         click.echo(mask(json.dumps([line.to_dict() for line in lines], indent=2, ensure_ascii=False)))
     else:
         for line in lines:
-            click.echo(mask(f"{MARKS[line.status]} {line.id:16} {line.subject}: {line.message}"))
+            click.echo(mask(f"{MARKS[line.status]} {line.id:18} {line.subject}: {line.message}"))
             if line.fix:
                 click.echo(mask(f"     fix: {line.fix}"))
     if not loaded:
