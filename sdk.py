@@ -36,6 +36,10 @@ names, by what they are for (docs/plugins/writing-plugins.md walks through them)
   ``register_config_sections`` callback), ``StateStore`` (``StateStore.open(run.config.state.url)``: its
   ``cache_get``/``cache_put``, ``history``, ``last_confirmed``), ``StopRequested`` (a run ended by a service
   stop, not a failure).
+* the first hour (``tradecredit init`` / ``doctor``): ``ExpectedTable`` (what ``Source.expected_schema``
+  returns), ``CheckResult.fix``, ``clock_skew`` (a shop's ``Date`` header against this machine),
+  ``odbc_drivers`` (``pyodbc.drivers()``, None without pyodbc), ``check_config`` (every line of ``check``),
+  ``TerminalProgress`` (a progress bar on stderr for long steps, ``progress(stage, done, total)``).
 * the dev kit (sandboxes, needs ``pip install 'tradecredit[sandbox]'``): ``serve_in_thread``,
   ``serve_forever``, ``RunningServer``, ``free_port``, ``require_sandbox_extra`` (raises ``ConfigError``
   naming the install command), ``needs_sandbox_extra`` (the same for a click command: exit code 3).
@@ -49,6 +53,7 @@ from .core.adapters import (
     AdapterContext,
     CheckResult,
     CheckStatus,
+    ExpectedTable,
     ItemResult,
     ItemStatus,
     KeyValueCache,
@@ -70,8 +75,11 @@ from .core.billing import (
     street_line,
     tax_id_with_prefix,
 )
+from .core.check import check_config
 from .core.cli import exit_codes_for_errors
 from .core.config import DatabaseUrl, Secret, TimeZoneName, load_config
+from .core.dialects import odbc_drivers
+from .core.doctor import clock_skew
 from .core.engine import (
     DEFAULT_POLICY,
     DEFERRED_FORMS,
@@ -117,6 +125,7 @@ from .core.hookspecs import RegisterConfigSection, RegisterSource, RegisterTarge
 from .core.http import HttpClient, RetryPolicy
 from .core.lease import StopRequested
 from .core.money import CENT, ZERO, Currency, Money, MoneyError, format_pln, round_money, to_currency, to_money
+from .core.progress import TerminalProgress
 from .core.records import (
     ControlMode,
     CreditRecord,
@@ -165,6 +174,7 @@ __all__ = [
     "DataError",
     "DatabaseUrl",
     "EffectiveCredit",
+    "ExpectedTable",
     "HttpClient",
     "ItemResult",
     "ItemStatus",
@@ -203,6 +213,7 @@ __all__ = [
     "StopRequested",
     "StorefrontView",
     "Target",
+    "TerminalProgress",
     "TimeZoneName",
     "TradeCreditError",
     "TransientError",
@@ -211,7 +222,9 @@ __all__ = [
     "available",
     "before_text",
     "billing_or_rejection",
+    "check_config",
     "check_lengths",
+    "clock_skew",
     "create_source_engine",
     "decide_checkout",
     "decimal_or_none",
@@ -234,6 +247,7 @@ __all__ = [
     "needs_sandbox_extra",
     "nip_checksum_ok",
     "normalise_code",
+    "odbc_drivers",
     "order_totals",
     "overdue_breached",
     "record_or_rejection",

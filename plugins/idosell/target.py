@@ -584,6 +584,11 @@ class IdoSellTarget(Target[IdoSellOptions]):
             f"(assumed, option billing_max_lengths): {lengths}; clientNip {'with' if o.nip_with_prefix else 'without'}"
             " its country prefix; numberOfDaysToPay cannot be read back (a dry run shows its old value as unknown)"))
 
+    def diagnose(self) -> list[CheckResult]:
+        from .diagnose import diagnose
+
+        return diagnose(self.options, self.context.extras.get("transport") if self.context else None)
+
     def _check_write_scope(self) -> CheckResult:
         """Probe ``clients: write`` with an empty ``PUT`` (it changes nothing).
 

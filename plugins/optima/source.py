@@ -16,7 +16,14 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
 from sqlalchemy import Engine
-from tradecredit.plugins.comarch import OPTIMA_MODE_LABELS, check_billing_columns, schema_map, streaming
+from tradecredit.plugins.comarch import (
+    OPTIMA_MODE_LABELS,
+    check_billing_columns,
+    expected_tables,
+    not_checked,
+    schema_map,
+    streaming,
+)
 from tradecredit.sdk import (
     BILLING,
     CREDIT,
@@ -30,6 +37,7 @@ from tradecredit.sdk import (
     CreditRecord,
     Currency,
     DatabaseUrl,
+    ExpectedTable,
     LimitState,
     MoneyError,
     PluginOptions,
@@ -48,7 +56,7 @@ from tradecredit.sdk import (
 )
 
 from .query import ReadQuery, counts_statement, read_statement, workstations_statement
-from .schema import BILLING_COLUMN_NAMES
+from .schema import BILLING_COLUMN_NAMES, TABLES
 
 log = logging.getLogger(__name__)
 
@@ -415,6 +423,33 @@ class OptimaSource(Source[OptimaOptions]):
 
     def _reject(self, row: Any, code: Any, reason: str) -> RejectedRow:
         return RejectedRow(source=self.name, erp_id=str(row.Knt_KntId), code=code, reason=reason)
+
+    # --- doctor and config validate ------------------------------------------------------------------
+    def database_url(self) -> str:
+        return self.options.database_url()
+
+    def expected_schema(self, dialect: str) -> list[ExpectedTable]:
+        t = TABLES
+        return expected_tables((t.kontrahenci, t.zdarzenia, t.stanowiska, t.sklepy), dialect,
+                               omit=() if self.billing else BILLING_COLUMN_NAMES)
+
+    def check_references(self) -> list[CheckResult]:
+        """The configured e-Sklep workstation (or the database's only one) exists in CDN.eSklepStanowiska."""
+        if self.options.control_mode is not None:
+            return [CheckResult(name="optima.workstation", status=CheckStatus.OK,
+                                detail=f"fixed control_mode = {self.options.control_mode.value}: no workstation used")]
+        try:
+            stations = self._workstations()
+        except Exception as exc:  # noqa: BLE001 - unreachable: a warning, the file itself is valid
+            return [not_checked(f"workstation {self.options.workstation!r}", exc)]
+        try:
+            self._mode_of(self._pick_workstation(stations))
+        except ConfigError as exc:
+            return [CheckResult(name="optima.workstation", status=CheckStatus.FAIL, detail=mask(exc),
+                                fix=f"set sources.{self.name}.workstation to one of the workstations listed")]
+        ws = self.options.workstation
+        found = f"workstation {ws!r} found" if ws is not None else "the database's only workstation"
+        return [CheckResult(name="optima.workstation", status=CheckStatus.OK, detail=found)]
 
     # --- check ------------------------------------------------------------------------------------------
     def check(self, as_of: datetime) -> list[CheckResult]:
