@@ -13,13 +13,22 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import TypeAdapter
 
-from .adapters import AdapterContext, AdapterT, ItemStatus, KeyValueCache, OutgoingItem, Source, Target
+from .adapters import (
+    AdapterContext,
+    AdapterT,
+    ItemStatus,
+    KeyValueCache,
+    OutgoingItem,
+    Source,
+    Target,
+    Unsupported,
+)
 from .batches import chunks
 from .config import Config, ConfiguredAdapter, load_config
 from .engine import DEFAULT_POLICY, CreditPolicy, ModeMapping, degrade_mode
@@ -101,6 +110,48 @@ def read_records(
                 )
             )
     return records, rejected
+
+
+ANALYZE_AFTER = 1000
+"""A run that confirmed at least this many customers refreshes the state store's planner statistics."""
+
+UNMATCHED_RECHECK = timedelta(hours=6)
+"""How long a code the shop had no account for is believed unmatched without asking again (docs/state.md)."""
+
+
+def _unmatched_namespace(target: str) -> str:
+    # Per target, not per pipeline: whether the shop has an account for a code does not depend on the ERP.
+    return f"unmatched:{target}"
+
+
+def match_codes(store: StateStore, target: Target[Any], info: RunInfo, codes: list[str]) -> dict[str, dict[str, Any]]:
+    """``target.match`` with a "not found" cache: a code the shop had no account for is not asked again for
+    ``UNMATCHED_RECHECK`` (measured from the run's ``as_of``), nor before ``--full-refresh``; so an unchanged
+    rerun sends no request at all. A code found later drops its entry; a dry run reads but never writes it."""
+    assert info.target is not None
+    namespace = _unmatched_namespace(info.target)
+    known: dict[str, Any] = {} if info.full_refresh else store.cache_get(namespace, codes)
+    still = {c for c, checked in known.items() if _recent(checked, info.as_of)}
+    asked = [c for c in codes if c not in still]
+    matches = target.match(asked) if asked else {}
+    if not store.read_only:
+        missing = {c: info.as_of.isoformat() for c in asked if c not in matches}
+        found = [c for c in asked if c in matches and c in known]
+        if missing:
+            store.cache_put(namespace, missing)
+        if found:
+            store.cache_delete(namespace, found)
+    return matches
+
+
+def _recent(checked: Any, as_of: datetime) -> bool:
+    try:
+        when = datetime.fromisoformat(str(checked))
+    except ValueError:
+        return False  # an unreadable entry is only a cache miss: the code is asked again
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return timedelta(0) <= as_of - when < UNMATCHED_RECHECK
 
 
 def diff_fields(
@@ -337,7 +388,13 @@ def _execute(
     counts.rejected = len(rejected)
 
     with _timed(report, "match"):
-        matches = target.match([r.code for r in records.values()])
+        # A customer the target cannot hold (e.g. another currency) is never looked up: it costs no request.
+        refused: dict[str, Unsupported] = {}
+        for key, record in records.items():
+            why_not = target.unsupported(record)
+            if why_not is not None:
+                refused[key] = why_not
+        matches = match_codes(store, target, info, [r.code for k, r in records.items() if k not in refused])
     outgoing: list[OutgoingItem] = []
     # The whole ledger also when refreshing: it tells what the shop still holds for customers not written now.
     confirmed = store.load_ledger(info.pipeline, info.target)
@@ -348,10 +405,10 @@ def _execute(
     ledger_payloads: dict[str, dict[str, Any]] = {}  # key → last confirmed payload, for the dry-run plan
     with _timed(report, "diff"):
         for key, record in records.items():
-            if record.code not in matches:
+            why_not = refused.get(key)
+            if why_not is None and record.code not in matches:
                 report.unmatched.append(record.code)
                 continue
-            why_not = target.unsupported(record)
             if why_not is not None:
                 report.unsupported.append(Problem(
                     code=record.code, erp_id=record.erp_id, reason=mask(why_not.reason), currency=record.currency,
@@ -393,6 +450,8 @@ def _execute(
         return
     with _timed(report, "write"):
         unreachable = _write(report, store, target, outgoing, info, host, progress)
+        if counts.written >= ANALYZE_AFTER:
+            store.analyze()
     # With the shop unreachable after retries, confirming unchanged customers would only wait out the retries.
     if unchanged and unreachable is None:
         with _timed(report, "confirm unchanged"):
@@ -470,7 +529,7 @@ def _write(
     unreachable: TransientError | None = None
     for index, batch in enumerate(batches):
         outcome = BatchOutcome(index=index)
-        confirmed: list[tuple[str, str, dict[str, Any]]] = []
+        confirmed: list[tuple[str, str, dict[str, Any] | str]] = []
         trail: list[ItemRecord] = []
         if unreachable is None:
             store.check_lease(info.pipeline)  # a run that lost its lease, or is asked to stop, writes no more
@@ -488,8 +547,8 @@ def _write(
         for item in batch:
             result = results.get(item.key)
             if result is not None and result.status is ItemStatus.CONFIRMED:
-                written = item.payload if result.written_payload is None else result.written_payload
-                confirmed.append((item.key, item.code, written))
+                written = dumps(item.payload if result.written_payload is None else result.written_payload)
+                confirmed.append((item.key, item.code, written))  # encoded once, for the ledger and the trail
                 trail.append(ItemRecord(item.key, item.code, "written", None, written))
                 outcome.confirmed.append(item.key)
                 outcome.records[item.key] = item.record
