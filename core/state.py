@@ -558,14 +558,29 @@ class StateStore:
             return _aware(conn.execute(query).scalar())
 
     # --- ledger ----------------------------------------------------------------------------------------
-    def load_ledger(self, pipeline: str, target: str) -> dict[str, LedgerEntry]:
+    def load_ledger(self, pipeline: str, target: str, keys: Sequence[str] | None = None) -> dict[str, LedgerEntry]:
+        """The ledger of ``pipeline`` × ``target``: all of it, or only the entries of ``keys`` (a chunk of a run)."""
         if self.empty:
             return {}
         query = select(ledger.c.customer_key, ledger.c.code, ledger.c.payload).where(
             ledger.c.pipeline == pipeline, ledger.c.target == target
         )
         with self.engine.connect() as conn:
-            return {key: LedgerEntry(code, text) for key, code, text in conn.execute(query)}
+            if keys is None:
+                return {key: LedgerEntry(code, text) for key, code, text in conn.execute(query)}
+            out: dict[str, LedgerEntry] = {}
+            for chunk in chunks(list(keys), 500):
+                out.update((key, LedgerEntry(code, text)) for key, code, text in
+                           conn.execute(query.where(ledger.c.customer_key.in_(chunk))))
+            return out
+
+    def outcome_keys(self, pipeline: str, target: str) -> set[str]:
+        """The customers (keys) with a sticky outcome recorded (``tc_outcomes``): few, next to the ledger."""
+        if self.empty:
+            return set()
+        query = select(outcomes.c.ident).where(outcomes.c.pipeline == pipeline, outcomes.c.target == target)
+        with self.engine.connect() as conn:
+            return set(conn.execute(query).scalars())
 
     def record_batch(
         self, run_id: int, pipeline: str, target: str,
@@ -613,12 +628,14 @@ class StateStore:
 
     def record_outcomes(
         self, run_id: int, pipeline: str, target: str, items: Sequence[ItemRecord], settled: Iterable[str] = (),
+        *, complete: bool = True,
     ) -> dict[str, Any]:
         """Append the audit rows of customers with a sticky outcome (rejected, unmatched, …), but only for those
         whose outcome or reason changed since it was last recorded; the others are counted in the run's trail.
 
         ``settled`` are the keys of customers that were unchanged this run: one of them that had a sticky outcome
-        before gets an ``unchanged`` row (its outcome changed back). Returns the trail saved with the run.
+        before gets an ``unchanged`` row (its outcome changed back). ``complete=False`` (a run that stopped before
+        reading everyone) keeps the outcomes of customers it did not see. Returns the trail saved with the run.
         """
         self._writable()
         now = utcnow()
@@ -644,7 +661,8 @@ class StateStore:
                                       "outcome": item.outcome, "reason": reason, "run_id": run_id, "since": now}
             if changed:
                 _upsert(conn, outcomes, list(changed.values()), ("pipeline", "target", "ident"))
-            gone = [ident for ident in before if ident not in current]
+            # A run that stopped early (shop unreachable) did not see everyone: absence then proves nothing.
+            gone = [ident for ident in before if ident not in current] if complete else []
             settled_keys = set(settled)
             for ident in gone:
                 if ident in settled_keys:

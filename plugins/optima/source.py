@@ -43,7 +43,7 @@ from tradecredit.sdk import (
     to_money,
 )
 
-from .query import ReadQuery, counts_statement, read_statement, workstations_statement
+from .query import ReadQuery, codes_statement, counts_statement, read_statement, workstations_statement
 
 log = logging.getLogger(__name__)
 
@@ -244,6 +244,10 @@ class OptimaSource(Source[OptimaOptions]):
             # No card came back (an empty database, or no card assigned to the workstation): the workstation
             # setting was never seen, so check it on its own; a wrong one must not pass as "no customers".
             self._mode_of(self._pick_workstation(self._workstations()))
+
+    def keys(self, as_of: datetime) -> Iterator[str]:
+        """Every card code the read may return (one ``SELECT`` of the codes): the orchestrator's duplicate index."""
+        return (code for (code,) in self._stream(codes_statement(self.query())) if isinstance(code, str))
 
     def _mode_from_row(self, row: Any) -> ControlMode:
         """The mode from the workstation columns of the read; anything but one match is resolved on the list."""
