@@ -34,6 +34,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    any_,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -45,6 +47,7 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY as PG_ARRAY
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, Connection, make_url
@@ -367,6 +370,13 @@ def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]], keys: Se
     conn.execute(insert(table), rows)
 
 
+def _one_of(conn: Connection, column: Any, values: list[str]) -> Any:
+    """``column IN (values)``; on PostgreSQL ``column = ANY(:array)``: one parameter, not hundreds to render."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(f"{column.name}_any", values, type_=PG_ARRAY(String)))
+    return column.in_(values)
+
+
 def _fast_commit(conn: Connection) -> None:
     """PostgreSQL: this transaction's commit does not wait for the WAL flush (SQLite: ``synchronous=NORMAL``).
 
@@ -571,7 +581,7 @@ class StateStore:
             out: dict[str, LedgerEntry] = {}
             for chunk in chunks(list(keys), 500):
                 out.update((key, LedgerEntry(code, text)) for key, code, text in
-                           conn.execute(query.where(ledger.c.customer_key.in_(chunk))))
+                           conn.execute(query.where(_one_of(conn, ledger.c.customer_key, chunk))))
             return out
 
     def outcome_keys(self, pipeline: str, target: str) -> set[str]:
@@ -882,7 +892,8 @@ class StateStore:
         out: dict[str, Any] = {}
         with self.engine.connect() as conn:
             for chunk in chunks(keys, 500):
-                query = select(cache.c.key, cache.c.value).where(cache.c.namespace == namespace, cache.c.key.in_(chunk))
+                query = select(cache.c.key, cache.c.value).where(cache.c.namespace == namespace,
+                                                                 _one_of(conn, cache.c.key, chunk))
                 for key, value in conn.execute(query):
                     out[key] = _loads(value, f"cache entry {namespace}/{key}")
         return out

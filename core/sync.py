@@ -114,7 +114,8 @@ def read_records(
 
 
 ANALYZE_AFTER = 1000
-"""A run that confirmed at least this many customers refreshes the state store's planner statistics."""
+"""A run refreshes the state store's planner statistics when it has confirmed this many customers, whenever that
+number doubled since, and at its end (PostgreSQL; see ``StateStore.analyze``)."""
 
 UNMATCHED_RECHECK = timedelta(hours=6)
 """How long a code the shop had no account for is believed unmatched without asking again (docs/state.md)."""
@@ -497,6 +498,7 @@ class _Stream:
         self.unreachable: TransientError | None = None
         self.batch_index = 0
         self.written_total = 0
+        self.next_analyze = ANALYZE_AFTER
         # Keys with a sticky outcome recorded before: an unchanged one among them leaves it (see record_outcomes).
         self.sticky = store.outcome_keys(info.pipeline, info.target)
         self.settled: list[str] = []
@@ -630,6 +632,12 @@ class _Stream:
                         "counts": {"confirmed": len(outcome.confirmed), "failed": len(outcome.failed)}})
         self.host.hook.after_batch(run=info, batch=outcome)
         self.written_total += len(batch)
+        if counts.written >= self.next_analyze:
+            # PostgreSQL plans each chunk's ledger and cache reads (``key IN (…)``) from statistics; on a table
+            # not analysed since it was small they become a scan of the pipeline's rows per chunk: quadratic.
+            # Analysing whenever the ledger doubled keeps the plans right for O(log n) cheap ANALYZEs.
+            self.store.analyze()
+            self.next_analyze = 2 * counts.written
         if self.progress:
             self.progress("writing", self.written_total, None)
 
@@ -651,7 +659,7 @@ class _Stream:
             report.status = completed_status(counts)
             return
         if counts.written >= ANALYZE_AFTER:
-            self.store.analyze()
+            self.store.analyze()  # for the next run's reads
         # With the shop unreachable after retries, confirming unchanged customers would only wait out the retries.
         if self.unchanged and self.unreachable is None:
             with _timed(report, "confirm unchanged"):
