@@ -637,7 +637,7 @@ class StateStore:
                 )
 
     def record_outcomes(
-        self, run_id: int, pipeline: str, target: str, items: Sequence[ItemRecord], settled: Iterable[str] = (),
+        self, run_id: int, pipeline: str, target: str, items: Iterable[ItemRecord], settled: Iterable[str] = (),
         *, complete: bool = True,
     ) -> dict[str, Any]:
         """Append the audit rows of customers with a sticky outcome (rejected, unmatched, …), but only for those
@@ -652,25 +652,37 @@ class StateStore:
         where = (outcomes.c.pipeline == pipeline, outcomes.c.target == target)
         repeated: dict[str, int] = {}
         rows: list[dict[str, Any]] = []
-        current: dict[str, ItemRecord] = {}
+        current: set[str] = set()
         changed: dict[str, dict[str, Any]] = {}  # ident → its new tc_outcomes row
+
+        def flush(conn: Connection) -> None:
+            # Written every 1,000 items: a first sync at 1M customers has ~100k of them, and their rows as dicts
+            # at once were the run's peak of memory.
+            if changed:
+                _upsert(conn, outcomes, list(changed.values()), ("pipeline", "target", "ident"))
+                changed.clear()
+            if rows:
+                conn.execute(insert(run_items), rows)
+                rows.clear()
+
         with self.engine.begin() as conn:
             before = {r.ident: r for r in conn.execute(select(outcomes).where(*where))}
             for item in items:
+                if len(rows) >= 1000:
+                    flush(conn)
                 ident = item.key or (normalise_code(item.code) if item.code else None)
                 reason = mask(item.reason) if item.reason else None
                 previous = before.get(ident) if ident else None
                 if previous is not None and (previous.outcome, previous.reason) == (item.outcome, reason):
                     repeated[item.outcome] = repeated.get(item.outcome, 0) + 1
-                    current[ident] = item  # type: ignore[index]
+                    current.add(ident)  # type: ignore[arg-type]
                     continue
                 rows.append(self._item_row(run_id, item, now))
                 if ident is not None and ident not in current:
-                    current[ident] = item
+                    current.add(ident)
                     changed[ident] = {"pipeline": pipeline, "target": target, "ident": ident, "code": item.code,
                                       "outcome": item.outcome, "reason": reason, "run_id": run_id, "since": now}
-            if changed:
-                _upsert(conn, outcomes, list(changed.values()), ("pipeline", "target", "ident"))
+            flush(conn)
             # A run that stopped early (shop unreachable) did not see everyone: absence then proves nothing.
             gone = [ident for ident in before if ident not in current] if complete else []
             settled_keys = set(settled)
@@ -682,8 +694,7 @@ class StateStore:
                     ), now))
             for chunk in chunks(gone, 500):
                 conn.execute(delete(outcomes).where(*where, outcomes.c.ident.in_(chunk)))
-            if rows:
-                conn.execute(insert(run_items), rows)
+            flush(conn)
             trail = {"not_repeated": repeated} if repeated else {}
             conn.execute(update(runs).where(runs.c.id == run_id).values(trail=dumps(trail) if trail else None))
         return trail
