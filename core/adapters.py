@@ -8,7 +8,7 @@ ledger diff, batching, retries of failed customers on the next run, the report a
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -124,6 +124,16 @@ class Source(_Adapter[OptionsT], ABC):
     @abstractmethod
     def read(self, as_of: datetime) -> Iterator[CreditRecord | RejectedRow]:
         """Yield one ``CreditRecord`` per customer, or a ``RejectedRow`` saying why a row is unusable."""
+
+    def keys(self, as_of: datetime) -> Iterable[str] | None:
+        """The customer codes ``read`` may yield records for, cheaply (optional; e.g. one ``SELECT`` of the codes).
+
+        Lets the orchestrator find duplicate codes without holding the snapshot in memory, so a run streams in
+        chunks. A superset is fine (codes of rows that end up rejected or skipped); a code ``read`` yields but
+        ``keys`` leaves out could let a duplicate through. ``None`` (the default): the orchestrator reads the
+        whole snapshot first.
+        """
+        return None
 
     def check(self, as_of: datetime) -> list[CheckResult]:
         """Connectivity and data-shape checks for ``tradecredit check``."""

@@ -121,6 +121,13 @@ class XlSource(Source[XlOptions]):
             for row in result.mappings():
                 yield self.record(row, as_of, mode)
 
+    def keys(self, as_of: datetime) -> Iterator[str]:
+        """Every card code the read may return (one ``SELECT`` of ``Knt_Akronim``): lets the run stream in chunks."""
+        with streaming(self.engine) as conn:
+            for (code,) in conn.execute(query.codes_query(self.opts)):
+                if isinstance(code, str):
+                    yield code
+
     def record(self, row: Mapping[Any, Any], as_of: datetime, mode: ControlMode) -> CreditRecord | RejectedRow:
         """Turn one result row into a record, or a rejection naming every problem found."""
         erp_id, code = row["erp_id"], row["code"]
