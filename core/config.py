@@ -527,8 +527,14 @@ def _parse_config(data: dict[str, Any], host: Any, *, path: Path | None, secrets
             except ValidationError as exc:
                 problems.extend(_problems(exc, (name,)))
     names = set()
+    items = data.get("pipelines") if isinstance(data.get("pipelines"), list) else []
     for i, p in enumerate(raw.pipelines):
         if p is None:
+            # invalid on its own (reported above): its references are still worth checking
+            item = items[i] if i < len(items) and isinstance(items[i], dict) else {}
+            for ref, known in (("source", raw.sources), ("target", raw.targets)):
+                if isinstance(item.get(ref), str) and item[ref] not in known:
+                    problems.append(f"pipelines[{i}].{ref}: no {ref} named {item[ref]!r}")
             continue
         if p.name in names:
             problems.append(f"pipelines[{i}].name: duplicate pipeline name {p.name!r}")

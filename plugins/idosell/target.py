@@ -712,7 +712,7 @@ def _page_count(value: Any, what: str) -> int:
     try:
         return int(value)
     except ValueError:
-        raise TransientError(f"{what}: the shop's resultsNumberPage {value[:40]!r} is not a number") from None
+        raise TransientError(f"{what}: the shop's resultsNumberPage {str(value)[:40]!r} is not a number") from None
 
 
 def _identity(row: Mapping[str, Any]) -> str:
