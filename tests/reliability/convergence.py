@@ -214,7 +214,7 @@ def _crash_run(rng: random.Random, folder: Path, shop: Sandbox, kill: str, log: 
 
 
 def _slow_delay(shop: Sandbox) -> float:
-    delays = [f.delay for f in shop.faults._faults if f.kind == "slow"]  # noqa: SLF001 - the test's own sandbox
+    delays = [f.delay for f in shop.faults._faults if f.kind == "slow"]
     return max(delays, default=0.0)
 
 
