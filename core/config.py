@@ -401,13 +401,28 @@ def _path(loc: tuple[Any, ...]) -> str:
     return out or "(root)"
 
 
+# pydantic names the member of a union that failed in the error's location (``workstation.int``,
+# ``workstation.str``): one wrong value would read as two problems at two paths that are not in the file.
+_UNION_MEMBER = re.compile(r"^(int|str|float|bool|list|dict|decimal|timedelta|date|datetime|none|enum)$|\[")
+
+
 def _problems(exc: ValidationError, prefix: tuple[Any, ...] = ()) -> list[str]:
-    problems = []
+    by_path: dict[str, list[str]] = {}
     for err in exc.errors():
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown option (check the spelling)"
-        problems.append(f"{_path(prefix + tuple(err['loc']))}: {mask(msg)}")
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and _UNION_MEMBER.search(p)))
+        messages = by_path.setdefault(_path(prefix + loc), [])
+        if msg not in messages:
+            messages.append(msg)
+    problems = []
+    for path, messages in by_path.items():
+        if len(messages) > 1 and all(m.startswith("Input should be ") for m in messages):
+            text = "Input should be " + " or ".join(m.removeprefix("Input should be ") for m in messages)
+        else:
+            text = "; ".join(messages)
+        problems.append(f"{path}: {mask(text)}")
     return problems
 
 

@@ -77,6 +77,9 @@ CORPUS: dict[str, tuple[str, list[str]]] = {
     "not TOML": ('[targets.shop\nplugin = "idosell"\n', ["not valid TOML"]),
     "unknown option": ('[targets.shop]\n' + GOOD_TARGET + 'bach_size = 5\n', ["targets.shop.bach_size"]),
     "lock_timeout renamed": ('[state]\nlock_timeout = "6h"\n', ["state"]),
+    # one wrong value of a union-typed option is one problem at its own path (not workstation.int + .str)
+    "union value": ('[sources.erp]\nplugin = "optima"\nurl = "sqlite:///erp.db"\nworkstation = [1]\n',
+                    ["sources.erp.workstation: Input should be a valid integer or a valid string"]),
 }
 
 
@@ -100,6 +103,8 @@ def test_every_broken_config_is_one_message_naming_every_problem(tmp_path):
             assert path in shown, f"{name}: {path!r} not named in\n{shown}"
         lines = [ln.strip() for ln in shown.splitlines() if ln.strip().startswith("- ")]
         assert len(lines) == len(set(lines)), f"{name}: a problem reported twice\n{shown}"
+        paths_shown = [ln.split(":")[0] for ln in lines]
+        assert len(paths_shown) == len(set(paths_shown)), f"{name}: one path named twice\n{shown}"
 
 
 def test_a_non_utf8_config_file_is_a_config_error_naming_the_file(tmp_path):
