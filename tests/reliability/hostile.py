@@ -70,8 +70,8 @@ def on_get(answer: Answer) -> Answer:
 def _reordered_207(ex: Exchange) -> Reply:
     """Results without references, in reverse order; the first client (last row) was refused."""
     clients = json.loads(ex.body)["params"]["clients"]
-    rows = [{"resultStatus": i != 0, "clientsResult": {}, **({"errors": [{"faultCode": 5, "faultString": "refused"}]}
-                                                            if i == 0 else {})} for i in range(len(clients))]
+    rows = [{"resultStatus": i != 0, **({"errors": [{"faultCode": 5, "faultString": "refused"}]} if i == 0 else {})}
+            for i in range(len(clients))]
     return as_json({"results": list(reversed(rows))}, 207)
 
 
