@@ -45,7 +45,7 @@ WRITE = "PUT clients/clients"
 READ = "GET clients/clients"
 MOMENTS = ("none", "read", "matching", "put_applied", "ledger_commit", "between_batches")
 FAULTS = ("429", "500", "slow", "drip", "drop", "partial")
-CLIENT_TIMEOUT = 0.8  # the target's read timeout in these runs; a slower answer is one the client gave up on
+CLIENT_TIMEOUT = 0.6  # the target's read timeout in these runs; a slower answer is one the client gave up on
 
 
 @dataclass
@@ -115,7 +115,7 @@ connect_timeout = 1.0
 max_attempts = 3
 backoff_initial = 0.02
 backoff_max = 0.1
-total_timeout = 2.5
+total_timeout = 2.0
 jitter = 0.5
 
 [[pipelines]]
@@ -135,9 +135,9 @@ def _faults(rng: random.Random, shop: Sandbox, codes: list[str]) -> None:
         if kind == "429":
             options["retry_after"] = round(rng.uniform(0.05, 0.3), 2)
         elif kind == "slow":
-            options["delay"] = round(rng.uniform(0.1, 1.2), 2)
+            options["delay"] = round(rng.uniform(0.1, 0.9), 2)
         elif kind == "drip":
-            options["delay"] = round(rng.uniform(0.01, 0.08), 3)
+            options["delay"] = round(rng.uniform(0.01, 0.05), 3)
         elif kind == "partial":
             options["refs"] = frozenset(rng.sample(codes, rng.randrange(1, 4)))
         shop.inject(kind, **options)

@@ -105,7 +105,7 @@ ANSWERS: dict[str, Answer] = {
     "mismatched 207": on_put(_reordered_207),
     "huge": lambda ex: Reply(200, b'{"results": [' + b'{"a": 1},' * 4_000_000 + b'{}]}'),
     "dripping": lambda ex: Reply(200, json.dumps({"results": []}).encode() + b" " * 400, drip=0.2),
-    "slow headers": lambda ex: (time.sleep(3.0), good(ex))[1],
+    "slow headers": lambda ex: (time.sleep(2.0), good(ex))[1],
     "301": lambda ex: Reply(301, b"", {"Location": "https://new-shop.example/api/"}),
     "302": lambda ex: Reply(302, b"", {"Location": "https://login.example/"}),
     "401": lambda ex: as_json({"errors": {"faultCode": 401, "faultString": "Authorization error"}}, 401),

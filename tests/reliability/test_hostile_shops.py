@@ -27,7 +27,7 @@ from .hostile import ANSWERS, HostileShop
 AS_OF = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 CODES = [f"KH-{i}" for i in range(1, 6)]
 # one HTTP call may take at most TOTAL seconds, whatever the shop does
-TOTAL = 2.5
+TOTAL = 1.5
 RETRY = {"max_attempts": 3, "backoff_initial": 0.05, "backoff_max": 0.2, "total_timeout": TOTAL, "jitter": 0.5}
 # the run: one match call and (a transient failure stops the writing) at most two PUT calls, plus overhead
 BUDGET = 3 * TOTAL + 3.0
@@ -49,7 +49,7 @@ def run(shop_url: str, tmp_path: Path, **target: Any) -> tuple[Any, BaseExceptio
         "state": {"url": state},
         "sources": {"erp": {"plugin": "memory", "dataset": "hostile"}},
         "targets": {"shop": {"plugin": "idosell", "base_url": shop_url, "api_key": "hostile-key-1234",
-                             "batch_size": 2, "timeout": 1.0, "connect_timeout": 1.0, "retry": RETRY, **target}},
+                             "batch_size": 2, "timeout": 0.7, "connect_timeout": 0.7, "retry": RETRY, **target}},
         "pipelines": [{"name": "sync", "source": "erp", "target": "shop"}],
     }, host)
     started = time.monotonic()
