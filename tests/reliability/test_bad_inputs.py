@@ -325,3 +325,30 @@ def test_json_amounts_are_exact_decimals_on_the_wire(tmp_path):
     assert '"clientBalanceAmountExternal":-1234567890123.45' in put.body.replace(" ", "")
     assert "e+" not in put.body
     assert client.limit == Decimal("9999999999999.99") and client.balance == Decimal("-1234567890123.45")
+
+
+def test_a_non_utf8_xl_card_is_rejected_and_the_others_are_read(tmp_path):
+    from tradecredit.plugins.xl import XlOptions, XlSource
+    from tradecredit.plugins.xl import schema as xl_schema
+    from tradecredit.sdk import RejectedRow
+
+    url = f"sqlite:///{tmp_path / 'xl.db'}"
+    engine = create_engine(url)
+    create_erp_tables(engine, xl_schema.metadata)
+    cards = xl_schema.metadata.tables["CDN.KntKarty"]
+    with engine.begin() as conn:
+        conn = conn.execution_options(schema_translate_map=schema_map(engine))
+        for gid in range(1, 6):  # Knt_LimitTerminowy = 0: unlimited, no limit rows needed
+            conn.execute(cards.insert().values(Knt_GIDTyp=32, Knt_GIDNumer=gid, Knt_Akronim=f"C{gid}",
+                                               Knt_Nazwa1=f"Firma {gid}", Knt_Status=1, Knt_LimitTerminowy=0,
+                                               Knt_KnPParam=0, Knt_KnPNumer=0))
+        conn.execute(text("UPDATE KntKarty SET Knt_Akronim = CAST(x'43b9' AS TEXT) WHERE Knt_GIDNumer = 3"))
+    engine.dispose()
+    source = XlSource(XlOptions(url=url, control_mode="block"), AdapterContext(instance_name="erp"))
+    try:
+        rows = list(source.read(AS_OF))
+    finally:
+        source.close()
+    rejected = [r for r in rows if isinstance(r, RejectedRow)]
+    assert sorted(r.code for r in rows if isinstance(r, CreditRecord)) == ["C1", "C2", "C4", "C5"]
+    assert len(rejected) == 1 and "not UTF-8" in rejected[0].reason and rejected[0].erp_id == "3"
