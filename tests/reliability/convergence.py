@@ -46,6 +46,9 @@ READ = "GET clients/clients"
 MOMENTS = ("none", "read", "matching", "put_applied", "ledger_commit", "between_batches")
 FAULTS = ("429", "500", "slow", "drip", "drop", "partial")
 CLIENT_TIMEOUT = 0.6  # the target's read timeout in these runs; a slower answer is one the client gave up on
+# Schedules may run side by side (their runs are subprocesses, each with its own shop and state); the clean
+# run and the rerun happen in this process, one schedule at a time.
+_IN_PROCESS = threading.Lock()
 
 
 @dataclass
@@ -196,7 +199,7 @@ def _crash_run(rng: random.Random, folder: Path, shop: Sandbox, kill: str, log: 
                     folder / "state.db"):
                 # the lease is taken, the shop not yet asked: the run is reading the ERP
                 _kill(run, "read")
-            time.sleep(0.003)
+            time.sleep(0.005)
         if run.proc.poll() is None:
             _kill(run, "hung")
         run.proc.wait()
@@ -272,7 +275,8 @@ def run_schedule(seed: int, folder: Path) -> Outcome:
                 out.problems.append("a run did not end within 60 s")
         out.faults.update(e.fault for e in log if e.fault)
         shop.clear_faults()
-        _converged(out, folder, shop, erp, codes, log, unanswered)
+        with _IN_PROCESS:
+            _converged(out, folder, shop, erp, codes, log, unanswered)
     finally:
         shop.stop()
     out.seconds = time.monotonic() - started
