@@ -84,8 +84,9 @@ def test_two_processes_started_together_exactly_one_writes(tc_database_url, tmp_
     shop = start_sandbox(tmp_path / "shop.db", KEY)
     try:
         shop.add_clients({"login": f"l-{c}", "code_external": c} for c in CODES)
-        # every write takes 0.4 s: a run holds its lease ~1.5 s, longer than lease_timeout (1 s)
-        shop.inject("slow", op="PUT clients/clients", times=None, delay=0.4)
+        # every write takes 0.8 s: a run holds its lease ~2.5 s (longer than lease_timeout, 1 s, and than the
+        # jitter of two process starts on a loaded machine)
+        shop.inject("slow", op="PUT clients/clients", times=None, delay=0.8)
         _setup(tmp_path / "p", tc_database_url, shop.url)
         exits: Counter[int] = Counter()
         for _ in range(ROUNDS):
