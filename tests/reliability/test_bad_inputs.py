@@ -90,14 +90,21 @@ def cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.
                           cwd=cwd, timeout=60, env={**os.environ, "TC_EMPTY": "", **(env or {})})
 
 
-def test_every_broken_config_is_one_message_naming_every_problem(tmp_path):
+def test_every_broken_config_is_one_message_naming_every_problem(tmp_path, monkeypatch):
+    # in-process through the real CLI entry (click's runner): the same exit codes and output, no process start
+    from click.testing import CliRunner
+    from tradecredit.core.cli import cli as main
+
+    monkeypatch.setenv("TC_EMPTY", "")
     for name, (body, paths) in CORPUS.items():
         folder = tmp_path / name.replace(" ", "-")
         folder.mkdir()
         (folder / "tradecredit.toml").write_text(body, encoding="utf-8")
-        out = cli("check", "-c", "tradecredit.toml", cwd=folder)
-        shown = out.stdout + out.stderr
-        assert out.returncode == 3, f"{name}: exit {out.returncode}\n{shown}"
+        monkeypatch.chdir(folder)
+        result = CliRunner().invoke(main, ["check", "-c", "tradecredit.toml"])
+        shown = result.output
+        assert result.exit_code == 3, f"{name}: exit {result.exit_code} {result.exception!r}\n{shown}"
+        assert isinstance(result.exception, SystemExit), f"{name}: {result.exception!r}"
         assert "Traceback" not in shown, f"{name}:\n{shown}"
         for path in paths:
             assert path in shown, f"{name}: {path!r} not named in\n{shown}"

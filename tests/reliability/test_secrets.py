@@ -58,7 +58,7 @@ def _dump(url: str) -> bytes:
 def test_no_secret_in_any_output_or_file(tmp_path, tc_postgres_url):
     demo = tmp_path / "demo"
     outputs: dict[str, bytes] = {}
-    outputs["demo output"] = _cli("demo", "--dir", str(demo), "--customers", "60", cwd=tmp_path, env={}).encode()
+    outputs["demo output"] = _cli("demo", "--dir", str(demo), "--customers", "20", cwd=tmp_path, env={}).encode()
     assert b"Demo finished" in outputs["demo output"], outputs["demo output"][-2000:]
     # the config the demo writes for the user is input, and holds the storefront's key as the user would
     demo_files = _files(demo, skip={"tradecredit.toml"})
