@@ -203,6 +203,11 @@ def _crash_run(rng: random.Random, folder: Path, shop: Sandbox, kill: str, log: 
         if run.proc.poll() is None:
             _kill(run, "hung")
         run.proc.wait()
+        slow = _slow_delay(shop)
+        if run.killed_at or slow:
+            # Requests the shop received before the kill (or attempts the client gave up on) are still being
+            # served: a slow one is applied and logged up to `delay` later. Let them land in this run's log.
+            time.sleep(slow + 0.2)
     finally:
         shop.app.observers.remove(observe)
         errors.close()
