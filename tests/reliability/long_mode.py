@@ -79,13 +79,13 @@ def _write(f: dict[str, object], args: argparse.Namespace) -> None:
     assert isinstance(races, dict)
     lines = [
         START,
-        f"Measured {f['when']} with `make reliability` (= `python tests/reliability/long_mode.py --schedules "
-        f"{args.schedules} --races {args.races}`), base seed **{f['seed']}** "
-        f"(replay: `--seed {f['seed']}`), {f['wall_seconds']} s on the 2-core CI machine shared with other jobs.",
+        f"Measured {f['when']} with `make reliability ARGS=\"--schedules {args.schedules} --races {args.races}\"`, "
+        f"base seed **{f['seed']}** (replay: add `--seed {f['seed']}`), {f['wall_seconds']} s on a 2-core machine "
+        "shared with other jobs.",
         "",
         "| figure | value |",
         "|---|---|",
-        f"| crash schedules | {f['schedules']} ({f['runs']} faulty runs, each followed by a clean run and a rerun) |",
+        f"| crash schedules | {f['schedules']} ({f['runs']} faulty runs; each schedule then a clean run and a rerun) |",
         f"| kills by moment | {', '.join(f'{k} {v}' for k, v in kills.items())} (total {sum(kills.values())}) |",
         f"| faults by kind (hits) | {', '.join(f'{k} {v}' for k, v in faults.items())} (total "
         f"{sum(faults.values())}) |",
@@ -93,8 +93,8 @@ def _write(f: dict[str, object], args: argparse.Namespace) -> None:
         f"| divergences (shop ≠ ERP, ledger ≠ shop) | {f['divergences']} |",
         f"| broken promises of any kind | {f['problems']} |",
         f"| lease takeovers (dead holders) | {f['lease_takeovers']} |",
-        f"| two-process races | {races['rounds_per_backend']} rounds × 2 tests × {races['backends']}: "
-        f"{races['result']} |",
+        f"| two-process races | {races['rounds_per_backend']} rounds of each race test on {races['backends']} "
+        f"(test_one_writer.py): {races['result']} |",
         END,
     ]
     text = DOC.read_text(encoding="utf-8")
