@@ -42,6 +42,7 @@ from tradecredit.sdk import (
     mssql_url,
     record_or_rejection,
     to_money,
+    undecodable,
 )
 
 from .query import ReadQuery, codes_statement, counts_statement, read_statement, workstations_statement
@@ -302,6 +303,12 @@ class OptimaSource(Source[OptimaOptions]):
         """One contractor row → a record, a rejection, or None (skipped by the options)."""
         m = row._mapping
         erp_id, raw_code = row.Knt_KntId, row.Knt_Kod
+        bad_text = undecodable(m)
+        if bad_text:
+            # one card with bytes the ERP's encoding cannot hold is bad data, not a reason to stop the read
+            shown = raw_code.encode("utf-8", "surrogateescape").decode("utf-8", "replace") \
+                if isinstance(raw_code, str) else None
+            return RejectedRow(source=self.name, erp_id=str(erp_id), code=shown, reason="; ".join(bad_text))
         code = raw_code.strip() if isinstance(raw_code, str) else raw_code
         problems = [f"{_CARD_AMOUNTS.get(key, key)} is NULL ({what}; Optima stores a default there)"
                     for key, what in _REQUIRED.items() if m[key] is None]
