@@ -12,6 +12,9 @@ names, by what they are for (docs/plugins/writing-plugins.md walks through them)
   ``CheckResult``, ``CheckStatus``.
 * records: ``CreditRecord``, ``RejectedRow``, ``record_or_rejection``, ``LimitState``, ``ControlMode``,
   ``normalise_code``, ``decimal_or_none``.
+* billing data (``sync = ["credit", "billing"]``, docs/billing.md): ``BillingRecord``, ``billing_or_rejection``,
+  ``CountryTable``, ``BILLING_FIELDS``, ``check_lengths``, ``nip_checksum_ok``, ``tax_id_with_prefix``,
+  ``street_line``, ``CREDIT``, ``BILLING``.
 * money: ``Money``, ``Currency`` (pydantic field types), ``ZERO``, ``CENT``, ``to_money``, ``round_money``,
   ``MoneyError``, ``to_currency``, ``format_pln``.
 * options and secrets: ``Secret``, ``DatabaseUrl``, ``TimeZoneName``, ``mask``, ``register_secret``.
@@ -59,6 +62,18 @@ from .core.adapters import (
     Source,
     Target,
     Unsupported,
+)
+from .core.billing import (
+    BILLING,
+    BILLING_FIELDS,
+    CREDIT,
+    BillingRecord,
+    CountryTable,
+    billing_or_rejection,
+    check_lengths,
+    nip_checksum_ok,
+    street_line,
+    tax_id_with_prefix,
 )
 from .core.check import check_config
 from .core.cli import exit_codes_for_errors
@@ -135,18 +150,23 @@ from .core.state import StateStore
 from .core.sync import BatchOutcome, RunInfo, run_pipeline
 
 __all__ = [
+    "BILLING",
+    "BILLING_FIELDS",
     "CENT",
+    "CREDIT",
     "DEFAULT_POLICY",
     "DEFERRED_FORMS",
     "ZERO",
     "AdapterContext",
     "AuthError",
     "BatchOutcome",
+    "BillingRecord",
     "CheckResult",
     "CheckStatus",
     "CheckoutDecision",
     "ConfigError",
     "ControlMode",
+    "CountryTable",
     "Counts",
     "CreditPolicy",
     "CreditRecord",
@@ -201,7 +221,9 @@ __all__ = [
     "ValueReason",
     "available",
     "before_text",
+    "billing_or_rejection",
     "check_config",
+    "check_lengths",
     "clock_skew",
     "create_source_engine",
     "decide_checkout",
@@ -223,6 +245,7 @@ __all__ = [
     "mode_from_code",
     "mssql_url",
     "needs_sandbox_extra",
+    "nip_checksum_ok",
     "normalise_code",
     "odbc_drivers",
     "order_totals",
@@ -236,6 +259,8 @@ __all__ = [
     "serve_in_thread",
     "storefront_view",
     "streaming",
+    "street_line",
+    "tax_id_with_prefix",
     "text_table",
     "to_currency",
     "to_money",

@@ -17,6 +17,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar, Union, get_args, g
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
+from .billing import CREDIT, BillingRecord, CountryTable
 from .engine import DEFAULT_POLICY, CreditPolicy, ModeMapping, ValueReason
 from .records import ControlMode, CreditRecord, RejectedRow
 
@@ -103,6 +104,10 @@ class AdapterContext:
     extras: dict[str, Any] = field(default_factory=dict)
     # ``[engine]`` of the config: a target derives what it writes from ``engine.effective_credit(record, policy)``.
     policy: CreditPolicy = DEFAULT_POLICY
+    # The pipeline's ``sync`` kinds: a source reads billing columns only when "billing" is in it.
+    sync: frozenset[str] = frozenset({CREDIT})
+    # ``[billing] countries``: how a source maps the ERP's free-text country to ISO 3166-1 alpha-2.
+    countries: CountryTable = field(default_factory=CountryTable)
 
 
 OptionsT = TypeVar("OptionsT", bound=PluginOptions)
@@ -149,9 +154,16 @@ def _options_argument(cls: type) -> type[PluginOptions] | None:
 class Source(_Adapter[OptionsT], ABC):
     """Reads customers' credit from an ERP. Read-only, set-based, streamed."""
 
+    # The data kinds this source can read (a pipeline's ``sync`` may name only these).
+    kinds: ClassVar[frozenset[str]] = frozenset({CREDIT})
+
     @abstractmethod
-    def read(self, as_of: datetime) -> Iterator[CreditRecord | RejectedRow]:
-        """Yield one ``CreditRecord`` per customer, or a ``RejectedRow`` saying why a row is unusable."""
+    def read(self, as_of: datetime) -> Iterator[CreditRecord | BillingRecord | RejectedRow]:
+        """Yield one ``CreditRecord`` per customer, or a ``RejectedRow`` saying why a row is unusable.
+
+        With "billing" in ``context.sync`` also one ``BillingRecord`` per customer (or a ``RejectedRow`` with
+        ``kind = "billing"``), after its ``CreditRecord``.
+        """
 
     def keys(self, as_of: datetime) -> Iterable[str] | None:
         """The customer codes ``read`` may yield records for, cheaply (optional; e.g. one ``SELECT`` of the codes).
@@ -211,6 +223,13 @@ class OutgoingItem(BaseModel):
     match: dict[str, Any] = Field(default_factory=dict, description="shop-side identity from Target.match")
     record: CreditRecord
     mode: ModeMapping
+    # kind → the part of ``payload`` that kind's ledger keeps; empty = all of it is credit. Only the kinds that
+    # changed are in ``payload``: a billing change never resends credit and vice versa.
+    parts: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    billing: BillingRecord | None = None
+
+    def kind_parts(self) -> dict[str, dict[str, Any]]:
+        return self.parts or {CREDIT: self.payload}
 
 
 class ItemResult(BaseModel):
@@ -235,6 +254,17 @@ class Target(_Adapter[OptionsT], ABC):
     # written to it. They go into the payload and the ledger like any key, but never become rows of the
     # dry-run plan: a merchant reviews the business fields about to be overwritten.
     identity_fields: ClassVar[frozenset[str]] = frozenset()
+    # The data kinds this target can write (a pipeline's ``sync`` may name only these).
+    kinds: ClassVar[frozenset[str]] = frozenset({CREDIT})
+
+    def billing_payload(self, billing: BillingRecord, match: dict[str, Any]) -> dict[str, Any]:
+        """The billing values this target would write (targets with "billing" in ``kinds``).
+
+        Deterministic like ``payload``; include the identity fields. Raise ``ValueError`` for data the shop
+        cannot take (a value longer than it accepts): that customer's billing data is rejected with the reason,
+        its credit still syncs.
+        """
+        raise NotImplementedError(f"{type(self).__name__} does not write billing data")
 
     def batch_size(self) -> int:
         """The batch size to use (options may lower it below ``max_batch_size``)."""

@@ -18,6 +18,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from .adapters import CheckResult, CheckStatus, Source, Target
+from .billing import BILLING
+from .billing_sync import BillingSync
 from .config import Config, ConfiguredAdapter, PipelineConfig
 from .engine import LapsedPolicy, degrade_mode
 from .records import LimitState, normalise_code
@@ -47,7 +49,9 @@ def check_config(config: Config, *, as_of: datetime | None = None) -> list[Check
     lines = _guarded("state", lambda: check_state(config.state.url, lease_timeout=config.state.lease_timeout))
     for name, adapter in config.sources.items():
         def source_check(adapter: ConfiguredAdapter[Source[Any]] = adapter) -> list[CheckResult]:
-            source = instantiate(adapter)
+            # A source synced with billing in any pipeline also checks its billing columns.
+            kinds = {k for p in config.pipelines if p.source == adapter.name for k in p.sync}
+            source = instantiate(adapter, sync=kinds or ("credit",), countries=config.billing.table())
             try:
                 return source.check(as_of) or [CheckResult(name="connect", status=CheckStatus.OK)]
             finally:
@@ -95,19 +99,34 @@ def _freshness(config: Config, store: StateStore, pipeline: str, now: datetime) 
     return CheckResult(name="freshness", status=CheckStatus.WARN if stale else CheckStatus.OK, detail=detail)
 
 
+def _billing_read(billing: BillingSync) -> CheckResult:
+    """What the billing data read gives: records, rejections by reason, NIP checksum warnings."""
+    warned = sum(1 for b in billing.records.values() if b.warnings)
+    reasons = Counter(p.reason for p in billing.rejected)
+    detail = (f"billing data: {len(billing.records)} customer(s) readable, {len(billing.rejected)} rejected, "
+              f"{warned} with a NIP failing the Polish checksum (a warning)")
+    if reasons:
+        detail += "; " + "; ".join(f"{n}× {why}" for why, n in reasons.most_common(3))
+    return CheckResult(name="billing read", status=CheckStatus.WARN if billing.rejected or warned else CheckStatus.OK,
+                       detail=detail)
+
+
 def _pipeline_check(
     config: Config, p: PipelineConfig, as_of: datetime, store: StateStore | None = None
 ) -> list[CheckResult]:
-    source = instantiate(config.sources[p.source])
-    target = instantiate(config.targets[p.target], policy=config.engine.policy())
+    source = instantiate(config.sources[p.source], sync=p.sync, countries=config.billing.table())
+    target = instantiate(config.targets[p.target], policy=config.engine.policy(), sync=p.sync)
+    billing = BillingSync(ledger={}, confirmed={}) if BILLING in p.sync else None
     try:
-        records, rejected = read_records(source, as_of)
+        records, rejected = read_records(source, as_of, billing=billing)
         states = Counter(r.limit_state for r in records.values())
         by_state = ", ".join(f"{states[s]} {s.value}" for s in LimitState if states[s])
         results = [CheckResult(
             name="read", status=CheckStatus.WARN if rejected else CheckStatus.OK,
             detail=f"{len(records)} customer(s) readable ({by_state or 'none'}), {len(rejected)} rejected as bad data",
         )]
+        if billing is not None:
+            results.append(_billing_read(billing))
         if states[LimitState.LAPSED]:
             policy = config.engine.policy()
             results.append(CheckResult(name="lapsed limits", status=CheckStatus.WARN, detail=(

@@ -37,6 +37,7 @@ from pydantic import (
 from sqlalchemy.engine import make_url
 
 from .adapters import AdapterT, PluginOptions, Registered, Source, Target
+from .billing import CountryTable, is_alpha2
 from .engine import CreditPolicy, LapsedPolicy, NoLimitPolicy, StaleFallback, StalePolicy
 from .errors import ConfigError
 from .secrets import mask, register_secret
@@ -277,11 +278,45 @@ class EngineConfig(PluginOptions):
         return CreditPolicy(no_limit=self.no_limit, lapsed_limit=self.lapsed_limit, stale=self.stale_policy())
 
 
+class BillingConfig(PluginOptions):
+    """``[billing]``: how billing data (``sync = ["credit", "billing"]``) is read (docs/billing.md)."""
+
+    countries: dict[str, str] = Field(
+        default_factory=dict, description="ERP country text → ISO 3166-1 alpha-2, beside the built-in table",
+    )
+    default_country: str | None = Field("PL", description="the country of a card whose country is empty; "
+                                                          "\"\" = such a card's billing data is rejected")
+
+    @field_validator("countries")
+    @classmethod
+    def _codes(cls, v: dict[str, str]) -> dict[str, str]:
+        wrong = [f"{name!r} = {code!r}" for name, code in v.items() if not is_alpha2(code)]
+        if wrong:
+            raise ValueError(f"not ISO 3166-1 alpha-2 codes: {', '.join(wrong)}")
+        return v
+
+    @field_validator("default_country")
+    @classmethod
+    def _default(cls, v: str | None) -> str | None:
+        if not v:
+            return None  # TOML has no null: "" turns the default off
+        if not is_alpha2(v):
+            raise ValueError(f"{v!r} is not an ISO 3166-1 alpha-2 code")
+        return v.upper()
+
+    def table(self) -> CountryTable:
+        return CountryTable(self.countries, self.default_country)
+
+
 class PipelineConfig(PluginOptions):
     name: str
     source: str
     target: str
     enabled: bool = True
+    sync: list[Literal["credit", "billing"]] = Field(
+        default_factory=lambda: ["credit"],  # type: ignore[arg-type]  # mypy widens the lambda's list
+        description='data kinds synced: ["credit"] (default) or ["credit", "billing"] (docs/billing.md)',
+    )
     every: Duration | None = Field(None, description="service mode: run every … (\"5m\", \"1h\")")
     cron: str | None = Field(None, description="service mode: a cron expression (\"*/15 6-22 * * 1-5\")")
     max_age: Duration | None = Field(
@@ -313,6 +348,15 @@ class PipelineConfig(PluginOptions):
             raise ValueError("give either every or cron, not both")
         return self
 
+    @field_validator("sync")
+    @classmethod
+    def _sync(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("names a kind twice")
+        if "credit" not in v:
+            raise ValueError('must include "credit" (billing is synced beside credit: ["credit", "billing"])')
+        return v
+
 
 class _RawConfig(PluginOptions):
     # Top-level tables that no core model knows are plugin sections (``register_config_sections``).
@@ -321,6 +365,7 @@ class _RawConfig(PluginOptions):
     state: StateConfig = StateConfig()
     engine: EngineConfig = EngineConfig()
     service: ServiceConfig = ServiceConfig()
+    billing: BillingConfig = BillingConfig()
     sources: dict[str, dict[str, Any]] = {}
     targets: dict[str, dict[str, Any]] = {}
     pipelines: list[PipelineConfig] = []
@@ -354,6 +399,7 @@ class Config(BaseModel):
     state: StateConfig
     engine: EngineConfig
     service: ServiceConfig = ServiceConfig()
+    billing: BillingConfig = BillingConfig()
     sources: dict[str, ConfiguredAdapter[Source[Any]]]
     targets: dict[str, ConfiguredAdapter[Target[Any]]]
     pipelines: list[PipelineConfig]
@@ -382,6 +428,7 @@ class Config(BaseModel):
             "state": _redact(self.state.model_dump(mode="json")),
             "engine": self.engine.model_dump(mode="json"),
             "service": self.service.model_dump(mode="json"),
+            "billing": self.billing.model_dump(mode="json"),
             "sources": {n: dump(a) for n, a in self.sources.items()},
             "targets": {n: dump(a) for n, a in self.targets.items()},
             "pipelines": [p.model_dump(mode="json", exclude_none=True) for p in self.pipelines],
@@ -499,7 +546,7 @@ def _parse_config(data: dict[str, Any], host: Any, *, path: Path | None, secrets
         problems.extend(_problems(exc))
         # Keep validating the plugin sections so the user sees every problem at once.
         fallback: dict[str, Any] = {  # pipelines may hold None: see _valid_pipelines
-            "state": StateConfig(), "engine": EngineConfig(), "service": ServiceConfig(),
+            "state": StateConfig(), "engine": EngineConfig(), "service": ServiceConfig(), "billing": BillingConfig(),
             "sources": data.get("sources") if isinstance(data.get("sources"), dict) else {},
             "targets": data.get("targets") if isinstance(data.get("targets"), dict) else {},
             "pipelines": _valid_pipelines(data.get("pipelines")),
@@ -570,13 +617,21 @@ def _parse_config(data: dict[str, Any], host: Any, *, path: Path | None, secrets
             problems.append(f"pipelines[{i}].source: no source named {p.source!r}")
         if p.target not in raw.targets:
             problems.append(f"pipelines[{i}].target: no target named {p.target!r}")
+        for section, name in (("sources", p.source), ("targets", p.target)):
+            adapter = adapters[section].get(name)
+            if adapter is None:
+                continue
+            missing = [k for k in p.sync if k not in adapter.registered.cls.kinds]
+            if missing:
+                problems.append(f"pipelines[{i}].sync: {section[:-1]} {name!r} (plugin {adapter.plugin!r}) cannot "
+                                f"sync {', '.join(missing)}")
     if problems:
         problems = list(dict.fromkeys(problems))  # one problem seen by two checks is still one problem
         where = f" in {path}" if path else ""
         raise ConfigError(f"the configuration{where} has {len(problems)} problem(s):", problems)
     state = raw.state.model_copy(update={"url": _resolve_sqlite(raw.state.url, base)})
     return Config(
-        path=path, state=state, engine=raw.engine, service=raw.service,
+        path=path, state=state, engine=raw.engine, service=raw.service, billing=raw.billing,
         sources=adapters["sources"], targets=adapters["targets"], pipelines=list(raw.pipelines), sections=sections,
     )
 

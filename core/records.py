@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -107,6 +107,9 @@ class RejectedRow(BaseModel):
     erp_id: str | None = None
     code: str | None = None
     reason: str
+    # Which data kind the row could not become: "billing" rejects only the customer's billing data, its credit
+    # still syncs (core/billing.py).
+    kind: Literal["credit", "billing"] = "credit"
 
     @field_validator("erp_id", "code")
     @classmethod

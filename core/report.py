@@ -65,10 +65,22 @@ class Counts(BaseModel):
     batches: int = 0
 
 
+class BillingCounts(BaseModel):
+    """The billing kind's own counts (its customers are also in ``counts``, which counts customers)."""
+
+    read: int = 0
+    rejected: int = 0
+    warnings: int = 0
+    unchanged: int = 0
+    to_write: int = 0
+    written: int = 0
+
+
 class Problem(BaseModel):
     code: str | None = None
     erp_id: str | None = None
     reason: str
+    kind: Literal["credit", "billing"] = Field(default="credit", description="the data kind the problem is about")
     reason_code: str | None = Field(default=None, description="machine-readable reason (e.g. unsupported_currency)")
     currency: str | None = Field(default=None, description="the customer's currency (unsupported customers)")
     shop_holds: dict[str, Any] | None = Field(
@@ -101,6 +113,7 @@ class PlannedChange(BaseModel):
         description="ledger: last value the shop confirmed to tradecredit; shop: read from the shop during this "
         "dry run (Target.current); None: unknown (old is then None too)",
     )
+    kind: Literal["credit", "billing"] = Field(default="credit", description="the data kind of the field")
 
 
 class RunReport(BaseModel):
@@ -126,6 +139,7 @@ class RunReport(BaseModel):
     plan: list[PlannedChange] = Field(default_factory=list)
     degraded_modes: dict[str, int] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list, description="problems that did not fail the run")
+    billing: BillingCounts | None = Field(default=None, description="billing data (sync = [..., \"billing\"])")
     error: str | None = None
     error_kind: ErrorKind | None = Field(default=None, description="why a failed run stopped; drives exit_code")
 
@@ -190,6 +204,11 @@ def render_text(report: RunReport, *, limit: int = 20) -> str:
                 ("customers", "count"),
             ),
         ]
+    if report.billing is not None:
+        b = report.billing
+        lines += ["", f"Billing data: {b.read} read, {b.rejected} rejected, {b.unchanged} unchanged, "
+                      f"{b.to_write} {'to write' if report.dry_run else 'sent'}, {b.written} confirmed, "
+                      f"{b.warnings} warning(s)"]
     if report.degraded_modes:
         lines += ["", "Control modes the target cannot enforce natively:"]
         lines += [f"  {k}: {v} customer(s)" for k, v in sorted(report.degraded_modes.items())]
@@ -215,7 +234,8 @@ def render_text(report: RunReport, *, limit: int = 20) -> str:
             "  (ledger) = last value the shop confirmed to tradecredit; (shop now) = read from the shop for this",
             "  preview; ? = unknown (not in the ledger, and the shop did not say)",
         ]
-        rows = [(p.code, p.field, before_text(p), _fmt(p.new)) for p in report.plan[: limit * 5]]
+        rows = [(p.code, p.field if p.kind == "credit" else f"{p.field} ({p.kind})", before_text(p), _fmt(p.new))
+                for p in report.plan[: limit * 5]]
         lines += ["  " + r for r in text_table(rows, ("customer", "field", "before", "after sync"))]
         if len(report.plan) > limit * 5:
             lines.append(f"  … {len(report.plan) - limit * 5} more (use --json for all)")

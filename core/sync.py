@@ -31,6 +31,8 @@ from .adapters import (
     Target,
 )
 from .batches import chunks
+from .billing import BILLING, CREDIT, BillingRecord, CountryTable, ledger_target
+from .billing_sync import BillingSync, outcome_key, split_written
 from .config import Config, ConfiguredAdapter, load_config
 from .engine import DEFAULT_POLICY, CreditPolicy, ModeMapping, degrade_mode
 from .errors import ConfigError, DataError, RunFailed, TradeCreditError, TransientError
@@ -70,11 +72,13 @@ class BatchOutcome:
 
 
 def instantiate(
-    adapter: ConfiguredAdapter[AdapterT], cache: KeyValueCache | None = None, policy: CreditPolicy = DEFAULT_POLICY
+    adapter: ConfiguredAdapter[AdapterT], cache: KeyValueCache | None = None, policy: CreditPolicy = DEFAULT_POLICY,
+    *, sync: Iterable[str] = (CREDIT,), countries: CountryTable | None = None,
 ) -> AdapterT:
     """A ready adapter for one config table: ``Source`` for ``config.sources``, ``Target`` for ``targets``."""
     cls = adapter.registered.cls
-    return cls(adapter.options, AdapterContext(instance_name=adapter.name, cache=cache, policy=policy))
+    return cls(adapter.options, AdapterContext(instance_name=adapter.name, cache=cache, policy=policy,
+                                               sync=frozenset(sync), countries=countries or CountryTable()))
 
 
 def _as_config(config: Config | str | Path, host: PluginHost) -> Config:
@@ -82,12 +86,17 @@ def _as_config(config: Config | str | Path, host: PluginHost) -> Config:
 
 
 def read_records(
-    source: Source[Any], as_of: datetime, progress: Progress | None = None
+    source: Source[Any], as_of: datetime, progress: Progress | None = None, billing: BillingSync | None = None,
 ) -> tuple[dict[str, CreditRecord], list[Problem]]:
-    """Read the whole snapshot; reject bad rows and every customer whose code collides with another's."""
+    """Read the whole snapshot; reject bad rows and every customer whose code collides with another's.
+
+    Billing items of the stream go to ``billing`` (when the pipeline syncs billing)."""
     by_key: dict[str, list[CreditRecord]] = {}
     rejected: list[Problem] = []
     for n, item in enumerate(source.read(as_of), start=1):
+        if billing is not None and billing.take(item):
+            continue
+        _refuse_unasked_billing(source, item)
         if isinstance(item, RejectedRow):
             rejected.append(Problem(code=item.code, erp_id=item.erp_id, reason=item.reason))
         elif isinstance(item, CreditRecord):
@@ -111,6 +120,11 @@ def read_records(
                 )
             )
     return records, rejected
+
+
+def _refuse_unasked_billing(source: Source[Any], item: object) -> None:
+    if isinstance(item, BillingRecord) or (isinstance(item, RejectedRow) and item.kind != CREDIT):
+        raise DataError(f"source {source.name!r} yielded billing data, but the pipeline does not sync billing")
 
 
 ANALYZE_AFTER = 1000
@@ -262,9 +276,9 @@ def run_pipeline(
             report.run_id = info.run_id = store.start_run(p.name, p.source, p.target, full_refresh=full_refresh)
             lease = store.acquire_lease(p.name, info.run_id, timeout=cfg.state.lease_timeout, stop=stop)
         host.hook.before_run(run=info)
-        source = instantiate(cfg.sources[p.source])
+        source = instantiate(cfg.sources[p.source], sync=p.sync, countries=cfg.billing.table())
         target = instantiate(cfg.targets[p.target], StateCache(store, f"target:{p.target}", read_only=dry_run),
-                             cfg.engine.policy())
+                             cfg.engine.policy(), sync=p.sync)
         _execute(report, store, source, target, info, host, progress)
     except BaseException as exc:  # noqa: BLE001 - recorded, shown to on_error and re-raised below
         failure = exc
@@ -395,6 +409,9 @@ def _execute(
     A source without ``keys`` is read whole first (its records are then processed in chunks all the same).
     """
     run = _Stream(report, store, target, info, host, progress)
+    if BILLING in source.context.sync:  # billing parts join the credit items of the same customers (one request)
+        assert info.target is not None
+        run.billing = BillingSync.start(store, info.pipeline, info.target, full_refresh=info.full_refresh)
     with _timed(report, "read"):
         suspects, items = _snapshot(source, info.as_of)
     held: dict[str, list[CreditRecord]] = {}
@@ -406,6 +423,9 @@ def _execute(
             break
         records: list[CreditRecord] = []
         for item in chunk:
+            if run.billing is not None and run.billing.take(item):
+                continue
+            _refuse_unasked_billing(source, item)
             if isinstance(item, RejectedRow):
                 report.rejected.append(Problem(code=item.code, erp_id=item.erp_id, reason=item.reason))
             elif isinstance(item, CreditRecord):
@@ -507,6 +527,7 @@ class _Stream:
         self.unchanged: dict[str, str] = {}  # code → key
         self.planned: list[OutgoingItem] = []  # dry run: the plan's items
         self.ledger_payloads: dict[str, dict[str, Any]] = {}  # dry run: key → last confirmed payload
+        self.billing: BillingSync | None = None  # sync = [..., "billing"]: core/billing_sync.py
 
     def _mask(self, reason: object) -> str:
         text = str(reason)
@@ -552,6 +573,8 @@ class _Stream:
         # The ledger rows of this chunk only (one IN query); a full refresh compares with nothing.
         ledger = {} if self.info.full_refresh or not matched else self.store.load_ledger(
             self.pipeline, self.target_name, [r.key for r in matched])
+        items: list[OutgoingItem] = []
+        unchanged: list[str] = []
         for record in matched:
             key = record.key
             match = matches[record.code]
@@ -569,23 +592,23 @@ class _Stream:
             previous = ledger.get(key)
             if previous is not None and previous.payload_text == dumps(payload):
                 counts.unchanged += 1
+                unchanged.append(key)
                 if key in self.sticky:
                     self.settled.append(key)
                 if self.confirms:
                     self.unchanged[record.code] = key
                 continue
             # Built from values validated already: no second validation of the record per customer.
-            item = OutgoingItem.model_construct(key=key, code=record.code, payload=payload, match=match,
-                                                record=record, mode=mode)
-            counts.to_write += 1
+            items.append(OutgoingItem.model_construct(key=key, code=record.code, payload=payload, match=match,
+                                                      record=record, mode=mode, parts={}, billing=None))
             # Decoding the old payload of every changed customer also makes a corrupt entry a loud error.
             old = previous.payload if previous is not None else None
-            if self.info.dry_run:
-                if old is not None:
-                    self.ledger_payloads[key] = old
-                self.planned.append(item)
-            else:
-                self.to_write.append(item)
+            if self.info.dry_run and old is not None:
+                self.ledger_payloads[key] = old
+        if self.billing is not None:
+            items = self.billing.merge(report, target, {r.key: r for r in matched}, matches, items, unchanged)
+        counts.to_write += len(items)
+        (self.planned if self.info.dry_run else self.to_write).extend(items)
 
     def _write_batch(self, batch: list[OutgoingItem]) -> None:
         report, counts, info, target = self.report, self.report.counts, self.info, self.target
@@ -593,6 +616,7 @@ class _Stream:
         index, self.batch_index = self.batch_index, self.batch_index + 1
         outcome = BatchOutcome(index=index)
         confirmed: list[tuple[str, str, dict[str, Any] | str]] = []
+        other_kinds: dict[str, list[tuple[str, str, dict[str, Any] | str]]] = {}  # billing: its own ledger entries
         trail: list[ItemRecord] = []
         results: dict[str, ItemResult] = {}
         if self.unreachable is None:
@@ -608,8 +632,14 @@ class _Stream:
         for item in batch:
             result = results.get(item.key)
             if result is not None and result.status is ItemStatus.CONFIRMED:
-                written = dumps(item.payload if result.written_payload is None else result.written_payload)
-                confirmed.append((item.key, item.code, written))  # encoded once, for the ledger and the trail
+                shown = item.payload if result.written_payload is None else result.written_payload
+                written = dumps(shown)
+                if not item.parts:
+                    confirmed.append((item.key, item.code, written))  # encoded once, for the ledger and the trail
+                else:  # each kind's part goes to its own ledger entry
+                    for kind, part in split_written(item, shown).items():
+                        (confirmed if kind == CREDIT else other_kinds.setdefault(kind, [])).append(
+                            (item.key, item.code, dumps(part)))
                 trail.append(ItemRecord(item.key, item.code, "written", None, written))
                 outcome.confirmed.append(item.key)
                 outcome.records[item.key] = item.record
@@ -624,6 +654,12 @@ class _Stream:
             trail.append(ItemRecord(item.key, item.code, "failed", reason, item.payload))
             outcome.failed.append(item.key)
         self.store.record_batch(info.run_id, info.pipeline, self.target_name, confirmed, trail)
+        # Billing's entries in a transaction of their own (fenced by the lease like credit's): if it fails, the next
+        # run sends those billing values again, which is harmless (absolute values).
+        for kind, rows in other_kinds.items():
+            self.store.record_batch(info.run_id, info.pipeline, ledger_target(self.target_name, kind), rows, [])
+            if kind == BILLING and report.billing is not None:
+                report.billing.written += len(rows)
         counts.written += len(outcome.confirmed)
         counts.failed += len(outcome.failed)
         log.info("pipeline %s run %s batch %d: %d confirmed, %d failed", info.pipeline, info.run_id, index,
@@ -655,7 +691,8 @@ class _Stream:
         counts.unsupported = len(report.unsupported)
         self._shop_holds()
         if info.dry_run:
-            _plan(report, self.target, self.planned, self.ledger_payloads, self.progress)
+            _plan(report, self.target, self.planned, self.ledger_payloads, self.progress,
+                  self.billing.previous if self.billing else {})
             report.status = completed_status(counts)
             return
         if counts.written >= ANALYZE_AFTER:
@@ -666,7 +703,7 @@ class _Stream:
                 _confirm_unchanged(report, self.store, self.target, self.unchanged, info)
         assert info.run_id is not None
         sticky = chain(  # generated as record_outcomes goes: ~100k of them at 1M customers
-            (ItemRecord(None, p.code, "rejected", p.reason) for p in report.rejected),
+            (ItemRecord(outcome_key(p), p.code, "rejected", p.reason) for p in report.rejected),
             (ItemRecord(None, p.code, "unsupported", p.reason) for p in report.unsupported),
             (ItemRecord(None, code, "unmatched", "no shop account with this code") for code in report.unmatched),
         )
@@ -682,7 +719,8 @@ class _Stream:
     def _shop_holds(self) -> None:
         """Say, for each rejected or unsupported customer, what the shop still holds (its last confirmed payload):
         nobody may believe the shop is in step for them."""
-        problems = [p for p in (*self.report.rejected, *self.report.unsupported) if p.code]
+        # Billing problems: billing's own ledger says what the shop holds (BillingSync.merge).
+        problems = [p for p in (*self.report.rejected, *self.report.unsupported) if p.code and p.kind == CREDIT]
         if not problems:
             return
         held = self.store.load_ledger(self.pipeline, self.target_name,
@@ -695,21 +733,26 @@ class _Stream:
 
 def _plan(
     report: RunReport, target: Target[Any], outgoing: list[OutgoingItem], ledger_payloads: dict[str, dict[str, Any]],
-    progress: Progress | None,
+    progress: Progress | None, billing_payloads: dict[str, dict[str, Any]] | None = None,
 ) -> None:
-    """The dry-run plan: "before" from the ledger, else from the shop itself (``Target.current``), else unknown."""
-    first_time = [i for i in outgoing if i.key not in ledger_payloads]
+    """The dry-run plan: "before" from the ledger, else from the shop itself (``Target.current``), else unknown.
+
+    Each data kind of an item is compared with its own ledger (``billing_payloads``: the billing ledger's)."""
+    ledgers: dict[str, dict[str, dict[str, Any]]] = {CREDIT: ledger_payloads, BILLING: billing_payloads or {}}
+    first_time = [i for i in outgoing if any(i.key not in ledgers[k] for k in i.kind_parts())]
     shop: dict[str, dict[str, Any]] = {}
     if first_time:
         with _timed(report, "read shop"):
             shop = read_current(report, target, first_time, progress)
     hidden = target.identity_fields
     for item in outgoing:
-        if item.key in ledger_payloads:
-            rows = diff_fields(ledger_payloads[item.key], item.payload, item.code, old_source="ledger", hidden=hidden)
-        else:
-            rows = diff_fields(shop.get(item.key), item.payload, item.code, old_source="shop", hidden=hidden)
-        report.plan.extend(rows)
+        for kind, part in item.kind_parts().items():
+            old = ledgers[kind].get(item.key)
+            if old is not None:
+                rows = diff_fields(old, part, item.code, old_source="ledger", hidden=hidden)
+            else:
+                rows = diff_fields(shop.get(item.key), part, item.code, old_source="shop", hidden=hidden)
+            report.plan.extend(r.model_copy(update={"kind": kind}) if kind != CREDIT else r for r in rows)
 
 
 def _confirm_unchanged(

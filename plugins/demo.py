@@ -83,6 +83,7 @@ api_key = {{ env = "{API_KEY_ENV}" }}
 name = "optima-to-idosell"
 source = "optima_demo"
 target = "idosell_sandbox"
+sync = ["credit", "billing"]
 """
     if eshop:
         text += f"""
@@ -104,6 +105,7 @@ only_assigned_to_workstation = true
 name = "optima-to-eshop-{mode}"
 source = "optima_{mode}"
 target = "eshop_storefront"
+sync = ["credit", "billing"]
 """
     return text
 
@@ -254,6 +256,8 @@ def run_demo(workdir: Path, customers: int = 2000, *, serve: bool = False, port:
             results["eshop_mode_customers"] = {mode: code for mode, (code, _) in checkouts.items()}
             click.echo(f"  storefront: {eshop_handle.url}  (log in with one of the customer codes above)")
 
+        results["address"] = _address_change(9, erp, sandbox, config, pipeline, limited[0], eshop_handle)
+
         elapsed = time.perf_counter() - started
         click.echo()
         click.secho(f"Demo finished in {elapsed:.1f}s. Files in {workdir}", bold=True)
@@ -275,6 +279,35 @@ def run_demo(workdir: Path, customers: int = 2000, *, serve: bool = False, port:
             eshop_handle.stop()
         raw_erp.dispose()
     return results
+
+
+def _address_change(step: int, erp: Any, sandbox: Any, config: Any, pipeline: str, code: str,
+                    eshop_handle: Any) -> dict[str, Any]:
+    """Billing data (docs/billing.md): one customer moves; the next run sends that customer's address alone."""
+    from tradecredit.plugins.optima.schema import TABLES
+
+    kh = TABLES.kontrahenci
+    _step(step, f"Customer {code} moves: the new address in Optima reaches the shop (billing data)")
+    login = f"login_{code.lower()}"
+    before = dict(sandbox.client(login).billing)
+    with erp.begin() as conn:
+        conn.execute(update(kh).where(kh.c.Knt_Kod == code).values(
+            Knt_Ulica="Nowa", Knt_NrDomu="15", Knt_NrLokalu="4", Knt_KodPocztowy="02-495", Knt_Miasto="Warszawa",
+            Knt_Wojewodztwo="mazowieckie"))
+    sandbox.reset_log()
+    report = run_pipeline(config, pipeline)
+    after = dict(sandbox.client(login).billing)
+    _summary(report, {"PUT clients/clients requests": sandbox.count("PUT clients/clients")})
+    fields = ("clientStreet", "clientZipCode", "clientCity", "clientProvinceId")
+    _echo_table([(f, before.get(f, "—"), after.get(f, "—")) for f in fields], ("IdoSell field", "before", "now"))
+    if eshop_handle is not None:  # the storefront's pipelines, one per workstation: the customer is in one of them
+        for *_, mode in WORKSTATIONS:
+            run_pipeline(config, f"optima-to-eshop-{mode}")
+        shown = eshop_handle.customer(code)
+        street = shown.billing.street if shown is not None and shown.billing is not None else "—"
+        click.echo(f"  e-Sklep customer zone (/strefa-klienta) of {code}: {street}")
+    return {"written": report.counts.written, "street": after.get("clientStreet"),
+            "billing_written": report.billing.written if report.billing else 0}
 
 
 def _checkouts(eshop: Any) -> dict[str, tuple[str, str]]:

@@ -17,13 +17,17 @@ customer on first write, like ``eshop``) sets ``matches_every_code = True``.
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+import pytest
+
 from ..core.adapters import ItemStatus, OutgoingItem, Source, Target
+from ..core.billing import BILLING, CREDIT, BillingRecord
 from ..core.engine import degrade_mode
-from ..core.records import CreditRecord, RejectedRow
+from ..core.records import CreditRecord, RejectedRow, normalise_code
 
 AS_OF = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
 
@@ -31,7 +35,7 @@ AS_OF = datetime(2026, 11, 22, 6, 0, tzinfo=UTC)
 class SourceConformance:
     """What every ERP source must do, whatever the ERP."""
 
-    def _read(self, source: Source[Any]) -> list[CreditRecord | RejectedRow]:
+    def _read(self, source: Source[Any]) -> list[CreditRecord | BillingRecord | RejectedRow]:
         return list(source.read(AS_OF))
 
     def test_yields_only_records_and_rejections(self, source: Source[Any]) -> None:
@@ -57,6 +61,29 @@ class SourceConformance:
 
     def test_check_returns_results(self, source: Source[Any]) -> None:
         assert isinstance(source.check(AS_OF), list)
+
+    def test_billing_data_follows_each_credit_record(self, source: Source[Any]) -> None:
+        """A source that can read billing data (``BILLING in kinds``) yields, with billing on, one billing item
+        (a ``BillingRecord`` or a ``RejectedRow`` of kind billing) right after each ``CreditRecord``."""
+        if BILLING not in type(source).kinds:
+            pytest.skip(f"{type(source).__name__} reads no billing data (kinds = {sorted(type(source).kinds)})")
+        billing_on = type(source)(source.options, replace(source.context, sync=frozenset({CREDIT, BILLING})))
+        try:
+            rows = self._read(billing_on)
+        finally:
+            billing_on.close()
+        credit = [r for r in rows if isinstance(r, CreditRecord)]
+        assert credit, "the conformance fixture must provide data"
+        for n, row in enumerate(rows):
+            if isinstance(row, CreditRecord):
+                follower = rows[n + 1] if n + 1 < len(rows) else None
+                assert isinstance(follower, BillingRecord) or (
+                    isinstance(follower, RejectedRow) and follower.kind == BILLING), row.code
+                assert follower.code is not None and normalise_code(follower.code) == row.key
+            elif isinstance(row, BillingRecord):
+                assert row.source == source.name and len(row.country) == 2
+        assert [r for r in rows if isinstance(r, CreditRecord)] == [
+            r for r in self._read(source) if isinstance(r, CreditRecord)], "billing must not change the credit read"
 
 
 class TargetConformance:

@@ -7,7 +7,16 @@ SQL Server (and how it maps on SQLite and PostgreSQL), ``demo_db`` the fast load
 
 from __future__ import annotations
 
-from .cdn import ERP_SCHEMA, create_erp_tables, expected_tables, not_checked, schema_map, streaming
+from .cdn import (
+    ERP_SCHEMA,
+    check_billing_columns,
+    column_types,
+    create_erp_tables,
+    expected_tables,
+    not_checked,
+    schema_map,
+    streaming,
+)
 from .demo_db import bulk_insert, refresh_statistics
 from .modes import MODE_LABELS, OPTIMA_MODE_LABELS, XL_MODE_LABELS, mode_from_label
 
@@ -17,6 +26,8 @@ __all__ = [
     "OPTIMA_MODE_LABELS",
     "XL_MODE_LABELS",
     "bulk_insert",
+    "check_billing_columns",
+    "column_types",
     "create_erp_tables",
     "expected_tables",
     "mode_from_label",

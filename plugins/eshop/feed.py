@@ -1,4 +1,9 @@
-"""The credit-feed contract (version 2): what the ``eshop`` target sends and what a storefront accepts.
+"""The credit-feed contract (version 3): what the ``eshop`` target sends and what a storefront accepts.
+
+Version 3 adds, compatibly, the customer's billing data (pipelines with ``sync = ["credit", "billing"]``): an
+item may carry a ``billing`` object beside its credit fields, and an item with ``billing`` but no credit fields
+(``limit_state`` absent) updates only the billing data of a customer the storefront already has. Version-1 and
+version-2 items are still accepted unchanged.
 
 Version 2 adds, compatibly, the ``lapsed`` limit state and a per-item ``policy`` (the config's ``[engine]``:
 no-limit and lapsed-limit rules, data age and the stale fallback), so the storefront decides by the same
@@ -16,6 +21,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 from tradecredit.sdk import (
+    BillingRecord,
     ControlMode,
     CreditPolicy,
     CreditRecord,
@@ -31,8 +37,9 @@ from tradecredit.sdk import (
 )
 
 CONTRACT_V1 = "tradecredit-credit-feed/1"
-CONTRACT = "tradecredit-credit-feed/2"
-ACCEPTED_CONTRACTS = (CONTRACT_V1, CONTRACT)  # a version-2 storefront accepts version-1 items too
+CONTRACT_V2 = "tradecredit-credit-feed/2"
+CONTRACT = "tradecredit-credit-feed/3"
+ACCEPTED_CONTRACTS = (CONTRACT_V1, CONTRACT_V2, CONTRACT)  # a version-3 storefront accepts older items too
 API_KEY_HEADER = "X-API-Key"
 PREFIX = "/api/credit-feed/v1"
 CUSTOMERS_PATH = f"{PREFIX}/customers"  # POST: batch upsert
@@ -90,6 +97,44 @@ def credit_payload(record: CreditRecord, mode: ControlMode, policy: CreditPolicy
     }
 
 
+class FeedBilling(BaseModel):
+    """A customer's billing data (version 3). Every field optional: absent = the ERP card has no value."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str | None = Field(None, max_length=300)
+    tax_id: str | None = Field(None, max_length=30)
+    street: str | None = Field(None, max_length=200)
+    postal_code: str | None = Field(None, max_length=20)
+    city: str | None = Field(None, max_length=100)
+    region: str | None = Field(None, max_length=100)
+    country: str | None = Field(None, min_length=2, max_length=2, description="ISO 3166-1 alpha-2")
+    phone: str | None = Field(None, max_length=50)
+    email: str | None = Field(None, max_length=200)
+    payment_days: int | None = Field(None, ge=0, le=3650)
+
+
+def billing_payload(billing: BillingRecord, fields: list[str] | None = None) -> dict[str, Any]:
+    """The feed's billing object (the fields the ERP has a value for, limited to ``fields``); deterministic."""
+    values = {"name": billing.name, "tax_id": billing.tax_id, "street": billing.street,
+              "postal_code": billing.postal_code, "city": billing.city, "region": billing.region,
+              "country": billing.country, "phone": billing.phone, "email": billing.email,
+              "payment_days": billing.payment_days}
+    chosen = {k: v for k, v in values.items() if v is not None and (fields is None or k in fields)}
+    FeedBilling.model_validate(chosen)  # too long for the storefront: ValidationError → billing rejected
+    return chosen
+
+
+class BillingOnlyItem(BaseModel):
+    """Version 3: new billing data of a customer whose credit did not change."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: str = Field(min_length=1, max_length=100)
+    as_of: datetime
+    billing: FeedBilling
+
+
 class FeedItem(BaseModel):
     """One customer's credit summary as the storefront receives it."""
 
@@ -108,6 +153,7 @@ class FeedItem(BaseModel):
     currency: Currency
     as_of: datetime
     policy: FeedPolicy | None = Field(default=None, description="version 2; absent: the storefront's own default")
+    billing: FeedBilling | None = Field(default=None, description="version 3; absent: billing data unchanged")
 
     @model_validator(mode="after")
     def _remaining_is_consistent(self) -> FeedItem:

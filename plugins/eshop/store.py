@@ -6,6 +6,7 @@ from the test or demo thread). Amounts are stored as decimal text, never as floa
 
 from __future__ import annotations
 
+import contextlib
 import json
 import secrets
 import sqlite3
@@ -36,7 +37,7 @@ from tradecredit.sdk import (
     to_money,
 )
 
-from .feed import ACCEPTED, REJECTED, UNKNOWN, FeedItem, validation_message
+from .feed import ACCEPTED, REJECTED, UNKNOWN, BillingOnlyItem, FeedBilling, FeedItem, validation_message
 
 SCHEMA_VERSION = 3  # 2: orders.message; 3: orders.net/vat (amount is gross)
 
@@ -146,6 +147,7 @@ class Customer:
     key: str
     item: FeedItem
     fresh_as_of: datetime
+    billing: FeedBilling | None = None  # feed version 3: the ERP card's billing data
 
     @property
     def code(self) -> str:
@@ -218,6 +220,8 @@ class StorefrontStore:
         if version in (1, 2):
             self._migrate_to_gross()
         self._db.executescript(_SCHEMA)
+        with contextlib.suppress(sqlite3.OperationalError):  # feed v3 billing data; the column may be there
+            self._db.execute("ALTER TABLE customers ADD COLUMN billing TEXT")
         self._db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def _migrate_to_gross(self) -> None:
@@ -284,6 +288,9 @@ class StorefrontStore:
         with self._tx() as db:
             for raw in raw_items:
                 code = raw.get("code") if isinstance(raw, dict) else None
+                if isinstance(raw, dict) and "billing" in raw and "limit_state" not in raw:
+                    results.append(self._billing_only(db, raw, now))
+                    continue
                 try:
                     item = FeedItem.model_validate(raw)
                     self._check_item(db, item)
@@ -301,8 +308,25 @@ class StorefrontStore:
                     " updated_at = excluded.updated_at",
                     (normalise_code(item.code), item.code, item.model_dump_json(), as_of, as_of, now),
                 )
+                if item.billing is not None:
+                    db.execute("UPDATE customers SET billing = ? WHERE key = ?",
+                               (item.billing.model_dump_json(exclude_none=True), normalise_code(item.code)))
                 results.append({"code": item.code, "status": ACCEPTED})
         return results
+
+    @staticmethod
+    def _billing_only(db: sqlite3.Connection, raw: dict[str, Any], now: str) -> dict[str, Any]:
+        """A version-3 item with billing data only: the customer's credit stays as it is."""
+        try:
+            item = BillingOnlyItem.model_validate(raw)
+        except ValidationError as exc:
+            return {"code": raw.get("code"), "status": REJECTED, "error": validation_message(exc)}
+        cur = db.execute("UPDATE customers SET billing = ?, updated_at = ? WHERE key = ?",
+                         (item.billing.model_dump_json(exclude_none=True), now, normalise_code(item.code)))
+        if not cur.rowcount:
+            return {"code": item.code, "status": REJECTED,
+                    "error": "unknown customer: billing data needs the customer's credit item first"}
+        return {"code": item.code, "status": ACCEPTED}
 
     def _check_item(self, db: sqlite3.Connection, item: FeedItem) -> None:
         if item.currency not in self.currencies:
@@ -470,6 +494,7 @@ def _customer(row: sqlite3.Row) -> Customer:
         key=row["key"],
         item=FeedItem.model_validate_json(row["item"]),
         fresh_as_of=datetime.fromisoformat(row["fresh_as_of"]),
+        billing=FeedBilling.model_validate_json(row["billing"]) if row["billing"] else None,
     )
 
 

@@ -12,8 +12,11 @@ from datetime import datetime
 from typing import Any, ClassVar
 
 import httpx
-from pydantic import Field, HttpUrl
+from pydantic import Field, HttpUrl, ValidationError, field_validator
 from tradecredit.sdk import (
+    BILLING,
+    CREDIT,
+    BillingRecord,
     CheckResult,
     CheckStatus,
     ControlMode,
@@ -42,6 +45,19 @@ class EshopOptions(PluginOptions):
     connect_timeout: float = Field(10.0, gt=0)
     batch_size: int = Field(feed.MAX_BATCH, ge=1, le=feed.MAX_BATCH, description="customers per request")
     retry: RetryPolicy = RetryPolicy()
+    billing_fields: list[str] = Field(
+        default_factory=lambda: list(feed.FeedBilling.model_fields),
+        description="billing fields sent in the feed (sync = [\"credit\", \"billing\"]; docs/billing.md)",
+    )
+
+    @field_validator("billing_fields")
+    @classmethod
+    def _fields(cls, v: list[str]) -> list[str]:
+        wrong = [k for k in v if k not in feed.FeedBilling.model_fields]
+        if wrong:
+            raise ValueError(f"unknown billing fields: {', '.join(wrong)} (known: "
+                             f"{', '.join(feed.FeedBilling.model_fields)})")
+        return v
 
 
 class EshopTarget(Target[EshopOptions]):
@@ -50,6 +66,7 @@ class EshopTarget(Target[EshopOptions]):
     description: ClassVar[str] = "Comarch e-Sklep B2B storefront via the tradecredit credit feed"
     max_batch_size: ClassVar[int] = feed.MAX_BATCH
     native_modes: ClassVar[frozenset[ControlMode]] = frozenset(ControlMode)
+    kinds: ClassVar[frozenset[str]] = frozenset({CREDIT, BILLING})
 
     _client: HttpClient | None = None
     _currencies: frozenset[str] | None = None  # what the storefront can sell in (its status), once per run
@@ -105,9 +122,18 @@ class EshopTarget(Target[EshopOptions]):
         """
         return feed.credit_payload(record, mode.effective, self.context.policy)
 
+    def billing_payload(self, billing: BillingRecord, match: dict[str, Any]) -> dict[str, Any]:
+        """The feed's ``billing`` object (version 3); a value the storefront cannot take rejects it."""
+        try:
+            return {"billing": feed.billing_payload(billing, self.opts.billing_fields)}
+        except ValidationError as exc:
+            raise ValueError(feed.validation_message(exc)) from None
+
     def write(self, items: list[OutgoingItem]) -> list[ItemResult]:
-        """One batch upsert. ``as_of`` is added here, outside the ledger-compared payload."""
-        body = {"items": [{**item.payload, "as_of": item.record.as_of.isoformat()} for item in items]}
+        """One batch upsert. ``as_of`` is added here, outside the ledger-compared payload; an item with billing
+        data alone (its credit unchanged) is a version-3 billing-only item."""
+        body = {"items": [{"code": item.code, **item.payload, "as_of": item.record.as_of.isoformat()}
+                          for item in items]}
         response = self.client().request("POST", feed.CUSTOMERS_PATH, json=body, what=f"{self.name}: feed upsert")
         if response.status_code != 200:
             error = f"HTTP {response.status_code}: {_error_text(response)}"
@@ -158,13 +184,14 @@ class EshopTarget(Target[EshopOptions]):
         checks = [CheckResult(name="storefront reachable", status=CheckStatus.OK, detail=str(self.opts.base_url))]
         contract = status.get("contract")
         accepts = status.get("accepts") or [contract]
-        fits = feed.CONTRACT in accepts
+        fits = feed.CONTRACT in accepts or (BILLING not in self.context.sync and feed.CONTRACT_V2 in accepts)
         checks.append(CheckResult(
             name="credit-feed contract",
             status=CheckStatus.OK if fits else CheckStatus.FAIL,
             detail=f"storefront speaks {contract!r} (accepts {', '.join(map(str, accepts))}), this target sends "
                    f"{feed.CONTRACT!r}" + ("" if fits else ": upgrade the storefront (version 2 carries the "
-                                                           "[engine] policy and lapsed limits)"),
+                                                           "[engine] policy and lapsed limits, version 3 the "
+                                                           "billing data)"),
         ))
         policy = self.context.policy
         checks.append(CheckResult(

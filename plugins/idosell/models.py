@@ -42,6 +42,20 @@ CLIENT_RETURN_ELEMENTS = _names(
     "clientLoyaltyPoints operator isUnregistered affiliateLogin affiliateId clientRegistrationDate "
     "clientActiveInShops"
 )
+# The billing fields tradecredit writes with ``PUT clients/clients`` (all ``string`` in the v6 spec except
+# ``numberOfDaysToPay``, an ``integer``), with where ``GET clients/clients`` returns them: in
+# ``clientBillingAddress`` except ``clientEmail`` (top level); ``numberOfDaysToPay`` is not returned at all.
+BILLING_FIELDS = ("clientFirm", "clientNip", "clientStreet", "clientZipCode", "clientCity", "clientCountryId",
+                  "clientProvinceId", "clientPhone1", "clientEmail", "numberOfDaysToPay")
+BILLING_ADDRESS_FIELDS = ("clientFirm", "clientNip", "clientStreet", "clientZipCode", "clientCity", "clientCountryId",
+                          "clientProvinceId", "clientPhone1")
+# The v6 spec gives no maximum lengths [I]: these are what the sandbox accepts and what the target refuses to send
+# by default (option ``billing_max_lengths`` changes them; docs/billing.md). Values longer than the shop's form
+# fields would be cut or refused by the panel, so a too-long ERP value rejects that customer's billing data.
+BILLING_MAX_LENGTHS: dict[str, int] = {
+    "clientFirm": 200, "clientNip": 30, "clientStreet": 200, "clientZipCode": 20, "clientCity": 100,
+    "clientCountryId": 2, "clientProvinceId": 20, "clientPhone1": 50, "clientEmail": 100,
+}
 API_FLAGS = ("none", "registered", "realized", "registered_pos", "realized_pos", "registration_fault")
 PAYMENT_TYPES = ("cash_on_delivery", "prepaid", "tradecredit")
 ApiFlag = Literal["none", "registered", "realized", "registered_pos", "realized_pos", "registration_fault"]

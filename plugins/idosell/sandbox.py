@@ -20,6 +20,7 @@ It never reads anything outside its own database. Python API: ``start_sandbox()`
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
@@ -71,7 +72,8 @@ CREATE TABLE IF NOT EXISTS clients (
     trade_credit INTEGER NOT NULL DEFAULT 1,
     limit_external TEXT,
     balance_external TEXT,
-    modified TEXT NOT NULL
+    modified TEXT NOT NULL,
+    billing TEXT
 );
 CREATE INDEX IF NOT EXISTS clients_code ON clients (code_external);
 CREATE TABLE IF NOT EXISTS orders (
@@ -122,6 +124,9 @@ class ShopClient:
     limit: Decimal | None
     balance: Decimal | None
     modified: str
+    # The billing fields written by PUT clients/clients (clientStreet, clientNip, …, numberOfDaysToPay) but the
+    # firm and e-mail, which have their own columns.
+    billing: Mapping[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -175,6 +180,8 @@ class ShopStore:
         if self.path != ":memory:":
             self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
+        with contextlib.suppress(sqlite3.OperationalError):  # a sandbox file from before billing data
+            self._db.execute("ALTER TABLE clients ADD COLUMN billing TEXT")
 
     def close(self) -> None:
         with self._lock:
@@ -220,7 +227,7 @@ class ShopStore:
     def _client(r: sqlite3.Row) -> ShopClient:
         return ShopClient(r["client_id"], r["login"], r["code_external"], r["email"], r["firm"], r["currency"],
                           bool(r["trade_credit"]), _dec(r["limit_external"]), _dec(r["balance_external"]),
-                          r["modified"])
+                          r["modified"], json.loads(r["billing"] or "{}"))
 
     def update_client(self, login: str, values: Mapping[str, Any]) -> int | None:
         columns = {"clientCodeExternal": "code_external", "clientEmail": "email", "clientFirm": "firm",
@@ -228,10 +235,13 @@ class ShopStore:
                    "clientBalanceAmountExternal": "balance_external"}
         sets = {columns[k]: (str(to_money(v, strict=False)) if isinstance(v, Decimal) else v)
                 for k, v in values.items() if k in columns}
+        billing = {k: v for k, v in values.items() if k in m.BILLING_FIELDS and k not in columns}
         with self._lock:
-            row = self._db.execute("SELECT client_id FROM clients WHERE login = ?", (login,)).fetchone()
+            row = self._db.execute("SELECT client_id, billing FROM clients WHERE login = ?", (login,)).fetchone()
             if row is None:
                 return None
+            if billing:
+                sets["billing"] = json.dumps({**json.loads(row["billing"] or "{}"), **billing}, sort_keys=True)
             assignments = ", ".join(f"{c} = ?" for c in sets) + (", " if sets else "") + "modified = ?"
             self._db.execute(f"UPDATE clients SET {assignments} WHERE client_id = ?",
                              (*sets.values(), _now(), row["client_id"]))
@@ -345,6 +355,22 @@ class ShopStore:
 
 
 # --- HTTP ---------------------------------------------------------------------------------------------------
+def billing_problems(item: m.ClientPut) -> str | None:
+    """Why the shop refuses an item's billing fields: longer than ``models.BILLING_MAX_LENGTHS`` (the spec states no
+    lengths: a documented assumption), a ``clientCountryId`` that is not ISO 3166-1 alpha-2, or a negative
+    ``numberOfDaysToPay``. Types are checked by the model already (422 for the whole request)."""
+    import pycountry
+
+    problems = [f"{k}: value too long ({len(v)} > {n} characters)" for k, n in m.BILLING_MAX_LENGTHS.items()
+                if isinstance(v := getattr(item, k), str) and len(v) > n]
+    country = item.clientCountryId
+    if country is not None and (len(country) != 2 or pycountry.countries.get(alpha_2=country.upper()) is None):
+        problems.append(f"clientCountryId: {country!r} is not an ISO-3166 country id")
+    if item.numberOfDaysToPay is not None and item.numberOfDaysToPay < 0:
+        problems.append("numberOfDaysToPay: must not be negative")
+    return "; ".join(problems) or None
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, Decimal):
         return float(value)
@@ -513,7 +539,8 @@ class SandboxApp:
             "clientCodeExternal": c.code_external or "",
             "clientEmail": c.email or "",
             "clientType": "firm" if c.firm else "private",
-            "clientBillingAddress": {"clientFirm": c.firm or ""},
+            "clientBillingAddress": {"clientFirm": c.firm or "", **{
+                k: c.billing.get(k, "") for k in m.BILLING_ADDRESS_FIELDS if k != "clientFirm"}},
             "clientPreferences": {"currencyId": c.currency},
             "clientBalances": [],
             "clientTradeCredit": {"clientTradeCreditLimit": _num(c.limit or ZERO), "currencyId": c.currency,
@@ -521,7 +548,7 @@ class SandboxApp:
         }
 
     _ELEMENT_HOME: Mapping[str, str] = {
-        **dict.fromkeys(("clientFirm", "clientNip", "clientStreet", "clientCity"), "clientBillingAddress"),
+        **dict.fromkeys((*m.BILLING_ADDRESS_FIELDS, "clientPhone2", "clientRegionId"), "clientBillingAddress"),
         **dict.fromkeys(("currencyId", "langId"), "clientPreferences"),
     }
 
@@ -573,6 +600,8 @@ class SandboxApp:
                 error = (1, "No username entered.")
             elif partial is not None and ref in partial.refs:
                 error = (partial.fault_code, partial.fault_string)
+            elif (invalid := billing_problems(item)) is not None:
+                error = (5, invalid)
             else:
                 values = item.model_dump(exclude_none=True, exclude={"clientLogin", "requestReference"})
                 client_id = self.store.update_client(item.clientLogin, values)

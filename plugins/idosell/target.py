@@ -25,10 +25,13 @@ from urllib.parse import urlsplit
 import httpx
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 from tradecredit.sdk import (
+    BILLING,
+    CREDIT,
     DEFAULT_POLICY,
     ZERO,
     AdapterContext,
     AuthError,
+    BillingRecord,
     CheckResult,
     CheckStatus,
     ConfigError,
@@ -48,6 +51,7 @@ from tradecredit.sdk import (
     Target,
     TransientError,
     Unsupported,
+    check_lengths,
     degrade_mode,
     effective_credit,
     mask,
@@ -55,7 +59,7 @@ from tradecredit.sdk import (
     to_money,
 )
 
-from .models import MAX_ELEMENTS
+from .models import BILLING_ADDRESS_FIELDS, BILLING_FIELDS, BILLING_MAX_LENGTHS, MAX_ELEMENTS
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +77,17 @@ REMOVED_OPTIONS = {
     "overdue_block": "removed: a breached overdue rule under BLOCK always leaves no credit in IdoSell, as in every "
                      "other target (delete the option)",
 }
+
+
+def _fold(text: str) -> str:
+    return " ".join(text.replace("województwo", "").split()).casefold()
+
+
+def polish_provinces() -> dict[str, str]:
+    """Folded voivodeship name → its ISO 3166-2 code (``mazowieckie`` → ``PL-14``), from pycountry [I]."""
+    import pycountry
+
+    return {_fold(sub.name): sub.code for sub in pycountry.subdivisions.get(country_code="PL") or ()}
 
 
 class IdoSellOptions(PluginOptions):
@@ -109,6 +124,40 @@ class IdoSellOptions(PluginOptions):
     verify: bool = Field(False, description="read written clients back; fail items whose login, limit or "
                                             "currency differs (the balance cannot be read back)")
     check_write_scope: bool = Field(True, description="check probes the write scope with an empty PUT")
+    # Billing data (pipelines with sync = ["credit", "billing"]; docs/billing.md).
+    billing_fields: list[str] = Field(
+        default_factory=lambda: list(BILLING_FIELDS),
+        description="the billing fields sent (the others are left as the shop has them)",
+    )
+    billing_max_lengths: dict[str, int] = Field(
+        default_factory=dict, description="field → maximum length, over the defaults (the v6 spec states none)",
+    )
+    nip_with_prefix: bool = Field(True, description="clientNip with its country prefix (PL5260250274) or without")
+    province_codes: dict[str, str] = Field(
+        default_factory=dict,
+        description="ERP region (województwo) → clientProvinceId, over the built-in ISO 3166-2 codes of the Polish "
+        "voivodeships; a region missing from both is not sent",
+    )
+
+    @field_validator("billing_fields")
+    @classmethod
+    def _fields(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("names a field twice")
+        wrong = [k for k in v if k not in BILLING_FIELDS]
+        if wrong:
+            raise ValueError(f"unknown billing fields: {', '.join(wrong)} (known: {', '.join(BILLING_FIELDS)})")
+        return v
+
+    @field_validator("billing_max_lengths")
+    @classmethod
+    def _lengths(cls, v: dict[str, int]) -> dict[str, int]:
+        wrong = [k for k in v if k not in BILLING_MAX_LENGTHS]
+        if wrong:
+            raise ValueError(f"not text billing fields: {', '.join(wrong)} (known: {', '.join(BILLING_MAX_LENGTHS)})")
+        if any(n < 1 for n in v.values()):
+            raise ValueError("lengths must be at least 1")
+        return v
 
     @field_validator("base_url")
     @classmethod
@@ -185,10 +234,13 @@ class IdoSellTarget(Target[IdoSellOptions]):
     native_modes: ClassVar[frozenset[ControlMode]] = frozenset({ControlMode.BLOCK, ControlMode.ALLOW})
     # The login addresses the account; it is not a value the merchant reviews in a dry-run plan.
     identity_fields: ClassVar[frozenset[str]] = frozenset({"clientLogin"})
+    kinds: ClassVar[frozenset[str]] = frozenset({CREDIT, BILLING})
 
     def __init__(self, options: IdoSellOptions, context: AdapterContext) -> None:
         super().__init__(options, context)
         self._http: HttpClient | None = None
+        self._provinces = {**polish_provinces(), **{_fold(k): v for k, v in options.province_codes.items()}}
+        self._max_lengths = {**BILLING_MAX_LENGTHS, **options.billing_max_lengths}
 
     # --- HTTP ---------------------------------------------------------------------------------------------
     @property
@@ -320,6 +372,23 @@ class IdoSellTarget(Target[IdoSellOptions]):
             "clientBalanceAmountExternal": format(balance, "f"),
         }
 
+    def billing_payload(self, billing: BillingRecord, match: dict[str, Any]) -> dict[str, Any]:
+        """The billing fields of ``billing_fields`` that the ERP has a value for (an empty ERP value is not sent:
+        the shop keeps its own). A value longer than the shop accepts rejects the customer's billing data."""
+        tax_id = billing.tax_id
+        if tax_id and not self.options.nip_with_prefix and tax_id[:2].isalpha():
+            tax_id = tax_id[2:]
+        region = self._provinces.get(_fold(billing.region)) if billing.region else None
+        values: dict[str, Any] = {  # the mapping table is in docs/billing.md
+            "clientFirm": billing.name, "clientNip": tax_id, "clientStreet": billing.street,
+            "clientZipCode": billing.postal_code, "clientCity": billing.city, "clientCountryId": billing.country,
+            "clientProvinceId": region, "clientPhone1": billing.phone, "clientEmail": billing.email,
+            "numberOfDaysToPay": billing.payment_days,
+        }
+        chosen = {k: v for k, v in values.items() if k in self.options.billing_fields and v is not None}
+        check_lengths(chosen, self._max_lengths)
+        return {"clientLogin": str(match["clientLogin"]), **chosen}
+
     def shop_values(self, record: CreditRecord, mode: ModeMapping) -> tuple[Decimal, Decimal, EffectiveCredit]:
         """(limit, balance) IdoSell gets, mapped from the engine's decision, and that decision (with its reasons).
 
@@ -337,7 +406,8 @@ class IdoSellTarget(Target[IdoSellOptions]):
         return self.shop_values(record, mode)[0]
 
     # --- reading accounts back (verify, current, check) ----------------------------------------------------
-    def _read_accounts(self, matches: Mapping[str, Mapping[str, Any]], what: str) -> dict[str, dict[str, Any]]:
+    def _read_accounts(self, matches: Mapping[str, Mapping[str, Any]], what: str,
+                       elements: str = READ_ELEMENTS) -> dict[str, dict[str, Any]]:
         """code → the shop's row (``clientId``, ``clientLogin``, ``clientTradeCredit``) of the matched account.
 
         Looked up by ``clientId`` (cached by ``match``), by code when an id is missing; a row belongs to a code
@@ -351,7 +421,7 @@ class IdoSellTarget(Target[IdoSellOptions]):
                 query = {"clientsIds": ",".join(str(matches[c]["clientId"]) for c in chunk)}
             else:
                 query = {"clientCodesExternal": ",".join(chunk)}
-            rows = self._get_clients({**query, "returnElements": READ_ELEMENTS}, what)
+            rows = self._get_clients({**query, "returnElements": elements}, what)
             by_login = {str(r.get("clientLogin")): r for r in rows if r.get("clientLogin")}
             for code in chunk:
                 row = by_login.get(str(matches[code].get("clientLogin")))
@@ -360,8 +430,11 @@ class IdoSellTarget(Target[IdoSellOptions]):
         return out
 
     def current(self, items: list[OutgoingItem]) -> dict[str, dict[str, Any]]:
-        """What the shop holds now: the login and the limit. The balance is not readable (see the docs)."""
-        rows = self._read_accounts({i.code: i.match for i in items}, "read current values")
+        """What the shop holds now: the login, the limit and, for billing, ``clientBillingAddress`` and the e-mail.
+        The balance and ``numberOfDaysToPay`` are not readable (see the docs): they show as unknown."""
+        billing = any(BILLING in i.kind_parts() for i in items)
+        elements = READ_ELEMENTS + ("," + ",".join(BILLING_FIELDS[:-1]) if billing else "")
+        rows = self._read_accounts({i.code: i.match for i in items}, "read current values", elements)
         out: dict[str, dict[str, Any]] = {}
         for item in items:
             row = rows.get(item.code)
@@ -371,6 +444,12 @@ class IdoSellTarget(Target[IdoSellOptions]):
             limit = _shown_limit(row)
             if limit is not None:
                 values["clientTradeCreditLimitExternal"] = format(limit, "f")
+            if billing:
+                address = row.get("clientBillingAddress")
+                address = address if isinstance(address, dict) else {}
+                values.update({k: address[k] for k in BILLING_ADDRESS_FIELDS if address.get(k) is not None})
+                if row.get("clientEmail") is not None:
+                    values["clientEmail"] = row["clientEmail"]
             out[item.key] = values
         return out
 
@@ -432,8 +511,11 @@ class IdoSellTarget(Target[IdoSellOptions]):
                 results[item.key] = first[item.key].model_copy(update={"error": mask(
                     f"{first[item.key].error}; re-matching found no account with clientCodeExternal {item.code!r}")})
             elif match["clientLogin"] != item.match.get("clientLogin"):
-                moved[item.key] = item.model_copy(
-                    update={"match": match, "payload": self.payload(item.record, match, item.mode)})
+                # Only the address changes: the item's payload (credit, billing or both) goes to the new login.
+                login = str(match["clientLogin"])
+                moved[item.key] = item.model_copy(update={
+                    "match": match, "payload": {**item.payload, "clientLogin": login},
+                    "parts": {k: {**p, "clientLogin": login} for k, p in item.parts.items()}})
         if not moved:
             return moved, results
         log.info("re-matched %d customer(s) whose shop login changed: %s", len(moved), ", ".join(
@@ -507,12 +589,15 @@ class IdoSellTarget(Target[IdoSellOptions]):
 
         Comparable: the account under the written ``clientLogin``, the limit (``clientTradeCreditLimit``) and
         the currency the shop keeps the account's trade credit in (the amounts were sent in ``currency``).
-        ``clientBalanceAmountExternal`` is not returned by the shop, so it cannot be verified.
+        ``clientBalanceAmountExternal`` is not returned by the shop, so it cannot be verified; neither can
+        ``numberOfDaysToPay``. Billing fields written are compared with ``clientBillingAddress``/``clientEmail``.
         """
         confirmed = [i for i in items if results[i.key].status is ItemStatus.CONFIRMED]
         if not confirmed:
             return results
-        rows = self._read_accounts({i.code: i.match for i in confirmed}, "verify written clients")
+        billing = any(BILLING in i.kind_parts() for i in confirmed)
+        elements = READ_ELEMENTS + ("," + ",".join(BILLING_FIELDS[:-1]) if billing else "")
+        rows = self._read_accounts({i.code: i.match for i in confirmed}, "verify written clients", elements)
         out = dict(results)
         for item in confirmed:
             problems = _differences(item, rows.get(item.code), self.options.currency)
@@ -545,7 +630,18 @@ class IdoSellTarget(Target[IdoSellOptions]):
         if codes is not None:
             results.extend(self._check_matching(codes))
         results.extend(self.policy_report())
+        if BILLING in self.context.sync:
+            results.append(self._billing_report())
         return results
+
+    def _billing_report(self) -> CheckResult:
+        """What billing data the pipeline sends, and the assumed limits (the v6 spec states no lengths)."""
+        o = self.options
+        lengths = ", ".join(f"{k} {n}" for k, n in self._max_lengths.items() if k in o.billing_fields)
+        return CheckResult(name="billing data", status=CheckStatus.OK, detail=(
+            f"sent in the credit PUT: {', '.join(o.billing_fields)}; empty ERP values are not sent; maximum lengths "
+            f"(assumed, option billing_max_lengths): {lengths}; clientNip {'with' if o.nip_with_prefix else 'without'}"
+            " its country prefix; numberOfDaysToPay cannot be read back (a dry run shows its old value as unknown)"))
 
     def diagnose(self) -> list[CheckResult]:
         from .diagnose import diagnose
@@ -669,7 +765,9 @@ def _differences(item: OutgoingItem, row: Mapping[str, Any] | None, currency: st
     login = item.payload["clientLogin"]
     if row is None:
         return [f"the shop shows no account with login {login!r} after the write"]
-    problems = []
+    problems = _billing_differences(item.payload, row)
+    if "clientTradeCreditLimitExternal" not in item.payload:
+        return problems  # a billing-only write: no limit to compare
     sent = Decimal(item.payload["clientTradeCreditLimitExternal"])
     shown = _shown_limit(row)
     if shown != sent:
@@ -680,6 +778,14 @@ def _differences(item: OutgoingItem, row: Mapping[str, Any] | None, currency: st
         problems.append(f"the shop keeps this account's trade credit in {shown_currency}, the amounts were sent "
                         f"as {currency}")
     return problems
+
+
+def _billing_differences(payload: Mapping[str, Any], row: Mapping[str, Any]) -> list[str]:
+    """Billing fields written that the shop shows otherwise after the write (verify)."""
+    address = row.get("clientBillingAddress")
+    shown = {**(address if isinstance(address, dict) else {}), "clientEmail": row.get("clientEmail")}
+    return [f"the shop shows {k} {shown.get(k)!r} after writing {v!r}" for k, v in payload.items()
+            if k in BILLING_ADDRESS_FIELDS or k == "clientEmail" if shown.get(k) != v]
 
 
 # A match query names ≤ 100 codes: even with several accounts per code this many pages is never needed.

@@ -106,6 +106,25 @@ def _payments(
         yield chunk
 
 
+CITIES = (("Łódź", "90-001", "łódzkie"), ("Warszawa", "00-950", "mazowieckie"), ("Kraków", "30-001", "małopolskie"),
+          ("Gdańsk", "80-001", "pomorskie"), ("Poznań", "60-001", "wielkopolskie"), ("Wrocław", "50-001",
+                                                                                      "dolnośląskie"))
+STREETS = ("Piotrkowska", "Marszałkowska", "Długa", "Półwiejska", "Świdnicka", "Floriańska")
+COUNTRIES = ("Polska",) * 17 + ("PL", "Niemcy", "Czechy")  # as operators type them
+
+
+def billing_columns(c: dict[str, Any]) -> tuple[Any, ...]:
+    """The card's billing columns (``schema.BILLING_COLUMNS`` order), derived from its id alone: adding them left
+    every random value of the generator as it was."""
+    i = c["id"]
+    city, postal, region = CITIES[i % len(CITIES)]
+    return (
+        "", c["nip"], (7, 14, 30, 60)[i % 4], COUNTRIES[i % len(COUNTRIES)], region, "", "", STREETS[i % len(STREETS)],
+        str(1 + i % 120), "" if i % 3 else str(1 + i % 40), city, postal, city, "",
+        f"+48 42 {i % 1000:03d} {i % 97:02d} 00", "", f"biuro{i}@example.pl",
+    )
+
+
 def _card(rng: random.Random, c: dict[str, Any], now: Any) -> tuple[Any, ...]:
     stored = c["open"]
     if rng.random() < 0.05:  # a stale stored value, as Optima's cache may be
@@ -115,7 +134,7 @@ def _card(rng: random.Random, c: dict[str, Any], now: Any) -> tuple[Any, ...]:
     return (
         i, 1, f"K{i:06d}", name1, "" if c["private"] else "Oddział Północ", "" if c["private"] else "PL", c["nip"],
         c["flag"], _fmt(c["limit"]), c["overdue_flag"], _fmt(c["overdue_limit"]), c["currency"], _fmt(stored),
-        1 if c["private"] else 0, c["inactive"], now,
+        1 if c["private"] else 0, c["inactive"], now, *billing_columns(c),
     )
 
 

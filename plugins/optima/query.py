@@ -30,7 +30,7 @@ from sqlalchemy import (
     true,
 )
 
-from .schema import TABLES
+from .schema import BILLING_COLUMN_NAMES, TABLES
 
 K = TABLES.kontrahenci
 Z = TABLES.zdarzenia
@@ -51,6 +51,7 @@ class ReadQuery:
     workstation: int | str | None = None  # ESS_ESSId or ESS_Nazwa; None = the database's only workstation
     only_assigned: bool = False  # only cards assigned to the workstation in CDN.KntESklepy
     sqlite: bool = False  # SQLite stores DECIMAL as REAL: amounts are read as text, sums as integer grosze
+    billing: bool = False  # also select the billing columns (sync = ["credit", "billing"])
 
 
 def _amount(expr: ColumnElement, q: ReadQuery) -> ColumnElement:
@@ -169,6 +170,8 @@ def read_statement(q: ReadQuery, day_start: datetime) -> Select:
         K.c.Knt_Nieaktywny, *amounts, pay.c.other_currency_rows, pay.c.bad_rows, pay.c.sub_cent_rows,
         pay.c.unknown_subject_rows, pay.c.open_rows,
     ]
+    if q.billing:  # only then: a credit-only read stays as narrow as it was
+        columns += [K.c[name] for name in BILLING_COLUMN_NAMES]
     source = K.outerjoin(pay, pay.c.knt_id == K.c.Knt_KntId)
     if not q.fixed_mode:
         ess = workstation_setting(q.workstation)

@@ -38,6 +38,29 @@ SCHEMA = "CDN"
 TinyInt = TINYINT().with_variant(SmallInteger(), "sqlite", "postgresql")
 
 
+# (column, type, default of the demo/test copies). Types after Nazwa3/NipE/Termin are assumptions (see above).
+BILLING_COLUMNS: tuple[tuple[str, Any, str], ...] = (
+    ("Knt_Nazwa3", Unicode(250), "''"),
+    ("Knt_NipE", Unicode(20), "''"),
+    ("Knt_Termin", SmallInteger, "0"),
+    ("Knt_Kraj", Unicode(40), "''"),
+    ("Knt_Wojewodztwo", Unicode(40), "''"),
+    ("Knt_Powiat", Unicode(40), "''"),
+    ("Knt_Gmina", Unicode(40), "''"),
+    ("Knt_Ulica", Unicode(60), "''"),
+    ("Knt_NrDomu", Unicode(10), "''"),
+    ("Knt_NrLokalu", Unicode(10), "''"),
+    ("Knt_Miasto", Unicode(40), "''"),
+    ("Knt_KodPocztowy", Unicode(10), "''"),
+    ("Knt_Poczta", Unicode(40), "''"),
+    ("Knt_Adres2", Unicode(60), "''"),
+    ("Knt_Telefon1", Unicode(30), "''"),
+    ("Knt_Telefon2", Unicode(30), "''"),
+    ("Knt_Email", Unicode(255), "''"),
+)
+BILLING_COLUMN_NAMES = tuple(name for name, _, _ in BILLING_COLUMNS)
+
+
 @dataclass(frozen=True)
 class OptimaTables:
     metadata: MetaData
@@ -80,6 +103,11 @@ def build_metadata(*, loose: bool = False) -> OptimaTables:
         col("Knt_Finalny", TinyInt),
         col("Knt_Nieaktywny", TinyInt),
         col("Knt_TS_Mod", DateTime),
+        # Billing data (sync = ["credit", "billing"]), after the credit columns so positional demo rows only grow.
+        # Nazwa3, NipE and Termin are in the reference DDL; the others' types are UNCONFIRMED (comarch README
+        # §4b: seen by name in public programs): ``check`` reports what the database says. Every one gets a
+        # server default in these copies so credit-only test rows need not set them (the real columns may not).
+        *(col(name, type_, server_default=text(default)) for name, type_, default in BILLING_COLUMNS),
         schema=SCHEMA,
     )
     zdarzenia = Table(

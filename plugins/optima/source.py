@@ -16,10 +16,20 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
 from sqlalchemy import Engine
-from tradecredit.plugins.comarch import OPTIMA_MODE_LABELS, expected_tables, not_checked, schema_map, streaming
+from tradecredit.plugins.comarch import (
+    OPTIMA_MODE_LABELS,
+    check_billing_columns,
+    expected_tables,
+    not_checked,
+    schema_map,
+    streaming,
+)
 from tradecredit.sdk import (
+    BILLING,
+    CREDIT,
     ZERO,
     AdapterContext,
+    BillingRecord,
     CheckResult,
     CheckStatus,
     ConfigError,
@@ -35,6 +45,7 @@ from tradecredit.sdk import (
     Secret,
     Source,
     TimeZoneName,
+    billing_or_rejection,
     create_source_engine,
     install_read_only_guard,
     mask,
@@ -46,7 +57,7 @@ from tradecredit.sdk import (
 )
 
 from .query import ReadQuery, codes_statement, counts_statement, read_statement, workstations_statement
-from .schema import TABLES
+from .schema import BILLING_COLUMN_NAMES, TABLES
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +196,7 @@ class OptimaSource(Source[OptimaOptions]):
     """Comarch ERP Optima: limits from CDN.Kontrahenci, debt and overdue from CDN.BnkZdarzenia."""
 
     description = "Comarch ERP Optima (SQL Server; SQLite/PostgreSQL copies for tests and demos)"
+    kinds = frozenset({CREDIT, BILLING})
 
     def __init__(self, options: OptimaOptions, context: AdapterContext) -> None:
         super().__init__(options, context)
@@ -212,7 +224,13 @@ class OptimaSource(Source[OptimaOptions]):
             workstation=self.options.workstation,
             only_assigned=self.options.only_assigned_to_workstation,
             sqlite=self.engine.dialect.name == "sqlite",
+            billing=self.billing,
         )
+
+    @property
+    def billing(self) -> bool:
+        """The pipeline syncs billing data: the read selects the billing columns too."""
+        return BILLING in self.context.sync
 
     def day_start(self, as_of: datetime) -> datetime:
         """Midnight of the as-of date in the ERP's time zone (naive, like Optima's datetime columns)."""
@@ -235,14 +253,17 @@ class OptimaSource(Source[OptimaOptions]):
             raise ConfigError(f"Optima source {self.name!r}: cannot read {where}: {mask(exc)}") from None
 
     # --- reading ----------------------------------------------------------------------------------------
-    def read(self, as_of: datetime) -> Iterator[CreditRecord | RejectedRow]:
+    def read(self, as_of: datetime) -> Iterator[CreditRecord | BillingRecord | RejectedRow]:
         mode: ControlMode | None = self.options.control_mode
+        billing = self.billing
         for row in self._rows(as_of):
             if mode is None:
                 mode = self._mode_from_row(row)
             result = self.build(row, mode, as_of)
             if result is not None:
                 yield result
+            if billing and isinstance(result, CreditRecord):
+                yield self.build_billing(row, result.code)
         if mode is None:
             # No card came back (an empty database, or no card assigned to the workstation): the workstation
             # setting was never seen, so check it on its own; a wrong one must not pass as "no customers".
@@ -378,6 +399,23 @@ class OptimaSource(Source[OptimaOptions]):
             extra=self._extra(row, raw_code, code, stored, computed),
         )
 
+    def build_billing(self, row: Any, code: str) -> BillingRecord | RejectedRow:
+        """The card's billing columns (comarch README §4b; docs/billing.md has the mapping)."""
+        def text(name: str) -> str | None:
+            value = getattr(row, name)
+            return value if value is None or isinstance(value, str) else str(value)
+
+        term = row.Knt_Termin
+        return billing_or_rejection(
+            self.name, row.Knt_KntId, code, countries=self.context.countries, country=text("Knt_Kraj"),
+            name_lines=(text("Knt_Nazwa1"), text("Knt_Nazwa2"), text("Knt_Nazwa3")),
+            nip_country=text("Knt_NipKraj"), nip=text("Knt_Nip") or text("Knt_NipE"),
+            street=text("Knt_Ulica"), house=text("Knt_NrDomu"), flat=text("Knt_NrLokalu"),
+            postal_code=text("Knt_KodPocztowy"), city=text("Knt_Miasto") or text("Knt_Poczta"),
+            region=text("Knt_Wojewodztwo"), phone=text("Knt_Telefon1") or text("Knt_Telefon2"),
+            email=text("Knt_Email"), payment_days=int(term) if term is not None else None,
+        )
+
     def _sum(self, value: Any) -> Decimal:
         """A payment sum: integer grosze on SQLite, an exact Decimal elsewhere; no payments = 0.00."""
         if value is None:
@@ -408,7 +446,8 @@ class OptimaSource(Source[OptimaOptions]):
 
     def expected_schema(self, dialect: str) -> list[ExpectedTable]:
         t = TABLES
-        return expected_tables((t.kontrahenci, t.zdarzenia, t.stanowiska, t.sklepy), dialect)
+        return expected_tables((t.kontrahenci, t.zdarzenia, t.stanowiska, t.sklepy), dialect,
+                               omit=() if self.billing else BILLING_COLUMN_NAMES)
 
     def check_references(self) -> list[CheckResult]:
         """The configured e-Sklep workstation (or the database's only one) exists in CDN.eSklepStanowiska."""
@@ -447,6 +486,9 @@ class OptimaSource(Source[OptimaOptions]):
                     "overdue-payments limit"),
         ))
         results.append(self._check_mode(stations))
+        if self.billing:
+            results.append(check_billing_columns(self.engine, "optima.billing_columns", "Kontrahenci",
+                                                 BILLING_COLUMN_NAMES))
         if any(r.status is CheckStatus.FAIL for r in results):
             return results
         results.extend(self._check_used(as_of))

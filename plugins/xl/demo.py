@@ -57,6 +57,19 @@ def _money(rng: random.Random, low: int, high: int) -> Decimal:
     return Decimal(rng.randint(low * 100, high * 100)) / 100
 
 
+_CITIES = (("Kraków", "30-001", "małopolskie"), ("Katowice", "40-001", "śląskie"), ("Lublin", "20-001", "lubelskie"),
+           ("Szczecin", "70-001", "zachodniopomorskie"))
+_COUNTRIES = ("Polska",) * 8 + ("PL", "Niemcy")  # as operators type them
+
+
+def billing_columns(gid: int, nip: str) -> tuple[Any, ...]:
+    """The card's billing columns (``schema.BILLING_COLUMNS`` order), derived from the id alone: adding them left
+    every random value of the generator as it was."""
+    city, postal, region = _CITIES[gid % len(_CITIES)]
+    return ("", "PL" if nip else "", _COUNTRIES[gid % len(_COUNTRIES)], region, "", f"ul. Rynek {1 + gid % 90}",
+            "", postal, city, f"+48 12 {gid % 1000:03d} {gid % 89:02d} 00", "", "", f"zamowienia{gid}@example.pl", "")
+
+
 def generate(customers: int, seed: int = 1, today: date | None = None) -> DemoData:
     """Build the rows in memory. About 1 in 500 cards carries deliberate bad data."""
     rng = random.Random(seed)
@@ -84,6 +97,7 @@ def generate(customers: int, seed: int = 1, today: date | None = None) -> DemoDa
         data.add(KntKarty, (
             CARD, 1, gid, code, f"Firma {code} sp. z o.o.", "" if gid % 3 else "Oddział Kraków", "", nip,
             Decimal(0), Decimal(0), status, 0, 0, archived, limited, CARD if param else 0, payer, param,
+            *billing_columns(gid, nip),
         ))
         if limited:
             _limits(data, rng, gid, t)

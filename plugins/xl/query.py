@@ -15,7 +15,7 @@ from sqlalchemy import BigInteger, Integer, and_, bindparam, case, cast, func, l
 from sqlalchemy.sql import ColumnElement, Select
 
 from .options import XlOptions
-from .schema import KntKarty, KntLimityK, PicoKonfig, Rezerwacje, TraNag, TraPlat, ZamElem, ZamNag
+from .schema import BILLING_COLUMN_NAMES, KntKarty, KntLimityK, PicoKonfig, Rezerwacje, TraNag, TraPlat, ZamElem, ZamNag
 
 RECEIVABLE = 2  # TrP_Typ: 2 = należność
 CUSTOMER_RESERVATION = 2576  # Rez_GIDTyp
@@ -215,8 +215,9 @@ def function_args(kind: str, arity: int, options: XlOptions, payer: Any) -> list
     return prefix + [literal(0)] * (arity - len(prefix))
 
 
-def credit_query(options: XlOptions, arity: dict[str, int] | None = None) -> Select[Any]:
-    """One statement: every card with its payer, the payer's valid limit and the payer's exposure."""
+def credit_query(options: XlOptions, arity: dict[str, int] | None = None, *, billing: bool = False) -> Select[Any]:
+    """One statement: every card with its payer, the payer's valid limit and the payer's exposure (and, with
+    ``billing``, the card's own billing columns)."""
     k = KntKarty.alias("k")
     p = KntKarty.alias("p")
     paying = _paying_cards()
@@ -235,6 +236,8 @@ def credit_query(options: XlOptions, arity: dict[str, int] | None = None) -> Sel
         limits.c.KLK_KursL.label("rate_l"), limits.c.KLK_KursM.label("rate_m"),
         limits.c.valid_rows.label("valid_limit_rows"),
     ]
+    if billing:  # only then: a credit-only read stays as narrow as it was
+        columns += [k.c[name] for name in BILLING_COLUMN_NAMES]
     joined: Any = k.outerjoin(paying, paying.c.paying == k.c.Knt_GIDNumer).outerjoin(
         p, p.c.Knt_GIDNumer == payer_ref).outerjoin(
         limits, and_(limits.c.KLK_KntNumer == p.c.Knt_GIDNumer, limits.c.rn == 1)

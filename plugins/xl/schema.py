@@ -48,6 +48,13 @@ def _varchar(name: str, length: int) -> Column:
 def _identity(name: str) -> Column:
     return Column(name, Integer, Identity(), primary_key=True, autoincrement=True)
 
+# (column, varchar length): types after Nazwa3/NipPrefiks are assumptions (see KntKarty).
+BILLING_COLUMNS: tuple[tuple[str, int], ...] = (
+    ("Knt_Nazwa3", 250), ("Knt_NipPrefiks", 2), ("Knt_Kraj", 40), ("Knt_Wojewodztwo", 40), ("Knt_Powiat", 40),
+    ("Knt_Ulica", 60), ("Knt_Adres", 60), ("Knt_KodP", 10), ("Knt_Miasto", 40), ("Knt_Telefon1", 30),
+    ("Knt_Telefon2", 30), ("Knt_Fax", 30), ("Knt_EMail", 255), ("Knt_URL", 255),
+)
+BILLING_COLUMN_NAMES = tuple(name for name, _ in BILLING_COLUMNS)
 
 KntKarty = Table(
     "KntKarty", metadata,
@@ -69,6 +76,10 @@ KntKarty = Table(
     _col("Knt_KnPTyp", SmallInteger),
     _col("Knt_KnPNumer", Integer),
     _col("Knt_KnPParam", TinyInt),
+    # Billing data (sync = ["credit", "billing"]), after the credit columns so positional demo rows only grow.
+    # Nazwa3 and NipPrefiks are in the reference DDL; the others' types are UNCONFIRMED (comarch README §4b):
+    # ``check`` reports what the database says.
+    *(_varchar(name, length) for name, length in BILLING_COLUMNS),
     schema=SCHEMA,
 )
 

@@ -9,9 +9,18 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
-from tradecredit.plugins.comarch import XL_MODE_LABELS, expected_tables, not_checked, streaming
+from tradecredit.plugins.comarch import (
+    XL_MODE_LABELS,
+    check_billing_columns,
+    expected_tables,
+    not_checked,
+    streaming,
+)
 from tradecredit.sdk import (
+    BILLING,
+    CREDIT,
     AdapterContext,
+    BillingRecord,
     CheckResult,
     CheckStatus,
     ConfigError,
@@ -21,6 +30,7 @@ from tradecredit.sdk import (
     LimitState,
     RejectedRow,
     Source,
+    billing_or_rejection,
     create_source_engine,
     install_read_only_guard,
     mask,
@@ -32,6 +42,7 @@ from tradecredit.sdk import (
 
 from . import query
 from .options import XlOptions
+from .schema import BILLING_COLUMN_NAMES
 from .xldates import from_xl_date, to_xl_date, to_xl_timestamp
 
 _LABEL_OF = {mode: label for label, mode in XL_MODE_LABELS.items()}
@@ -49,6 +60,7 @@ class XlSource(Source[XlOptions]):
     """Comarch ERP XL: dated limits (KntLimityK), payer cards, TraPlat receivables, reservations."""
 
     description: ClassVar[str] = "Comarch ERP XL (dated credit limits, payers, receivables, reservations)"
+    kinds: ClassVar[frozenset[str]] = frozenset({CREDIT, BILLING})
 
     def __init__(self, options: XlOptions, context: AdapterContext) -> None:
         super().__init__(options, context)
@@ -113,14 +125,40 @@ class XlSource(Source[XlOptions]):
         return found
 
     # --- reading ----------------------------------------------------------------------------------------
-    def read(self, as_of: datetime) -> Iterator[CreditRecord | RejectedRow]:
+    @property
+    def billing(self) -> bool:
+        """The pipeline syncs billing data: the read selects the card's billing columns too."""
+        return BILLING in self.context.sync
+
+    def read(self, as_of: datetime) -> Iterator[CreditRecord | BillingRecord | RejectedRow]:
         params = self.params(as_of)
+        billing = self.billing
         with streaming(self.engine) as conn:
             mode, _ = self.control_mode(conn)
             arity = self.function_arity(conn) if self.opts.used == "functions" else None
-            result = conn.execute(query.credit_query(self.opts, arity), params)
+            result = conn.execute(query.credit_query(self.opts, arity, billing=billing), params)
             for row in result.mappings():
-                yield self.record(row, as_of, mode)
+                record = self.record(row, as_of, mode)
+                yield record
+                if billing and isinstance(record, CreditRecord):
+                    yield self.build_billing(row, record.code)
+
+    def build_billing(self, row: Mapping[Any, Any], code: str) -> BillingRecord | RejectedRow:
+        """The card's own billing columns (comarch README §4b; docs/billing.md has the mapping). XL has no
+        house/flat columns: ``Knt_Ulica`` holds the street with its number, ``Knt_Adres`` a second address line
+        (inferred); the card has no payment-term column among §4b's, so no payment term is sent."""
+        def text(name: str) -> str | None:
+            value = row[name]
+            return value if value is None or isinstance(value, str) else str(value)
+
+        street = " ".join(p.strip() for p in (text("Knt_Ulica") or "", text("Knt_Adres") or "") if p.strip())
+        return billing_or_rejection(
+            self.name, row["erp_id"], code, countries=self.context.countries, country=text("Knt_Kraj"),
+            name_lines=(text("name1"), text("name2"), text("Knt_Nazwa3")),
+            nip_country=text("Knt_NipPrefiks"), nip=text("nip_e") or text("nip"), street=street,
+            postal_code=text("Knt_KodP"), city=text("Knt_Miasto"), region=text("Knt_Wojewodztwo"),
+            phone=text("Knt_Telefon1") or text("Knt_Telefon2"), email=text("Knt_EMail"),
+        )
 
     def keys(self, as_of: datetime) -> Iterator[str]:
         """Every card code the read may return (one ``SELECT`` of ``Knt_Akronim``): lets the run stream in chunks."""
@@ -249,7 +287,7 @@ class XlSource(Source[XlOptions]):
             tables += [s.Rezerwacje, s.ZamNag, s.ZamElem]
         if self.opts.include_documents_without_payments:
             tables.append(s.TraNag)
-        return expected_tables(tables, dialect)
+        return expected_tables(tables, dialect, omit=() if self.billing else BILLING_COLUMN_NAMES)
 
     def check_references(self) -> list[CheckResult]:
         """The configured branch (``branch_id``, PcK_PicoID) exists in CDN.PicoKonfig."""
@@ -290,10 +328,14 @@ class XlSource(Source[XlOptions]):
         except Exception as exc:  # noqa: BLE001 - check reports, never raises
             results.append(_failed("xl.connect", exc))
             return results
+        if self.billing:
+            results.append(check_billing_columns(self.engine, "xl.billing_columns", "KntKarty", BILLING_COLUMN_NAMES))
         counts = {"records": 0, "rejected": 0, "limited": 0, "lapsed": 0, "unlimited": 0, "none": 0, "overlapping": 0}
         first_rejections: list[str] = []
         try:
             for item in self.read(as_of):
+                if isinstance(item, BillingRecord) or getattr(item, "kind", CREDIT) != CREDIT:
+                    continue  # billing data: counted by the pipeline check, not here
                 if isinstance(item, RejectedRow):
                     counts["rejected"] += 1
                     if len(first_rejections) < 5:

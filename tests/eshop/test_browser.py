@@ -250,3 +250,30 @@ def test_a_lapsed_limit_shows_no_credit_and_blocks(page, shop, send, make_record
     assert messages(page) == [BLOCK_MESSAGE_PL]
     order(page, shop, "online", papier=1)
     assert page.locator("#order-placed").count() == 1
+
+
+def test_customer_zone_shows_the_billing_data_the_target_sent(page, shop, target, make_record):
+    """Issue 14: billing data written through the real ``eshop`` target (feed v3) is in the customer zone."""
+    from tradecredit.core.billing import CountryTable, billing_or_rejection
+    from tradecredit.core.engine import degrade_mode
+    from tradecredit.sdk import OutgoingItem
+
+    record = make_record("K1", limit="10000.00")
+    billing = billing_or_rejection("erp", 1, "K1", countries=CountryTable(), country="Niemcy",
+                                   name_lines=("Alfa", "GmbH"), nip_country="DE", nip="123456789",
+                                   street="Hauptstraße", house="5", postal_code="10115", city="Berlin",
+                                   email="info@alfa.de", payment_days=30)
+    mode = degrade_mode(record.control_mode, target.native_modes)
+    credit, part = target.payload(record, {}, mode), target.billing_payload(billing, {})
+    item = OutgoingItem(key=record.key, code=record.code, payload={**credit, **part}, record=record, mode=mode,
+                        parts={"credit": credit, "billing": part}, billing=billing)
+    assert [r.status.value for r in target.write([item])] == ["confirmed"]
+    login(page, shop, "K1")
+    page.goto(shop.url + "/strefa-klienta")
+    assert page.inner_text("#zone-billing h2") == "Dane do faktury"
+    assert page.inner_text("#zone-billing-name") == "Alfa GmbH"
+    assert page.inner_text("#zone-billing-tax-id") == "DE123456789"
+    assert page.inner_text("#zone-billing-address").split() == ["Hauptstraße", "5", "10115", "Berlin,", "DE"]
+    assert page.inner_text("#zone-billing-email") == "info@alfa.de"
+    assert page.inner_text("#zone-billing-payment-days") == "30 dni"
+    assert page.locator("#zone-billing-phone").count() == 0  # no phone on the card: not shown

@@ -171,7 +171,7 @@ def test_sandbox_command_serves_the_storefront(tmp_path):
             except httpx.TransportError:
                 assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read() if proc.stdout else ""
                 time.sleep(0.1)
-        assert r.json()["limits_enabled"] is True and r.json()["contract"] == "tradecredit-credit-feed/2"
+        assert r.json()["limits_enabled"] is True and r.json()["contract"] == "tradecredit-credit-feed/3"
     finally:
         proc.terminate()
         proc.wait(10)
