@@ -8,7 +8,7 @@ ledger diff, batching, retries of failed customers on the next run, the report a
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar, get_args
 from pydantic import BaseModel, ConfigDict, Field
 
 from .engine import DEFAULT_POLICY, CreditPolicy, ModeMapping, ValueReason
-from .records import ControlMode, CreditRecord, RejectedRow
+from .records import ControlMode, CreditRecord, RejectedRow, normalise_code
 
 
 class PluginOptions(BaseModel):
@@ -107,6 +107,17 @@ class Source(_Adapter[OptionsT], ABC):
     def read(self, as_of: datetime) -> Iterator[CreditRecord | RejectedRow]:
         """Yield one ``CreditRecord`` per customer, or a ``RejectedRow`` saying why a row is unusable."""
 
+    def read_codes(self, codes: Sequence[str], as_of: datetime) -> Iterator[CreditRecord | RejectedRow]:
+        """The records (or rejections) of just these customer codes (optional; ``tradecredit explain``).
+
+        Codes compare normalised (``normalise_code``), like matching. Override it with a query filtered by code:
+        the default reads the whole snapshot and filters it, which is correct but as slow as a run.
+        """
+        wanted = {normalise_code(c) for c in codes}
+        for item in self.read(as_of):
+            if item.code is not None and normalise_code(item.code) in wanted:
+                yield item
+
     def check(self, as_of: datetime) -> list[CheckResult]:
         """Connectivity and data-shape checks for ``tradecredit check``."""
         return []
@@ -139,6 +150,12 @@ class OutgoingItem(BaseModel):
     match: dict[str, Any] = Field(default_factory=dict, description="shop-side identity from Target.match")
     record: CreditRecord
     mode: ModeMapping
+    reasons: dict[str, str] = Field(default_factory=dict, description="payload key → ValueReason code of its value "
+                                    "(Target.value_reasons); reports and the audit trail show it")
+    previous: dict[str, Any] | None = Field(default=None, description="the ledger's last confirmed payload "
+                                            "(None: never confirmed, or a full refresh): the audit's old values")
+    credit: dict[str, Any] = Field(default_factory=dict, description="the engine's verdict as recorded in the "
+                                   "audit trail (core.book.credit_facts)")
 
 
 class ItemResult(BaseModel):
@@ -176,6 +193,15 @@ class Target(_Adapter[OptionsT], ABC):
     def supported_modes(self) -> frozenset[ControlMode]:
         """The modes this instance enforces: ``native_modes``, unless its options narrow or widen them."""
         return self.native_modes
+
+    def value_reasons(self, record: CreditRecord, mode: ModeMapping) -> Mapping[str, ValueReason]:
+        """Payload key → why its value is what it is (optional): the ``EffectiveCredit`` reason the key was
+        derived from (``effective_credit(record, self.context.policy, mode=mode.effective).reasons()``).
+
+        Plan rows, the audit trail and ``tradecredit explain`` show it next to the value. Keys left out show no
+        reason. The default names none.
+        """
+        return {}
 
     def unsupported(self, record: CreditRecord) -> Unsupported | None:
         """Why this target cannot represent ``record`` (e.g. its currency), or ``None``.

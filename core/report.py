@@ -101,6 +101,8 @@ class PlannedChange(BaseModel):
         description="ledger: last value the shop confirmed to tradecredit; shop: read from the shop during this "
         "dry run (Target.current); None: unknown (old is then None too)",
     )
+    reason: str | None = Field(default=None, description="why the new value is what it is: a ValueReason code "
+                               "(docs/engine.md), when the target names one (Target.value_reasons)")
 
 
 class RunReport(BaseModel):
@@ -208,15 +210,23 @@ def render_text(report: RunReport, *, limit: int = 20) -> str:
         shown = ", ".join(report.unmatched[:limit])
         more = f" … and {len(report.unmatched) - limit} more" if len(report.unmatched) > limit else ""
         lines += ["", f"No shop account for: {shown}{more}"]
-    if report.dry_run and report.plan:
-        lines += [
-            "",
-            f"Planned changes ({len(report.plan)} field(s)). \"before\" is what the shop holds, as far as we know:",
-            "  (ledger) = last value the shop confirmed to tradecredit; (shop now) = read from the shop for this",
-            "  preview; ? = unknown (not in the ledger, and the shop did not say)",
-        ]
-        rows = [(p.code, p.field, before_text(p), _fmt(p.new)) for p in report.plan[: limit * 5]]
-        lines += ["  " + r for r in text_table(rows, ("customer", "field", "before", "after sync"))]
+    if report.plan:
+        if report.dry_run:
+            lines += [
+                "",
+                f"Planned changes ({len(report.plan)} field(s)). \"before\" is what the shop holds, as far as we know:",
+                "  (ledger) = last value the shop confirmed to tradecredit; (shop now) = read from the shop for this",
+                "  preview; ? = unknown (not in the ledger, and the shop did not say)",
+            ]
+        else:
+            lines += [
+                "",
+                f"Written and confirmed by the shop ({len(report.plan)} field(s)). \"before\" is the value the shop",
+                "  had confirmed before this run (ledger); ? = never confirmed by this pipeline",
+            ]
+        rows = [(p.code, p.field, before_text(p), _fmt(p.new), p.reason or "") for p in report.plan[: limit * 5]]
+        after = "after sync" if report.dry_run else "written"
+        lines += ["  " + r for r in text_table(rows, ("customer", "field", "before", after, "why (reason code)"))]
         if len(report.plan) > limit * 5:
             lines.append(f"  … {len(report.plan) - limit * 5} more (use --json for all)")
     if report.warnings:
@@ -250,6 +260,13 @@ def _fmt(value: Any) -> str:
 def held_text(payload: dict[str, Any]) -> str:
     """``field = value, …`` of a payload the shop confirmed (for "the shop still holds …" lines)."""
     return ", ".join(f"{k} = {_fmt(v)}" for k, v in sorted(payload.items()))
+
+
+def render_change(change: dict[str, Any]) -> str:
+    """One audit change (``core.book.changes``): ``field: old → new (reason)``; ``?`` for a never confirmed old."""
+    before = _fmt(change.get("old")) if change.get("known_old", True) else "?"
+    why = f" ({change['reason']})" if change.get("reason") else ""
+    return f"{change['field']}: {before} → {_fmt(change.get('new'))}{why}"
 
 
 _SOURCE_MARK = {"ledger": "(ledger)", "shop": "(shop now)"}

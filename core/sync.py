@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -21,8 +21,9 @@ from pydantic import TypeAdapter
 
 from .adapters import AdapterContext, AdapterT, ItemStatus, KeyValueCache, OutgoingItem, Source, Target
 from .batches import chunks
+from .book import changes, credit_facts
 from .config import Config, ConfiguredAdapter, load_config
-from .engine import DEFAULT_POLICY, CreditPolicy, ModeMapping, degrade_mode
+from .engine import DEFAULT_POLICY, CreditPolicy, ModeMapping, degrade_mode, effective_credit
 from .errors import ConfigError, DataError, RunFailed, TradeCreditError, TransientError
 from .lease import Lease, LeaseLostError, StopRequested
 from .plugins import PluginHost, get_host
@@ -106,6 +107,7 @@ def read_records(
 def diff_fields(
     old: dict[str, Any] | None, new: dict[str, Any], code: str, *,
     old_source: Literal["ledger", "shop"] | None = "ledger", hidden: frozenset[str] = frozenset(),
+    reasons: Mapping[str, str] | None = None,
 ) -> list[PlannedChange]:
     """The plan rows of one customer: fields whose value would change, and fields whose old value is unknown.
 
@@ -113,13 +115,16 @@ def diff_fields(
     (partial: a key missing there is unknown). ``hidden`` are the target's identity fields.
     """
     known = old or {}
+    why = reasons or {}
     keys = set(new) | (set(known) if old_source == "ledger" else set())
     rows = []
     for k in sorted(keys - hidden):
         if k not in known:
-            rows.append(PlannedChange(code=code, field=k, old=None, new=new.get(k), old_source=None))
+            rows.append(PlannedChange(code=code, field=k, old=None, new=new.get(k), old_source=None,
+                                      reason=why.get(k)))
         elif known[k] != new.get(k):
-            rows.append(PlannedChange(code=code, field=k, old=known[k], new=new.get(k), old_source=old_source))
+            rows.append(PlannedChange(code=code, field=k, old=known[k], new=new.get(k), old_source=old_source,
+                                      reason=why.get(k)))
     return rows
 
 
@@ -377,9 +382,13 @@ def _execute(
             # Decoding the old payload of every changed customer also makes a corrupt entry a loud error.
             if previous is not None:
                 ledger_payloads[key] = previous.payload
+            # The engine's verdict and the reason of each value travel with the item into the plan and the audit.
+            verdict = effective_credit(record, target.context.policy, mode=mode.effective)
             outgoing.append(
                 OutgoingItem(key=key, code=record.code, payload=payload, match=matches[record.code],
-                             record=record, mode=mode)
+                             record=record, mode=mode,
+                             reasons={k: v.value for k, v in target.value_reasons(record, mode).items()},
+                             previous=ledger_payloads.get(key), credit=credit_facts(record, verdict))
             )
     counts.unmatched = len(report.unmatched)
     counts.rejected = len(report.rejected)
@@ -400,7 +409,8 @@ def _execute(
     unmatched_items = [ItemRecord(None, code, "unmatched", "no shop account with this code") for code in
                        report.unmatched]
     rejected_items = [ItemRecord(None, p.code, "rejected", p.reason) for p in report.rejected]
-    unsupported_items = [ItemRecord(None, p.code, "unsupported", p.reason) for p in report.unsupported]
+    unsupported_items = [ItemRecord(None, p.code, "unsupported", p.reason, detail={"reason_code": p.reason_code})
+                         for p in report.unsupported]
     if info.run_id is not None:
         # Only outcomes that changed since they were last recorded get an audit row; the rest is counted.
         store.record_outcomes(info.run_id, info.pipeline, info.target,
@@ -434,9 +444,11 @@ def _plan(
     hidden = target.identity_fields
     for item in outgoing:
         if item.key in ledger_payloads:
-            rows = diff_fields(ledger_payloads[item.key], item.payload, item.code, old_source="ledger", hidden=hidden)
+            rows = diff_fields(ledger_payloads[item.key], item.payload, item.code, old_source="ledger", hidden=hidden,
+                               reasons=item.reasons)
         else:
-            rows = diff_fields(shop.get(item.key), item.payload, item.code, old_source="shop", hidden=hidden)
+            rows = diff_fields(shop.get(item.key), item.payload, item.code, old_source="shop", hidden=hidden,
+                               reasons=item.reasons)
         report.plan.extend(rows)
 
 
@@ -490,7 +502,8 @@ def _write(
             if result is not None and result.status is ItemStatus.CONFIRMED:
                 written = item.payload if result.written_payload is None else result.written_payload
                 confirmed.append((item.key, item.code, written))
-                trail.append(ItemRecord(item.key, item.code, "written", None, written))
+                detail = _written_detail(report, target, item, written)
+                trail.append(ItemRecord(item.key, item.code, "written", None, written, detail))
                 outcome.confirmed.append(item.key)
                 outcome.records[item.key] = item.record
                 continue
@@ -501,7 +514,7 @@ def _write(
             else:
                 reason = "not confirmed: the shop's answer did not mention this customer"
             report.failed.append(Problem(code=item.code, erp_id=item.record.erp_id, reason=reason))
-            trail.append(ItemRecord(item.key, item.code, "failed", reason, item.payload))
+            trail.append(ItemRecord(item.key, item.code, "failed", reason, item.payload, {"credit": item.credit}))
             outcome.failed.append(item.key)
         store.record_batch(info.run_id, info.pipeline, info.target, confirmed, trail)
         counts.written += len(outcome.confirmed)
@@ -514,3 +527,17 @@ def _write(
         if progress:
             progress("writing", min((index + 1) * target.batch_size(), len(outgoing)), len(outgoing))
     return unreachable
+
+
+def _written_detail(
+    report: RunReport, target: Target[Any], item: OutgoingItem, written: dict[str, Any]
+) -> dict[str, Any]:
+    """What a confirmed write changed (old → new, each with its reason) and the engine's verdict, for the audit
+    trail; the same rows become the real run's plan (its report keeps what was written)."""
+    rows = changes(item.previous, written, item.reasons, target.identity_fields)
+    report.plan.extend(
+        PlannedChange(code=item.code, field=r["field"], old=r["old"], new=r["new"], reason=r["reason"],
+                      old_source="ledger" if r["known_old"] else None)
+        for r in rows
+    )
+    return {"changes": rows, "credit": item.credit}

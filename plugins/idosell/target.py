@@ -47,6 +47,7 @@ from tradecredit.sdk import (
     Target,
     TransientError,
     Unsupported,
+    ValueReason,
     degrade_mode,
     effective_credit,
     mask,
@@ -284,6 +285,12 @@ class IdoSellTarget(Target[IdoSellOptions]):
             "clientTradeCreditLimitExternal": format(limit, "f"),
             "clientBalanceAmountExternal": format(balance, "f"),
         }
+
+    def value_reasons(self, record: CreditRecord, mode: ModeMapping) -> dict[str, ValueReason]:
+        """The limit is the engine's shop limit, the balance its shop debt: each carries that value's reason."""
+        decided = self.shop_values(record, mode)[2]
+        return {"clientTradeCreditLimitExternal": decided.shop_limit_reason,
+                "clientBalanceAmountExternal": decided.shop_debt_reason}
 
     def shop_values(self, record: CreditRecord, mode: ModeMapping) -> tuple[Decimal, Decimal, EffectiveCredit]:
         """(limit, balance) IdoSell gets, mapped from the engine's decision, and that decision (with its reasons).

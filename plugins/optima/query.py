@@ -8,6 +8,7 @@ the cards assigned to that workstation (``CDN.KntESklepy``). Every statement her
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -154,8 +155,12 @@ def assigned_to_workstation(workstation: int | str | None) -> ColumnElement:
     )
 
 
-def read_statement(q: ReadQuery, day_start: datetime) -> Select:
-    """The one statement of a run: one row per contractor card, ordered by ``Knt_KntId``."""
+def read_statement(q: ReadQuery, day_start: datetime, codes: Sequence[str] | None = None) -> Select:
+    """The one statement of a run: one row per contractor card, ordered by ``Knt_KntId``.
+
+    ``codes`` (``tradecredit explain``): only the cards with these codes, compared trimmed and case-insensitively
+    (a code with inner runs of spaces is not found this way; the run reads it).
+    """
     pay = payments_aggregate(q, day_start)
     amounts = [
         _amount(K.c.Knt_LimitKredytu, q).label("limit_amount"),
@@ -181,6 +186,8 @@ def read_statement(q: ReadQuery, day_start: datetime) -> Select:
         conditions.append(or_(K.c.Knt_Nieaktywny == 0, K.c.Knt_Nieaktywny.is_(None)))
     if q.only_assigned:
         conditions.append(assigned_to_workstation(q.workstation))
+    if codes is not None:
+        conditions.append(func.lower(func.trim(K.c.Knt_Kod)).in_(sorted({c.strip().lower() for c in codes})))
     return select(*columns).select_from(source).where(*conditions).order_by(K.c.Knt_KntId)
 
 

@@ -39,6 +39,7 @@ from tradecredit.sdk import (
     mask,
     mode_from_code,
     mssql_url,
+    normalise_code,
     record_or_rejection,
     to_money,
 )
@@ -244,6 +245,17 @@ class OptimaSource(Source[OptimaOptions]):
             # No card came back (an empty database, or no card assigned to the workstation): the workstation
             # setting was never seen, so check it on its own; a wrong one must not pass as "no customers".
             self._mode_of(self._pick_workstation(self._workstations()))
+
+    def read_codes(self, codes: Sequence[str], as_of: datetime) -> Iterator[CreditRecord | RejectedRow]:
+        """Only these customers: the run's statement filtered by ``Knt_Kod`` (``tradecredit explain``)."""
+        mode: ControlMode | None = self.options.control_mode
+        wanted = {normalise_code(c) for c in codes}
+        for row in self._stream(read_statement(self.query(), self.day_start(as_of), codes)):
+            if mode is None:
+                mode = self._mode_from_row(row)
+            result = self.build(row, mode, as_of)
+            if result is not None and result.code is not None and normalise_code(result.code) in wanted:
+                yield result
 
     def _mode_from_row(self, row: Any) -> ControlMode:
         """The mode from the workstation columns of the read; anything but one match is resolved on the list."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -24,6 +24,7 @@ from tradecredit.sdk import (
     install_read_only_guard,
     mask,
     mode_from_code,
+    normalise_code,
     record_or_rejection,
     round_money,
 )
@@ -119,6 +120,19 @@ class XlSource(Source[XlOptions]):
             result = conn.execute(query.credit_query(self.opts, arity), params)
             for row in result.mappings():
                 yield self.record(row, as_of, mode)
+
+    def read_codes(self, codes: Sequence[str], as_of: datetime) -> Iterator[CreditRecord | RejectedRow]:
+        """Only these customers: the run's statement filtered by ``Knt_Akronim`` (``tradecredit explain``)."""
+        params = self.params(as_of)
+        wanted = {normalise_code(c) for c in codes}
+        with streaming(self.engine) as conn:
+            mode, _ = self.control_mode(conn)
+            arity = self.function_arity(conn) if self.opts.used == "functions" else None
+            result = conn.execute(query.credit_query(self.opts, arity, codes=codes), params)
+            for row in result.mappings():
+                item = self.record(row, as_of, mode)
+                if item.code is not None and normalise_code(item.code) in wanted:
+                    yield item
 
     def record(self, row: Mapping[Any, Any], as_of: datetime, mode: ControlMode) -> CreditRecord | RejectedRow:
         """Turn one result row into a record, or a rejection naming every problem found."""
