@@ -10,9 +10,11 @@ import csv
 import io
 import json
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from functools import wraps
 from pathlib import Path
 from typing import Any
 
@@ -119,7 +121,7 @@ def _explain_pipeline_text(p: Mapping[str, Any], lang: Lang) -> list[str]:
         lines.append("  " + t("x.degraded", lang, requested=mode["requested"], effective=mode["effective"]))
     if facts:
         lines += ["", t("x.verdict", lang) + ":"]
-        lines += ["  " + r for r in text_table(verdict_rows(facts, lang), (t("value", lang), "", t("reason", lang)))]
+        lines += ["  " + r for r in text_table(verdict_rows(facts, lang), ("", t("value", lang), t("reason", lang)))]
     order = p.get("order")
     if order:
         lines += ["", t("x.order", lang, amount=money(order["amount"], facts["currency"] if facts else "PLN", lang))
@@ -153,7 +155,7 @@ def _explain_pipeline_text(p: Mapping[str, Any], lang: Lang) -> list[str]:
         rows = [(k, value_text(v, lang), (p["reasons"].get(k) or ""),
                  reason_text(p["reasons"].get(k), facts, lang))
                 for k, v in sorted(p["payload"].items()) if k not in hidden]
-        lines += ["  " + r for r in text_table(rows, (t("field", lang), t("value", lang), "code", t("reason", lang)))]
+        lines += ["  " + r for r in text_table(rows, (t("field", lang), t("value", lang), t("reason_code", lang), t("reason", lang)))]
         lines.append("")
         if p["unchanged"]:
             lines.append(t("x.unchanged", lang))
@@ -386,5 +388,31 @@ def register(cli: click.Group) -> None:
 
     for command in (explain_command, customers_command, history_command, console_command):
         if command.callback is not None:
-            command.callback = exit_codes_for_errors(command.callback)
+            command.callback = _with_exit_codes(command.callback, exit_codes_for_errors)
         cli.add_command(command)
+
+
+@dataclass(frozen=True)
+class _ClickError:
+    error: click.ClickException
+
+
+def _with_exit_codes(callback: Callable[..., Any], guard: Callable[..., Any]) -> Callable[..., Any]:
+    """``guard`` (the CLI's error → exit code mapping) for everything but click's own usage errors (exit 2)."""
+
+    def shielded(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return callback(*args, **kwargs)
+        except click.ClickException as exc:
+            return _ClickError(exc)
+
+    guarded = guard(shielded)
+
+    @wraps(callback)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        result = guarded(*args, **kwargs)
+        if isinstance(result, _ClickError):
+            raise result.error
+        return result
+
+    return run

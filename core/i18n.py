@@ -90,6 +90,7 @@ CATALOG: dict[str, dict[Lang, str]] = {
     "outcome": {"pl": "Wynik", "en": "Outcome"},
     "changes": {"pl": "Zmiany", "en": "Changes"},
     "reason": {"pl": "Powód", "en": "Reason"},
+    "reason_code": {"pl": "Kod powodu", "en": "Reason code"},
     "field": {"pl": "Pole", "en": "Field"},
     "value": {"pl": "Wartość", "en": "Value"},
     "before": {"pl": "Przed", "en": "Before"},

@@ -63,7 +63,9 @@ def create_app(config: Config, *, explain: bool = True) -> Starlette:
     env = templates.env
     env.globals.update(t=t, money=money, percent=percent, reason_text=reason_text, value_text=value_text,
                        change_text=change_text, verdict_rows=verdict_rows, langs=LANGS)
-    env.filters["when"] = lambda value, lang: when(value, lang, tz)
+    env.filters["when"] = lambda value, lang: when(
+        datetime.fromisoformat(value) if isinstance(value, str) else value, lang, tz)
+    env.globals["num"] = lambda value, decimals, lang: charts.number(float(value), decimals, lang == "pl")
 
     def lang_of(request: Request) -> Lang:
         wanted = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE) or console.lang
@@ -145,7 +147,8 @@ def create_app(config: Config, *, explain: bool = True) -> Starlette:
             chart = charts.bars_and_line(
                 t("duration", lang) + " / " + t("written", lang), [f"#{r['id']}" for r in runs],
                 (t("duration", lang) + " [s]", [(r["finished_at"] - r["started_at"]).total_seconds() for r in runs]),
-                (t("written", lang), [float(r["counts"].get("written", 0)) for r in runs]), chart_id="runs-chart")
+                (t("written", lang), [float(r["counts"].get("written", 0)) for r in runs]), chart_id="runs-chart",
+                decimal_comma=lang == "pl")
         return page(request, "home.html", session, pipelines=items, chart=chart)
 
     async def run_page(request: Request, session: Session, store: StateStore) -> Response:
@@ -197,14 +200,17 @@ def create_app(config: Config, *, explain: bool = True) -> Starlette:
         code = request.path_params["code"]
         order = request.query_params.get("order") or None
         rows = controller.history(store, code)
-        points = controller.series(rows)
+        # One pipeline's writes: two shops written the same values would only draw every point twice.
+        shown = request.query_params.get("pipeline") or next((r["pipeline"] for r in rows if r["facts"]), None)
+        points = controller.series(r for r in rows if r["pipeline"] == shown)
         chart = ""
         if points:
             chart = charts.lines(
-                f"{t('limit', lang)} / {t('used', lang)} / {t('available', lang)}",
+                f"{t('limit', lang)} / {t('used', lang)} / {t('available', lang)} ({shown})",
                 [when(p["at"], lang, tz)[:10] for p in points],
                 [(t("limit", lang), [p["limit"] for p in points]), (t("used", lang), [p["used"] for p in points]),
-                 (t("available", lang), [p["available"] for p in points])], chart_id="customer-chart")
+                 (t("available", lang), [p["available"] for p in points])], chart_id="customer-chart",
+                decimal_comma=lang == "pl")
         data: dict[str, Any] | None = None
         error = None
         if explain:

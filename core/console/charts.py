@@ -16,20 +16,27 @@ def _scale(values: Sequence[float | None]) -> tuple[float, float]:
     return (low, high if high > low else low + 1.0)
 
 
-def _axis(low: float, high: float, fmt: str = "{:,.0f}") -> list[str]:
+def number(value: float, decimals: int, decimal_comma: bool = True) -> str:
+    """``12 345,67`` (Polish: non-breaking-space groups, comma) or ``12,345.67``."""
+    text = f"{value:,.{decimals}f}"
+    return text.replace(",", "\u00a0").replace(".", ",") if decimal_comma else text
+
+
+def _axis(low: float, high: float, decimal_comma: bool) -> list[str]:
     out = []
+    decimals = 0 if high - low >= 20 else 1 if high - low >= 2 else 2
     for i in range(5):
         value = low + (high - low) * i / 4
         y = PAD_T + (HEIGHT - PAD_T - PAD_B) * (1 - i / 4)
         out.append(f'<line x1="{PAD_L}" x2="{WIDTH - PAD_R}" y1="{y:.1f}" y2="{y:.1f}" stroke="#ddd"/>')
-        label = fmt.format(value).replace(",", "\u00a0")
+        label = number(value, decimals, decimal_comma)
         out.append(f'<text x="{PAD_L - 6}" y="{y + 4:.1f}" text-anchor="end" font-size="11">{escape(label)}</text>')
     return out
 
 
 def _x(i: int, n: int) -> float:
-    span = WIDTH - PAD_L - PAD_R
-    return PAD_L + (span * i / (n - 1) if n > 1 else span / 2)
+    """The centre of the i-th of n bands: bars stay inside the plot, points line up with them."""
+    return PAD_L + (WIDTH - PAD_L - PAD_R) * (i + 0.5) / max(n, 1)
 
 
 def _y(v: float, low: float, high: float) -> float:
@@ -63,11 +70,11 @@ def _polyline(color: str, points: Sequence[str]) -> str:
 
 
 def lines(title: str, labels: Sequence[str], series: Sequence[tuple[str, Sequence[Decimal | None]]],
-          chart_id: str = "chart") -> str:
+          chart_id: str = "chart", decimal_comma: bool = True) -> str:
     """One polyline per series (``None``: no value, the line breaks), a point per label."""
     values = [None if v is None else float(v) for _, vs in series for v in vs]
     low, high = _scale(values)
-    body = _axis(low, high)
+    body = _axis(low, high, decimal_comma)
     n = len(labels)
     for k, (_, vs) in enumerate(series):
         color = COLORS[k % len(COLORS)]
@@ -87,12 +94,12 @@ def lines(title: str, labels: Sequence[str], series: Sequence[tuple[str, Sequenc
 
 
 def bars_and_line(title: str, labels: Sequence[str], bars: tuple[str, Sequence[float]],
-                  line: tuple[str, Sequence[float]], chart_id: str = "chart") -> str:
+                  line: tuple[str, Sequence[float]], chart_id: str = "chart", decimal_comma: bool = True) -> str:
     """Bars (e.g. run durations, left scale) with a line (e.g. written counts, scaled to the same height)."""
     n = len(labels)
     low, high = _scale(list(bars[1]))
-    body = _axis(low, high, "{:,.1f}")
-    width = max(4.0, (WIDTH - PAD_L - PAD_R) / max(n, 1) * 0.6)
+    body = _axis(low, high, decimal_comma)
+    width = max(2.0, (WIDTH - PAD_L - PAD_R) / max(n, 1) * 0.6)
     for i, v in enumerate(bars[1]):
         y = _y(v, low, high)
         body.append(f'<rect x="{_x(i, n) - width / 2:.1f}" y="{y:.1f}" width="{width:.1f}" '
@@ -104,5 +111,6 @@ def bars_and_line(title: str, labels: Sequence[str], bars: tuple[str, Sequence[f
     for i, v in enumerate(line[1]):
         body.append(f'<circle cx="{_x(i, n):.1f}" cy="{_y(v, lo2, hi2):.1f}" r="3" fill="{COLORS[1]}">'
                     f'<title>{v:g}</title></circle>')
-    right = f'<text x="{WIDTH - PAD_R}" y="{PAD_T + 10}" text-anchor="end" font-size="11">max {hi2:g}</text>'
+    right = (f'<text x="{WIDTH - PAD_R}" y="{PAD_T - 4}" text-anchor="end" font-size="11">'
+             f'{escape(line[0])}: max {hi2:g}</text>')
     return _svg([*body, right, *_x_labels(labels), *_legend([bars[0], line[0]])], title, chart_id)

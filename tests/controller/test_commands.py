@@ -1,0 +1,131 @@
+"""explain, customers, history and the reasons in plans and the audit trail, through the real CLI (issue 15)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from tradecredit.core.engine import BLOCK_MESSAGE_EN, BLOCK_MESSAGE_PL
+from tradecredit.core.state import StateStore
+
+NBSP = "\u00a0"
+
+
+def test_explain_answers_why_a_customer_is_blocked_and_what_the_next_run_sends(book, capsys):
+    book.run_all()
+    out = book.cli("explain", "K000004", "--order", "100", "--lang", "pl").output
+    with capsys.disabled():
+        print("\n" + out)
+    # The ERP values behind the verdict, the Polish way.
+    assert f"2{NBSP}300,00{NBSP}zł" in out and f"367,16{NBSP}zł" in out
+    # The reason of the value, in words, with the amounts: the overdue rule under BLOCK.
+    assert f"brak kredytu kupieckiego: zaległości 367,16{NBSP}zł > limit zaległości 0,00{NBSP}zł" in out
+    assert "blocked_by_overdue" in out
+    # The decision on a deferred order of 100 zł and the customer's message, verbatim.
+    assert "ODRZUCONE" in out and BLOCK_MESSAGE_PL in out
+    # What each shop last confirmed and when, and that the next run sends nothing.
+    assert out.count("Ostatnio potwierdzone przez sklep:") == 2
+    assert out.count("Następny przebieg nic nie wyśle") == 2
+    english = book.cli("explain", "K000004", "--order", "100", "--lang", "en").output
+    assert "no deferred credit: overdue 367.16 PLN > overdue limit 0.00 PLN" in english
+    assert "REFUSED" in english and BLOCK_MESSAGE_EN in english and "zł" not in english
+
+
+def test_explain_reads_only_that_customer_and_shows_the_next_change(book):
+    book.run_all()
+    book.set_limit("K000002", "12000.00")
+    data = json.loads(book.cli("explain", "K000002", "--json").output)
+    (source,) = data["sources"].values()
+    assert source["found"] and source["record"]["credit_limit"] == "12000.00"
+    idosell = next(p for p in data["pipelines"] if p["pipeline"] == "to-idosell")
+    assert idosell["confirmed"]["payload"]["clientTradeCreditLimitExternal"] == "10000.00"
+    assert idosell["unchanged"] is False
+    assert idosell["next_run"] == [{"field": "clientTradeCreditLimitExternal", "old": "10000.00", "new": "12000.00",
+                                    "known_old": True, "reason": "from_erp"}]
+    text = book.cli("explain", "K000002", "--lang", "en").output
+    assert "The next run sends 1 change(s)" in text and "10000.00 → 12000.00  (from_erp)" in text
+    missing = book.cli("explain", "NOPE-1", "--lang", "en", code=1)
+    assert "Customer NOPE-1 is not in the ERP" in missing.output
+
+
+def test_a_real_runs_report_and_audit_trail_keep_old_new_and_the_reason(book):
+    book.run_all()
+    book.set_limit("K000002", "12000.00")
+    run = book.cli("run", "to-idosell")
+    assert "Written and confirmed by the shop (1 field(s))" in run.output
+    assert "clientTradeCreditLimitExternal" in run.output and "from_erp" in run.output
+    report = json.loads(book.cli("run", "to-idosell", "--json").output)
+    assert report["plan"] == []  # nothing changed since
+    history = json.loads(book.cli("state", "history", "--json").output)
+    written_run = next(r["id"] for r in history if r["pipeline"] == "to-idosell" and r["counts"].get("written"))
+    items = book.cli("state", "history", "--run", str(written_run)).output
+    assert "clientTradeCreditLimitExternal: 10000.00 → 12000.00 (from_erp)" in items
+    store = StateStore.open(book.config.state.url, read_only=True)
+    try:
+        saved = store.run(written_run)
+        assert saved is not None
+        assert saved["report"]["plan"][0]["reason"] == "from_erp"
+        (item,) = store.run_items(written_run)
+        assert item["detail"]["credit"]["credit_limit"] == "12000.00"
+    finally:
+        store.close()
+    # The first write of K000004 says why IdoSell got a limit of 0.
+    first = min(r["id"] for r in history if r["pipeline"] == "to-idosell")
+    first_items = book.cli("state", "history", "--run", str(first)).output
+    assert "clientTradeCreditLimitExternal: ? → 0.00 (blocked_by_overdue)" in first_items
+
+
+def test_history_shows_each_confirmed_change_with_when_and_which_run(book, capsys):
+    book.run_all()
+    book.set_limit("K000002", "12000.00")
+    book.run_all()
+    out = book.cli("history", "K000002", "--pipeline", "to-idosell", "--lang", "pl").output
+    assert "Historia klienta K000002" in out
+    assert f"clientTradeCreditLimitExternal: 10{NBSP}000,00 → 12{NBSP}000,00 (from_erp: z ERP)" in out
+    assert out.count("zapisano") == 2
+    rows = json.loads(book.cli("history", "K000002", "--json").output)
+    assert [r["pipeline"] for r in rows].count("to-eshop") == 2
+    newest = rows[0]
+    assert newest["facts"]["limit"] == "12000.00"
+    assert book.cli("history", "NOBODY", "--lang", "en").output.strip() == "No history for customer NOBODY"
+    with capsys.disabled():
+        print("\n" + out)
+
+
+def test_customers_filters_sorts_and_exports(book, tmp_path: Path):
+    book.run_all()
+    blocked = book.cli("customers", "--blocked", "--pipeline", "to-idosell", "--format", "json").output
+    assert [r["code"] for r in json.loads(blocked)] == ["K000004"]
+    over = json.loads(book.cli("customers", "--over", "80", "--pipeline", "to-eshop", "--format", "json").output)
+    assert [(r["code"], r["utilisation_pct"]) for r in over] == [("K000007", "90.0")]
+    by_used = json.loads(book.cli("customers", "--sort", "-used", "--pipeline", "to-eshop", "--format",
+                                  "json").output)
+    assert [r["code"] for r in by_used] == ["K000007", "K000002", "K000004"]
+    future = json.loads(book.cli("customers", "--changed-since", "2099-01-01", "--format", "json").output)
+    assert future == []
+    table = book.cli("customers", "--pipeline", "to-idosell", "--lang", "pl").output
+    assert "Wykorzystany" in table and f"4{NBSP}500,00{NBSP}zł" in table and "3 klient(ów)" in table
+    rows = list(csv.DictReader(io.StringIO(book.cli("customers", "--format", "csv").output)))
+    assert len(rows) == 6 and {r["pipeline"] for r in rows} == {"to-idosell", "to-eshop"}
+    k4 = next(r for r in rows if r["code"] == "K000004" and r["pipeline"] == "to-idosell")
+    assert (k4["blocked"], k4["shop_limit_reason"], k4["overdue"]) == ("True", "blocked_by_overdue", "367.16")
+    xlsx = tmp_path / "book.xlsx"
+    book.cli("customers", "--format", "xlsx", "-o", str(xlsx), "--blocked")
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(xlsx).active
+    values = list(sheet.iter_rows(values_only=True))
+    header = values[0]
+    assert [dict(zip(header, v, strict=True))["code"] for v in values[1:]] == ["K000004", "K000004"]
+    assert dict(zip(header, values[1], strict=True))["overdue"] == 367.16
+    assert book.cli("customers", "--format", "xlsx", code=2).exit_code == 2  # needs -o
+
+
+def test_the_language_defaults_to_the_locale(book):
+    book.run_all()
+    polish = book.cli("customers", env={"LANG": "pl_PL.UTF-8", "LC_ALL": ""}).output
+    english = book.cli("customers", env={"LANG": "en_GB.UTF-8", "LC_ALL": ""}).output
+    assert "Wykorzystany" in polish and "zł" in polish
+    assert "Used" in english and "PLN" in english and "zł" not in english
