@@ -155,7 +155,8 @@ def _explain_pipeline_text(p: Mapping[str, Any], lang: Lang) -> list[str]:
         rows = [(k, value_text(v, lang), (p["reasons"].get(k) or ""),
                  reason_text(p["reasons"].get(k), facts, lang))
                 for k, v in sorted(p["payload"].items()) if k not in hidden]
-        lines += ["  " + r for r in text_table(rows, (t("field", lang), t("value", lang), t("reason_code", lang), t("reason", lang)))]
+        header = (t("field", lang), t("value", lang), t("reason_code", lang), t("reason", lang))
+        lines += ["  " + r for r in text_table(rows, header)]
         lines.append("")
         if p["unchanged"]:
             lines.append(t("x.unchanged", lang))
