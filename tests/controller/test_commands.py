@@ -13,11 +13,10 @@ from tradecredit.core.state import StateStore
 NBSP = "\u00a0"
 
 
-def test_explain_answers_why_a_customer_is_blocked_and_what_the_next_run_sends(book, capsys):
+def test_explain_answers_why_a_customer_is_blocked_and_what_the_next_run_sends(book):
     book.run_all()
     out = book.cli("explain", "K000004", "--order", "100", "--lang", "pl").output
-    with capsys.disabled():
-        print("\n" + out)
+
     # The ERP values behind the verdict, the Polish way.
     assert f"2{NBSP}300,00{NBSP}zł" in out and f"367,16{NBSP}zł" in out
     # The reason of the value, in words, with the amounts: the overdue rule under BLOCK.
@@ -77,7 +76,7 @@ def test_a_real_runs_report_and_audit_trail_keep_old_new_and_the_reason(book):
     assert "clientTradeCreditLimitExternal: ? → 0.00 (blocked_by_overdue)" in first_items
 
 
-def test_history_shows_each_confirmed_change_with_when_and_which_run(book, capsys):
+def test_history_shows_each_confirmed_change_with_when_and_which_run(book):
     book.run_all()
     book.set_limit("K000002", "12000.00")
     book.run_all()
@@ -90,8 +89,7 @@ def test_history_shows_each_confirmed_change_with_when_and_which_run(book, capsy
     newest = rows[0]
     assert newest["facts"]["limit"] == "12000.00"
     assert book.cli("history", "NOBODY", "--lang", "en").output.strip() == "No history for customer NOBODY"
-    with capsys.disabled():
-        print("\n" + out)
+
 
 
 def test_customers_filters_sorts_and_exports(book, tmp_path: Path):

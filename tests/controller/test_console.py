@@ -167,3 +167,41 @@ def test_a_controller_logs_in_filters_opens_a_customer_and_exports(console, brow
         assert "/login" in page.url
     finally:
         context.close()
+
+
+def test_service_run_serves_the_console_when_configured(book):
+    from tradecredit.core.service import Service
+
+    book.run_all()
+    console = book.config.console.model_copy(update={"serve_in_service": True, "listen": "127.0.0.1:0"})
+    service = Service(_scheduled(book.config).model_copy(update={"console": console}), book.world.host)
+    service.start()
+    try:
+        url = service.console.url
+        with httpx.Client(base_url=url) as client:
+            assert client.get("/customers").status_code == 303  # the same login as `tradecredit console`
+            assert _login(client, PASSWORD).status_code == 303
+            assert "K000004" in client.get("/customers").text
+    finally:
+        assert service.shutdown()
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(url + "/login")
+
+
+def test_without_serve_in_service_the_service_serves_no_console(book):
+    from tradecredit.core.service import Service
+
+    service = Service(_scheduled(book.config), book.world.host)
+    service.start()
+    try:
+        assert service.console is None
+    finally:
+        assert service.shutdown()
+
+
+def _scheduled(config: Any) -> Any:
+    """Every pipeline once a day, no catch-up: the service starts and runs nothing during the test."""
+    from datetime import timedelta
+
+    service = config.service.model_copy(update={"every": timedelta(days=1), "catch_up": False, "jitter": None})
+    return config.model_copy(update={"service": service})
