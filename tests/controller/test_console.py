@@ -205,3 +205,61 @@ def _scheduled(config: Any) -> Any:
 
     service = config.service.model_copy(update={"every": timedelta(days=1), "catch_up": False, "jitter": None})
     return config.model_copy(update={"service": service})
+
+
+def _logged_in(config: Any) -> tuple[RunningServer, httpx.Client]:
+    server = serve_in_thread(create_app(config))
+    client = httpx.Client(base_url=server.url)
+    assert _login(client, PASSWORD).status_code == 303
+    return server, client
+
+
+def test_console_lang_and_time_zone_change_what_the_pages_show(book):
+    from zoneinfo import ZoneInfo
+
+    from tradecredit.core.state import StateStore
+
+    book.run_all()
+    store = StateStore.open(book.config.state.url, read_only=True)
+    started = store.history("to-idosell")[0]["started_at"]
+    store.close()
+    console = book.config.console.model_copy(update={"lang": "en", "time_zone": "America/New_York"})
+    server, client = _logged_in(book.config.model_copy(update={"console": console}))
+    try:
+        home = client.get("/").text
+        assert "Pipelines" in home and "Potoki" not in home
+        assert f"{started.astimezone(ZoneInfo('America/New_York')):%Y-%m-%d %H:%M %Z}" in home
+        polish = client.get("/?lang=pl").text
+        assert "Potoki" in polish and f"{started.astimezone(ZoneInfo('America/New_York')):%d.%m.%Y %H:%M}" in polish
+        assert "Potoki" in client.get("/").text  # the switch is remembered
+    finally:
+        client.close()
+        server.stop()
+
+
+def test_a_session_lasts_session_hours():
+    from tradecredit.core.console.session import Signer
+
+    signer = Signer(b"k" * 32, max_age=3600)
+    cookie, session = signer.issue(now=1_000_000.0)
+    assert signer.read(cookie, now=1_000_000.0 + 3599) == session
+    assert signer.read(cookie, now=1_000_000.0 + 3601) is None  # expired
+    assert Signer(b"x" * 32, max_age=3600).read(cookie, now=1_000_000.0) is None  # another key
+
+
+def test_the_console_command_refuses_a_remote_address_and_a_missing_password(book):
+    refused = book.cli("console", "--listen", "0.0.0.0:0", code=3)
+    assert "not a loopback address" in refused.output and "--allow-remote" in refused.output
+    book.path.write_text(book.path.read_text(encoding="utf-8").replace(f'password = "{PASSWORD}"', ""),
+                         encoding="utf-8")
+    assert "[console] password is not set" in book.cli("console", code=3).output
+
+
+def test_commands_without_secrets_read_a_console_password_lazily(book, monkeypatch):
+    book.run_all()
+    monkeypatch.delenv("TC_UNSET_CONSOLE_PASSWORD", raising=False)
+    text = book.path.read_text(encoding="utf-8").replace(f'password = "{PASSWORD}"',
+                                                          'password = { env = "TC_UNSET_CONSOLE_PASSWORD" }')
+    book.path.write_text(text, encoding="utf-8")
+    assert "K000004" in book.cli("customers", "--lang", "en").output
+    assert "TC_UNSET_CONSOLE_PASSWORD" in book.cli("console", code=3).output
