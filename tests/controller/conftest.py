@@ -4,7 +4,6 @@ sandbox and the e-Sklep storefront on loopback), a TOML config file over it, and
 from __future__ import annotations
 
 import importlib.util
-import json
 from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
@@ -24,32 +23,6 @@ PAST = datetime(2025, 2, 1)  # due long ago: overdue whenever the test runs
 FUTURE = datetime(2099, 1, 1)  # never due
 
 
-def toml(data: dict[str, Any]) -> str:
-    """The shapes of the test configs as TOML (tables, nested tables, arrays of pipeline tables)."""
-    def value(v: Any) -> str:
-        return json.dumps(v) if not isinstance(v, bool) else str(v).lower()
-
-    out: list[str] = []
-
-    def table(prefix: str, body: dict[str, Any]) -> None:
-        out.append(f"[{prefix}]")
-        nested = {k: v for k, v in body.items() if isinstance(v, dict)}
-        out.extend(f"{k} = {value(v)}" for k, v in body.items() if k not in nested)
-        for k, v in nested.items():
-            table(f"{prefix}.{k}", v)
-
-    for section in ("state", "engine", "console"):
-        if section in data:
-            table(section, data[section])
-    for section in ("sources", "targets"):
-        for name, body in data[section].items():
-            table(f"{section}.{name}", body)
-    for p in data["pipelines"]:
-        out.append("[[pipelines]]")
-        out.extend(f"{k} = {value(v)}" for k, v in p.items())
-    return "\n".join(out) + "\n"
-
-
 class Book:
     """Three customers in Optima (BLOCK): K000004 over its overdue limit, K000002 well within its limit, K000007
     using 90 % of it. Both shops have accounts for all three."""
@@ -66,7 +39,7 @@ class Book:
         data = world.data({"plugin": "optima", "url": url})
         data["console"] = {"password": PASSWORD}
         self.path = tmp / "tradecredit.toml"
-        self.path.write_text(toml(data), encoding="utf-8")
+        self.path.write_text(credit.toml(data), encoding="utf-8")
         from tradecredit.core.config import parse_config
 
         self.config = parse_config(data, world.host)
