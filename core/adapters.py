@@ -118,6 +118,15 @@ class Source(_Adapter[OptionsT], ABC):
             if item.code is not None and normalise_code(item.code) in wanted:
                 yield item
 
+    def describe(self, record: CreditRecord) -> Mapping[str, str]:
+        """The ERP fields behind each value of ``record`` (optional; ``tradecredit explain`` shows them).
+
+        Keys: ``limit``, ``used``, ``overdue``, ``overdue_limit``, ``mode``; values name the columns and their
+        values as the ERP calls them (``Knt_LimitFlag = 1; Knt_LimitKredytu = 2300.00``), without prose, so the
+        text reads the same in every language of the output. The default describes nothing.
+        """
+        return {}
+
     def check(self, as_of: datetime) -> list[CheckResult]:
         """Connectivity and data-shape checks for ``tradecredit check``."""
         return []

@@ -199,12 +199,13 @@ def explain(
 def _read_one(source: Source[Any], code: str, now: datetime, result: dict[str, Any]) -> CreditRecord | None:
     try:
         items = list(source.read_codes([code], now))
+        record = next((i for i in items if isinstance(i, CreditRecord)), None)
+        fields = dict(source.describe(record)) if record is not None else {}
     finally:
         source.close()
-    record = next((i for i in items if isinstance(i, CreditRecord)), None)
     rejected = [i.reason for i in items if isinstance(i, RejectedRow)]
     result["sources"][source.name] = {
-        "found": record is not None, "rejected": rejected,
+        "found": record is not None, "rejected": rejected, "fields": fields,
         "record": None if record is None else record.model_dump(mode="json"),
     }
     return record

@@ -65,29 +65,35 @@ def render_explain(data: Mapping[str, Any], lang: Lang) -> str:
             lines.append(t("x.not_found", lang, code=code, source=name))
             lines += [t("x.rejected", lang, reason=r) for r in src["rejected"]]
             continue
-        cur = rec["currency"]
         lines.append(t("x.erp", lang, source=name, as_of=when(datetime.fromisoformat(rec["as_of"]), lang)))
-        rows = [
-            (t("name", lang), rec["name"]),
-            (t("business", lang), t("yes" if rec["is_business"] else "no", lang)),
-            (t("limit_state", lang), t(f"state.{rec['limit_state']}", lang)),
-            (t("erp_limit", lang), money(rec["credit_limit"], cur, lang)),
-            (t("used", lang), money(rec["used"], cur, lang)),
-            (t("overdue", lang), money(rec["overdue"], cur, lang)),
-            (t("overdue_limit", lang), money(rec["overdue_limit"], cur, lang)),
-            (t("mode", lang), t(f"mode.{rec['control_mode']}", lang)),
-        ]
-        if rec.get("valid_from") or rec.get("valid_to"):
-            rows.append(("valid", f"{rec.get('valid_from') or '…'} – {rec.get('valid_to') or '…'}"))
-        if rec.get("payer_code"):
-            rows.append(("payer", rec["payer_code"]))
-        lines += ["  " + r for r in text_table(rows, (t("field", lang), t("value", lang)))]
+        rows = [(label, value, src["fields"].get(key, "")) for key, label, value in erp_rows(rec, lang)]
+        lines += ["  " + r for r in text_table(rows, ("", t("value", lang), t("x.fields", lang)))]
         if rec.get("extra"):
             lines += ["", t("x.extra", lang) + ": " + ", ".join(f"{k} = {v}" for k, v in sorted(rec["extra"].items()))]
         lines.append("")
     for p in data["pipelines"]:
         lines += _explain_pipeline_text(p, lang)
     return mask("\n".join(lines).rstrip())
+
+
+def erp_rows(rec: Mapping[str, Any], lang: Lang) -> list[tuple[str, str, str]]:
+    """(key, label, value) of the ERP record; ``key`` names the value in ``Source.describe``."""
+    cur = rec["currency"]
+    rows = [
+        ("name", t("name", lang), rec["name"]),
+        ("business", t("business", lang), t("yes" if rec["is_business"] else "no", lang)),
+        ("limit_state", t("limit_state", lang), t(f"state.{rec['limit_state']}", lang)),
+        ("limit", t("erp_limit", lang), money(rec["credit_limit"], cur, lang)),
+        ("used", t("used", lang), money(rec["used"], cur, lang)),
+        ("overdue", t("overdue", lang), money(rec["overdue"], cur, lang)),
+        ("overdue_limit", t("overdue_limit", lang), money(rec["overdue_limit"], cur, lang)),
+        ("mode", t("mode", lang), t(f"mode.{rec['control_mode']}", lang)),
+    ]
+    if rec.get("valid_from") or rec.get("valid_to"):
+        rows.append(("valid", t("x.valid", lang), f"{rec.get('valid_from') or '…'} – {rec.get('valid_to') or '…'}"))
+    if rec.get("payer_code"):
+        rows.append(("payer", t("x.payer", lang), rec["payer_code"]))
+    return rows
 
 
 def verdict_rows(facts: Mapping[str, Any], lang: Lang) -> list[tuple[str, str, str]]:

@@ -23,6 +23,7 @@ from tradecredit.core.controller_cli import (
     book_cells,
     book_filter,
     change_text,
+    erp_rows,
     export_rows,
     to_csv,
     to_xlsx,
@@ -62,7 +63,7 @@ def create_app(config: Config, *, explain: bool = True) -> Starlette:
     tz = console.time_zone
     env = templates.env
     env.globals.update(t=t, money=money, percent=percent, reason_text=reason_text, value_text=value_text,
-                       change_text=change_text, verdict_rows=verdict_rows, langs=LANGS)
+                       change_text=change_text, verdict_rows=verdict_rows, erp_rows=erp_rows, langs=LANGS)
     env.filters["when"] = lambda value, lang: when(
         datetime.fromisoformat(value) if isinstance(value, str) else value, lang, tz)
     env.globals["num"] = lambda value, decimals, lang: charts.number(float(value), decimals, lang == "pl")

@@ -257,6 +257,28 @@ class OptimaSource(Source[OptimaOptions]):
             if result is not None and result.code is not None and normalise_code(result.code) in wanted:
                 yield result
 
+    def describe(self, record: CreditRecord) -> dict[str, str]:
+        """The CDN columns behind the values (``tradecredit explain``): only names and values, no prose."""
+        x = record.extra
+        limit = (f"Knt_LimitFlag = 1; Knt_LimitKredytu = {record.credit_limit}; "
+                 f"Knt_LimitKredytuWal = {record.currency}" if record.limit_state is LimitState.LIMITED
+                 else "Knt_LimitFlag = 0")
+        stored = f"Knt_LimitKredytuWykorzystany = {x.get('stored_used')}"
+        computed = f"Σ CDN.BnkZdarzenia ({x.get('open_payments', 0)}) = {x.get('computed_used')}"
+        used = " | ".join([stored, computed] if x.get("used_basis") == UsedBasis.STORED.value else [computed, stored])
+        day = self.day_start(record.as_of).date().isoformat()
+        mode = (f"control_mode = {self.options.control_mode.value}" if self.options.control_mode is not None
+                else "CDN.eSklepStanowiska.ESS_KontrolaLimituPlat"
+                     + (f" [workstation = {self.options.workstation}]" if self.options.workstation is not None else "")
+                     + f" → {record.control_mode.value}")
+        return {
+            "limit": limit, "used": f"{used} [used = {x.get('used_basis')}]",
+            "overdue": f"Σ CDN.BnkZdarzenia BZd_Termin < {day} = {record.overdue}",
+            "overdue_limit": (f"Knt_LimitPrzeterKredytFlag = 1; Knt_LimitPrzeterKredytWartosc = {record.overdue_limit}"
+                              if record.overdue_limit is not None else "Knt_LimitPrzeterKredytFlag = 0"),
+            "mode": mode,
+        }
+
     def _mode_from_row(self, row: Any) -> ControlMode:
         """The mode from the workstation columns of the read; anything but one match is resolved on the list."""
         if row.ess_count == 1:

@@ -134,6 +134,30 @@ class XlSource(Source[XlOptions]):
                 if item.code is not None and normalise_code(item.code) in wanted:
                     yield item
 
+    def describe(self, record: CreditRecord) -> dict[str, str]:
+        """The CDN columns behind the values (``tradecredit explain``): only names and values, no prose."""
+        x = record.extra
+        payer = f"[payer = {record.payer_code or record.code}]"
+        if record.limit_state is LimitState.UNLIMITED:
+            limit = f"Knt_LimitTerminowy = 0 {payer}"
+        elif record.limit_state is LimitState.LAPSED:
+            limit = f"Knt_LimitTerminowy = 1; CDN.KntLimityK: — {payer}"
+        else:
+            limit = (f"CDN.KntLimityK.KLK_Id = {x.get('limit_id')}; KLK_MaxLimitWart = "
+                     f"{x.get('limit_original') or record.credit_limit}; KLK_DataOd–KLK_DataDo = "
+                     f"{record.valid_from}–{record.valid_to} {payer}")
+        parts = [f"Σ CDN.TraPlat TrP_Pozostaje = {x.get('receivables')}"]
+        parts += [f"{key} = {x[key]}" for key in ("reservations", "documents_without_payments") if key in x]
+        mode = (f"control_mode = {self.opts.control_mode.value}" if self.opts.control_mode is not None
+                else f"CDN.PicoKonfig.PcK_LimitKrObs [branch = {self.opts.branch_id}] → {record.control_mode.value}")
+        return {
+            "limit": limit, "used": " + ".join(parts) + f" [used = {self.opts.used}]",
+            "overdue": f"Σ CDN.TraPlat TrP_Termin < {self.local(record.as_of).date()} = {record.overdue}",
+            "overdue_limit": f"KLK_LimitPoTerminie = {record.overdue_limit} "
+                             f"[overdue_limit = {self.opts.overdue_limit}]",
+            "mode": mode,
+        }
+
     def record(self, row: Mapping[Any, Any], as_of: datetime, mode: ControlMode) -> CreditRecord | RejectedRow:
         """Turn one result row into a record, or a rejection naming every problem found."""
         erp_id, code = row["erp_id"], row["code"]

@@ -22,6 +22,11 @@ def test_explain_answers_why_a_customer_is_blocked_and_what_the_next_run_sends(b
     # The reason of the value, in words, with the amounts: the overdue rule under BLOCK.
     assert f"brak kredytu kupieckiego: zaległości 367,16{NBSP}zł > limit zaległości 0,00{NBSP}zł" in out
     assert "blocked_by_overdue" in out
+    # The ERP fields behind the values (Source.describe): the flag and the amount, how "used" was computed.
+    assert "Knt_LimitFlag = 1; Knt_LimitKredytu = 2300.00" in out
+    assert "Knt_LimitKredytuWykorzystany = 1367.16 | Σ CDN.BnkZdarzenia (2) = 1367.16 [used = stored]" in out
+    assert "Knt_LimitPrzeterKredytFlag = 1; Knt_LimitPrzeterKredytWartosc = 0.00" in out
+    assert "CDN.eSklepStanowiska.ESS_KontrolaLimituPlat → block" in out
     # The decision on a deferred order of 100 zł and the customer's message, verbatim.
     assert "ODRZUCONE" in out and BLOCK_MESSAGE_PL in out
     # What each shop last confirmed and when, and that the next run sends nothing.

@@ -43,6 +43,9 @@ def test_xl_reads_one_customer_with_a_filtered_query(world, tc_database_url):
         (record,) = list(source.read_codes(["b2"], datetime.now(UTC)))
         assert isinstance(record, CreditRecord) and record.code == "B2" and record.credit_limit == Decimal("700.00")
         assert [r.code for r in source.read_codes(["A1", "B2"], datetime.now(UTC))] == ["A1", "B2"]
+        fields = source.describe(record)
+        assert fields["limit"].startswith("CDN.KntLimityK.KLK_Id = ") and "KLK_MaxLimitWart = 700.00" in fields["limit"]
+        assert fields["mode"] == "control_mode = block"
     finally:
         source.close()
 
