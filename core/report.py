@@ -105,6 +105,10 @@ class PlannedChange(BaseModel):
                                "(docs/engine.md), when the target names one (Target.value_reasons)")
 
 
+PLAN_CAP = 1000
+"""Written fields a real run's report keeps in ``plan`` (the audit trail has all): a large first sync stays small."""
+
+
 class RunReport(BaseModel):
     run_id: int | None = None
     pipeline: str
@@ -126,6 +130,8 @@ class RunReport(BaseModel):
     unmatched: list[str] = Field(default_factory=list)
     failed: list[Problem] = Field(default_factory=list)
     plan: list[PlannedChange] = Field(default_factory=list)
+    plan_omitted: int = Field(default=0, description="a real run's plan keeps the first PLAN_CAP written fields; "
+                              "this many more were written (every one is in the audit trail)")
     degraded_modes: dict[str, int] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list, description="problems that did not fail the run")
     error: str | None = None
@@ -227,8 +233,10 @@ def render_text(report: RunReport, *, limit: int = 20) -> str:
         rows = [(p.code, p.field, before_text(p), _fmt(p.new), p.reason or "") for p in report.plan[: limit * 5]]
         after = "after sync" if report.dry_run else "written"
         lines += ["  " + r for r in text_table(rows, ("customer", "field", "before", after, "why (reason code)"))]
-        if len(report.plan) > limit * 5:
-            lines.append(f"  … {len(report.plan) - limit * 5} more (use --json for all)")
+        more = max(0, len(report.plan) - limit * 5) + report.plan_omitted
+        if more > 0:
+            lines.append(f"  … {more} more" + (" (use --json for all)" if not report.plan_omitted else
+                                                " (`state history --run` lists every one)"))
     if report.warnings:
         lines += ["", "Warnings:"] + [f"  {w}" for w in report.warnings]
     if report.durations:

@@ -28,7 +28,7 @@ from .errors import ConfigError, DataError, RunFailed, TradeCreditError, Transie
 from .lease import Lease, LeaseLostError, StopRequested
 from .plugins import PluginHost, get_host
 from .records import ControlMode, CreditRecord, RejectedRow, normalise_code
-from .report import PlannedChange, Problem, RunReport, completed_status, error_kind
+from .report import PLAN_CAP, PlannedChange, Problem, RunReport, completed_status, error_kind
 from .secrets import mask
 from .state import ItemRecord, StateCache, StateStore, dumps
 
@@ -535,9 +535,11 @@ def _written_detail(
     """What a confirmed write changed (old → new, each with its reason) and the engine's verdict, for the audit
     trail; the same rows become the real run's plan (its report keeps what was written)."""
     rows = changes(item.previous, written, item.reasons, target.identity_fields)
+    room = max(0, PLAN_CAP - len(report.plan))
     report.plan.extend(
         PlannedChange(code=item.code, field=r["field"], old=r["old"], new=r["new"], reason=r["reason"],
                       old_source="ledger" if r["known_old"] else None)
-        for r in rows
+        for r in rows[:room]
     )
+    report.plan_omitted += len(rows) - min(room, len(rows))
     return {"changes": rows, "credit": item.credit}

@@ -132,3 +132,19 @@ def test_the_language_defaults_to_the_locale(book):
     english = book.cli("customers", env={"LANG": "en_GB.UTF-8", "LC_ALL": ""}).output
     assert "Wykorzystany" in polish and "zł" in polish
     assert "Used" in english and "PLN" in english and "zł" not in english
+
+
+def test_a_large_real_runs_plan_is_capped_and_the_audit_trail_keeps_every_change(book, monkeypatch):
+    from tradecredit.core import sync
+    from tradecredit.core.report import render_text
+
+    monkeypatch.setattr(sync, "PLAN_CAP", 5)
+    _, to_eshop = book.run_all()
+    assert len(to_eshop.plan) == 5 and to_eshop.plan_omitted > 0
+    assert f"… {to_eshop.plan_omitted} more (`state history --run` lists every one)" in render_text(to_eshop)
+    store = StateStore.open(book.config.state.url, read_only=True)
+    try:
+        written = sum(len(i["detail"]["changes"]) for i in store.run_items(to_eshop.run_id))
+    finally:
+        store.close()
+    assert written == len(to_eshop.plan) + to_eshop.plan_omitted
