@@ -227,15 +227,16 @@ def render_text(report: RunReport, *, limit: int = 20) -> str:
         else:
             lines += [
                 "",
-                f"Written and confirmed by the shop ({len(report.plan)} field(s)). \"before\" is the value the shop",
+                f"Written and confirmed by the shop ({len(report.plan) + report.plan_omitted} field(s)). \"before\" is "
+                "the value the shop",
                 "  had confirmed before this run (ledger); ? = never confirmed by this pipeline",
             ]
         rows = [(p.code, p.field, before_text(p), _fmt(p.new), p.reason or "") for p in report.plan[: limit * 5]]
         after = "after sync" if report.dry_run else "written"
         lines += ["  " + r for r in text_table(rows, ("customer", "field", "before", after, "why (reason code)"))]
-        more = max(0, len(report.plan) - limit * 5) + report.plan_omitted
-        if more > 0:
-            lines.append(f"  … {more} more" + (" (use --json for all)" if not report.plan_omitted else
+        unshown = max(0, len(report.plan) - limit * 5) + report.plan_omitted
+        if unshown > 0:
+            lines.append(f"  … {unshown} more" + (" (use --json for all)" if not report.plan_omitted else
                                                 " (`state history --run` lists every one)"))
     if report.warnings:
         lines += ["", "Warnings:"] + [f"  {w}" for w in report.warnings]
