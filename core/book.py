@@ -14,7 +14,9 @@ from typing import Any
 from .engine import EffectiveCredit, ValueReason
 from .records import CreditRecord, decimal_or_none
 
-FACTS_VERSION = 1
+CREDIT_KEYS = ("name", "is_business", "currency", "limit_state", "credit_limit", "used", "overdue", "overdue_limit",
+               "control_mode", "mode", "limit", "available", "headroom", "overdue_breached", "blocked", "reasons")
+"""The keys of ``credit_facts``, in the order the audit trail stores them (append new ones, never reorder)."""
 
 
 def credit_facts(record: CreditRecord, effective: EffectiveCredit) -> dict[str, Any]:
@@ -22,9 +24,7 @@ def credit_facts(record: CreditRecord, effective: EffectiveCredit) -> dict[str, 
     available = effective.available(record.used)
     headroom = effective.headroom()
     return {
-        "v": FACTS_VERSION,
         "name": record.name,
-        "erp_id": record.erp_id,
         "is_business": record.is_business,
         "currency": record.currency,
         "limit_state": record.limit_state.value,
@@ -40,7 +40,6 @@ def credit_facts(record: CreditRecord, effective: EffectiveCredit) -> dict[str, 
         "overdue_breached": effective.overdue_breached,
         "blocked": effective.deferred_blocked or (headroom is not None and headroom <= 0),
         "reasons": effective.reasons(),
-        "as_of": record.as_of.isoformat(),
     }
 
 

@@ -50,6 +50,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from .adapters import CheckResult, CheckStatus
 from .batches import chunks
+from .book import CREDIT_KEYS
 from .errors import ConfigError, LockHeldError, StateError
 from .lease import Holder, Lease, LeaseLostError, process_gone
 from .records import normalise_code
@@ -243,7 +244,8 @@ def _loads(text: str, what: str) -> Any:
 def _item_dict(row: Any) -> dict[str, Any]:
     item = dict(row)
     detail = item.get("detail")
-    item["detail"] = _loads(detail, f"audit row {item.get('id')} detail") if detail else None
+    payload = _loads(item["payload"], f"audit row {item.get('id')} payload") if detail and item.get("payload") else None
+    item["detail"] = _expand_detail(_loads(detail, f"audit row {item.get('id')} detail"), payload) if detail else None
     item["at"] = _aware(item["at"])
     return item
 
@@ -354,7 +356,38 @@ class ItemRecord:
 
 
 def _item_detail(item: ItemRecord) -> str | None:
-    return mask(dumps(item.detail)) if item.detail else None
+    """The detail column, compact: a first write keeps only each field's reason (its new values are the row's
+    payload, its old ones unknown), a later one ``[field, old, new, reason]`` rows; the engine's verdict is a
+    list in ``CREDIT_KEYS`` order. Not masked, like the payload next to it: it holds only values derived from the
+    record (masking every row's text would cost as much as the write itself).
+    """
+    if not item.detail:
+        return None
+    detail = dict(item.detail)
+    rows = detail.pop("changes", None)
+    if rows is not None:
+        if rows and not any(r.get("known_old", True) for r in rows):
+            detail["r"] = {r["field"]: r.get("reason") for r in rows}
+        else:
+            detail["c"] = [[r["field"], r["old"], r["new"], r.get("reason")] for r in rows]
+    credit = detail.pop("credit", None)
+    if credit is not None:
+        detail["k"] = [credit.get(key) for key in CREDIT_KEYS]
+    return dumps(detail)
+
+
+def _expand_detail(detail: dict[str, Any], payload: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``_item_detail`` backwards: ``changes`` as ``{field, old, new, known_old, reason}`` rows, ``credit`` a dict."""
+    if "r" in detail:
+        new = payload or {}
+        detail["changes"] = [{"field": f, "old": None, "new": new.get(f), "known_old": False, "reason": why}
+                             for f, why in detail.pop("r").items()]
+    if "c" in detail:
+        detail["changes"] = [{"field": f, "old": old, "new": new, "known_old": True, "reason": why}
+                             for f, old, new, why in detail.pop("c")]
+    if "k" in detail:
+        detail["credit"] = dict(zip(CREDIT_KEYS, detail.pop("k"), strict=False))
+    return detail
 
 
 class StateStore:
@@ -562,7 +595,8 @@ class StateStore:
             for r in conn.execute(query).mappings():
                 row = dict(r)
                 row["payload"] = _loads(row["payload"], f"ledger entry {row['code']!r}")
-                row["detail"] = _loads(row["detail"], "audit detail") if row["detail"] else None
+                row["detail"] = (_expand_detail(_loads(row["detail"], "audit detail"), row["payload"])
+                                 if row["detail"] else None)
                 row["confirmed_at"] = _aware(row["confirmed_at"])
                 out[(row["pipeline"], row["target"], row["customer_key"])] = row  # the last write of that run
         return list(out.values())
