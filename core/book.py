@@ -17,6 +17,8 @@ from .records import CreditRecord, decimal_or_none
 CREDIT_KEYS = ("name", "is_business", "currency", "limit_state", "credit_limit", "used", "overdue", "overdue_limit",
                "control_mode", "mode", "limit", "available", "headroom", "overdue_breached", "blocked", "reasons")
 """The keys of ``credit_facts``, in the order the audit trail stores them (append new ones, never reorder)."""
+REASON_KEYS = ("limit", "shop_limit", "shop_debt")
+"""The keys of ``EffectiveCredit.reasons()``, in the order the audit trail stores them."""
 
 
 def credit_facts(record: CreditRecord, effective: EffectiveCredit) -> dict[str, Any]:

@@ -50,7 +50,7 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from .adapters import CheckResult, CheckStatus
 from .batches import chunks
-from .book import CREDIT_KEYS
+from .book import CREDIT_KEYS, REASON_KEYS
 from .errors import ConfigError, LockHeldError, StateError
 from .lease import Holder, Lease, LeaseLostError, process_gone
 from .records import normalise_code
@@ -372,7 +372,9 @@ def _item_detail(item: ItemRecord) -> str | None:
             detail["c"] = [[r["field"], r["old"], r["new"], r.get("reason")] for r in rows]
     credit = detail.pop("credit", None)
     if credit is not None:
-        detail["k"] = [credit.get(key) for key in CREDIT_KEYS]
+        reasons = credit.get("reasons") or {}
+        detail["k"] = [credit.get(key) if key != "reasons" else [reasons.get(r) for r in REASON_KEYS]
+                       for key in CREDIT_KEYS]
     return dumps(detail)
 
 
@@ -386,7 +388,9 @@ def _expand_detail(detail: dict[str, Any], payload: Mapping[str, Any] | None) ->
         detail["changes"] = [{"field": f, "old": old, "new": new, "known_old": True, "reason": why}
                              for f, old, new, why in detail.pop("c")]
     if "k" in detail:
-        detail["credit"] = dict(zip(CREDIT_KEYS, detail.pop("k"), strict=False))
+        credit = dict(zip(CREDIT_KEYS, detail.pop("k"), strict=False))
+        credit["reasons"] = dict(zip(REASON_KEYS, credit.get("reasons") or (), strict=False))
+        detail["credit"] = credit
     return detail
 
 
