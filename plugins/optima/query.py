@@ -191,6 +191,21 @@ def read_statement(q: ReadQuery, day_start: datetime, codes: Sequence[str] | Non
     return select(*columns).select_from(source).where(*conditions).order_by(K.c.Knt_KntId)
 
 
+def overdue_documents_statement(q: ReadQuery, knt_id: int, day_start: datetime, limit: int = 20) -> Select:
+    """``explain``: the open receivables of one card due before ``day_start`` (what its overdue is made of),
+    the oldest first: the document number, its due date and what is still open in the system currency."""
+    open_sys = Z.c.BZd_KwotaSys - Z.c.BZd_KwotaRozSys
+    return (
+        select(Z.c.BZd_NumerPelny, Z.c.BZd_Termin, _amount(open_sys, q).label("open_sys"))
+        .where(
+            Z.c.BZd_PodmiotID == knt_id, Z.c.BZd_PodmiotTyp == KONTRAHENT, Z.c.BZd_Rozliczono == 1,
+            Z.c.BZd_Stan > 0, Z.c.BZd_Kierunek > 0, Z.c.BZd_Termin < literal(day_start, DateTime),
+        )
+        .order_by(Z.c.BZd_Termin, Z.c.BZd_BZdID)
+        .limit(limit)
+    )
+
+
 def counts_statement() -> Select:
     """``check``: how many contractor cards there are, by kind (one row)."""
     active = or_(K.c.Knt_Nieaktywny == 0, K.c.Knt_Nieaktywny.is_(None))

@@ -44,7 +44,7 @@ from tradecredit.sdk import (
     to_money,
 )
 
-from .query import ReadQuery, counts_statement, read_statement, workstations_statement
+from .query import ReadQuery, counts_statement, overdue_documents_statement, read_statement, workstations_statement
 
 log = logging.getLogger(__name__)
 
@@ -271,9 +271,15 @@ class OptimaSource(Source[OptimaOptions]):
                 else "CDN.eSklepStanowiska.ESS_KontrolaLimituPlat"
                      + (f" [workstation = {self.options.workstation}]" if self.options.workstation is not None else "")
                      + f" → {record.control_mode.value}")
+        overdue = f"Σ CDN.BnkZdarzenia BZd_Termin < {day} = {record.overdue}"
+        if record.overdue > 0:
+            documents = self._stream(overdue_documents_statement(self.query(), int(record.erp_id),
+                                                                 self.day_start(record.as_of)))
+            overdue += ": " + "; ".join(
+                f"{d.BZd_NumerPelny} ({d.BZd_Termin:%Y-%m-%d}) {to_money(d.open_sys, strict=False)}" for d in documents)
         return {
             "limit": limit, "used": f"{used} [used = {x.get('used_basis')}]",
-            "overdue": f"Σ CDN.BnkZdarzenia BZd_Termin < {day} = {record.overdue}",
+            "overdue": overdue,
             "overdue_limit": (f"Knt_LimitPrzeterKredytFlag = 1; Knt_LimitPrzeterKredytWartosc = {record.overdue_limit}"
                               if record.overdue_limit is not None else "Knt_LimitPrzeterKredytFlag = 0"),
             "mode": mode,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from pathlib import Path
 
 from tradecredit.core.engine import BLOCK_MESSAGE_EN, BLOCK_MESSAGE_PL
@@ -26,6 +27,9 @@ def test_explain_answers_why_a_customer_is_blocked_and_what_the_next_run_sends(b
     assert "Knt_LimitFlag = 1; Knt_LimitKredytu = 2300.00" in out
     assert "Knt_LimitKredytuWykorzystany = 1367.16 | Σ CDN.BnkZdarzenia (2) = 1367.16 [used = stored]" in out
     assert "Knt_LimitPrzeterKredytFlag = 1; Knt_LimitPrzeterKredytWartosc = 0.00" in out
+    # The overdue amount and the receivables behind it: the one invoice due in the past, not the future one.
+    assert re.search(r"Σ CDN\.BnkZdarzenia BZd_Termin < \d{4}-\d\d-\d\d = 367\.16: FA/\d+/2025 \(2025-02-01\) "
+                     r"367\.16(\s|$)", out)
     assert "CDN.eSklepStanowiska.ESS_KontrolaLimituPlat → block" in out
     # The decision on a deferred order of 100 zł and the customer's message, verbatim.
     assert "ODRZUCONE" in out and BLOCK_MESSAGE_PL in out
