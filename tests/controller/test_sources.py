@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from tradecredit.core.adapters import AdapterContext, Source
 from tradecredit.core.records import CreditRecord
 
-from .conftest import FUTURE, credit
+from .conftest import FUTURE, PAST, credit
 
 
 def _source(world: Any, options: dict[str, Any]) -> Source[Any]:
@@ -20,14 +21,17 @@ def _source(world: Any, options: dict[str, Any]) -> Source[Any]:
 
 def test_optima_reads_one_customer_with_a_filtered_query(world, tc_database_url):
     cards = [credit.optima_card(code, limit="1000.00", used="100.00") for code in ("K1", "K2", "K3")]
-    credit.make_optima(tc_database_url, cards, [credit.optima_payment(cards[1], "100.00", due=FUTURE)])
+    credit.make_optima(tc_database_url, cards, [credit.optima_payment(cards[1], "100.00", due=FUTURE),
+                                                credit.optima_payment(cards[1], "42.50", due=PAST)])
     source = _source(world, {"plugin": "optima", "url": tc_database_url})
     try:
         (record,) = list(source.read_codes([" k2 "], datetime.now(UTC)))
         assert isinstance(record, CreditRecord) and record.code == "K2" and record.credit_limit == Decimal("1000.00")
-        assert record.extra["computed_used"] == "100.00"
+        assert record.extra["computed_used"] == "142.50" and record.overdue == Decimal("42.50")
         statement = source.statements[-1].lower()  # the read-only guard records every statement issued
         assert "lower(trim(" in statement and " in (" in statement
+        overdue = source.describe(record)["overdue"]
+        assert re.search(r"BZd_Termin < \d{4}-\d\d-\d\d = 42\.50: FA/\d+/2025 \(2025-02-01\) 42\.50$", overdue)
         assert list(source.read_codes(["NOPE"], datetime.now(UTC))) == []
     finally:
         source.close()
