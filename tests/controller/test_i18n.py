@@ -7,6 +7,7 @@ from decimal import Decimal
 
 from tradecredit.core.engine import ValueReason
 from tradecredit.core.i18n import CATALOG, LANGS, default_lang, money, reason_text, t, when
+from tradecredit.core.report import Counts
 
 
 def test_every_message_exists_in_both_languages_and_every_reason_code_has_words():
@@ -15,6 +16,10 @@ def test_every_message_exists_in_both_languages_and_every_reason_code_has_words(
         assert texts["pl"].count("{") == texts["en"].count("{"), key  # the same placeholders, the same content
     for reason in ValueReason:
         assert f"why.{reason.value}" in CATALOG, reason
+    for count in Counts.model_fields:  # the console's run page names every count
+        assert f"count.{count}" in CATALOG, count
+    for status in ("ok", "partial", "failed", "locked", "abandoned", "running"):  # tc_runs.status
+        assert f"run.{status}" in CATALOG, status
 
 
 def test_polish_amounts_and_times_and_english_ones():
