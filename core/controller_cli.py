@@ -230,6 +230,7 @@ def export_rows(rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             "headroom": r["headroom"], "utilisation_pct": r["utilisation"], "mode": r["mode"],
             "blocked": r["blocked"], "limit_reason": r["reasons"].get("limit"),
             "shop_limit_reason": r["reasons"].get("shop_limit"), "outcome": r["outcome"],
+            "outcome_reason": r.get("outcome_reason") or "",
             "shop_holds": json.dumps(r["shop_holds"], ensure_ascii=False, sort_keys=True) if r["shop_holds"] else "",
             "confirmed_at": r["confirmed_at"].isoformat() if r["confirmed_at"] else "", "run_id": r["run_id"],
         })
