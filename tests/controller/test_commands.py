@@ -152,3 +152,23 @@ def test_a_large_real_runs_plan_is_capped_and_the_audit_trail_keeps_every_change
     finally:
         store.close()
     assert written == len(to_eshop.plan) + to_eshop.plan_omitted
+
+
+def test_customers_also_lists_customers_the_shop_does_not_hold(world, tc_sqlite_url, tmp_path):
+    from click.testing import CliRunner
+    from tradecredit.core.cli import cli
+
+    from .conftest import credit
+
+    credit.make_optima(tc_sqlite_url, [credit.optima_card("HELD", limit="100.00"), credit.optima_card("NOACC")])
+    world.accounts("HELD")
+    data = world.data({"plugin": "optima", "url": tc_sqlite_url})
+    world.run(world.config({"plugin": "optima", "url": tc_sqlite_url}), "to-idosell")
+    path = tmp_path / "c.toml"
+    path.write_text(credit.toml(data), encoding="utf-8")
+    out = CliRunner().invoke(cli, ["customers", "-c", str(path), "--pipeline", "to-idosell", "--format", "json"])
+    rows = {r["code"]: r for r in json.loads(out.output)}
+    assert rows["HELD"]["outcome"] == "written" and rows["HELD"]["limit"] == "100.00"
+    assert (rows["NOACC"]["outcome"], rows["NOACC"]["outcome_reason"]) == ("unmatched", "no shop account with this code")
+    table = CliRunner().invoke(cli, ["customers", "-c", str(path), "--lang", "pl"]).output
+    assert "brak konta w sklepie" in table
