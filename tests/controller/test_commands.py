@@ -169,6 +169,7 @@ def test_customers_also_lists_customers_the_shop_does_not_hold(world, tc_sqlite_
     out = CliRunner().invoke(cli, ["customers", "-c", str(path), "--pipeline", "to-idosell", "--format", "json"])
     rows = {r["code"]: r for r in json.loads(out.output)}
     assert rows["HELD"]["outcome"] == "written" and rows["HELD"]["limit"] == "100.00"
-    assert (rows["NOACC"]["outcome"], rows["NOACC"]["outcome_reason"]) == ("unmatched", "no shop account with this code")
+    no_account = rows["NOACC"]
+    assert (no_account["outcome"], no_account["outcome_reason"]) == ("unmatched", "no shop account with this code")
     table = CliRunner().invoke(cli, ["customers", "-c", str(path), "--lang", "pl"]).output
     assert "brak konta w sklepie" in table
