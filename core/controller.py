@@ -136,6 +136,20 @@ def history(store: StateStore, code: str, pipeline: str | None = None) -> list[d
     return out
 
 
+def blocked_since(rows: Iterable[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """Since which confirmed write (newest first ``rows``) the customer has been blocked without a break, or None
+    when the last confirmed write did not block them."""
+    since = None
+    for row in rows:
+        facts = row.get("facts") or {}
+        if row.get("outcome") != "written" or not facts:
+            continue
+        if not facts.get("blocked"):
+            break
+        since = {"at": row["at"], "run_id": row["run_id"]}
+    return since
+
+
 def series(rows: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The chart of a customer page: limit / used / available at each confirmed write, oldest first."""
     points = []
@@ -224,6 +238,7 @@ def _explain_pipeline(
         "credit": (entry["detail"] or {}).get("credit")}
     sticky = [o for o in store.sticky_outcomes(name) if o["ident"] == normalise_code(code)]
     out["sticky"] = sticky[0] if sticky else None
+    out["blocked_since"] = blocked_since(history(store, code, name))
     if record is None:
         return out
     target: Target[Any] = instantiate(config.targets[target_name],

@@ -138,6 +138,9 @@ def _explain_pipeline_text(p: Mapping[str, Any], lang: Lang) -> list[str]:
                          else f"  {t('x.message', lang)}: \"{message}\"")
     confirmed = p.get("confirmed")
     lines.append("")
+    since = p.get("blocked_since")
+    if since:
+        lines.append(t("x.blocked_since", lang, when=when(since["at"], lang), run=since["run_id"]))
     if confirmed:
         lines.append(t("x.last_confirmed", lang, when=when(confirmed["at"], lang), run=confirmed["run_id"]))
         lines += [f"  {k} = {value_text(v, lang)}" for k, v in sorted(confirmed["payload"].items())]

@@ -194,6 +194,8 @@ CATALOG: dict[str, dict[Lang, str]] = {
     "x.payload": {"pl": "Co wyśle następny przebieg", "en": "What the next run would send"},
     "x.last_confirmed": {"pl": "Ostatnio potwierdzone przez sklep: {when} (przebieg #{run})",
                          "en": "Last confirmed by the shop: {when} (run #{run})"},
+    "x.blocked_since": {"pl": "Zamówienia z odroczoną płatnością zablokowane od {when} (przebieg #{run})",
+                        "en": "Deferred orders blocked since {when} (run #{run})"},
     "x.never_confirmed": {"pl": "Sklep jeszcze niczego nie potwierdził", "en": "The shop has confirmed nothing yet"},
     "x.unchanged": {"pl": "Następny przebieg nic nie wyśle: sklep ma już te wartości",
                     "en": "The next run sends nothing: the shop holds these values already"},

@@ -33,6 +33,8 @@ def test_explain_answers_why_a_customer_is_blocked_and_what_the_next_run_sends(b
     assert "CDN.eSklepStanowiska.ESS_KontrolaLimituPlat → block" in out
     # The decision on a deferred order of 100 zł and the customer's message, verbatim.
     assert "ODRZUCONE" in out and BLOCK_MESSAGE_PL in out
+    # Since when: the first confirmed write of the unbroken run of blocking ones (runs #1 and #2, one per shop).
+    assert "Zamówienia z odroczoną płatnością zablokowane od " in out and "(przebieg #1)" in out
     # What each shop last confirmed and when, and that the next run sends nothing.
     assert out.count("Ostatnio potwierdzone przez sklep:") == 2
     assert out.count("Następny przebieg nic nie wyśle") == 2
@@ -54,6 +56,7 @@ def test_explain_reads_only_that_customer_and_shows_the_next_change(book):
                                     "known_old": True, "reason": "from_erp"}]
     text = book.cli("explain", "K000002", "--lang", "en").output
     assert "The next run sends 1 change(s)" in text and "10000.00 → 12000.00  (from_erp)" in text
+    assert "blocked since" not in text  # K000002 never was
     missing = book.cli("explain", "NOPE-1", "--lang", "en", code=1)
     assert "Customer NOPE-1 is not in the ERP" in missing.output
 
@@ -173,3 +176,19 @@ def test_customers_also_lists_customers_the_shop_does_not_hold(world, tc_sqlite_
     assert (no_account["outcome"], no_account["outcome_reason"]) == ("unmatched", "no shop account with this code")
     table = CliRunner().invoke(cli, ["customers", "-c", str(path), "--lang", "pl"]).output
     assert "brak konta w sklepie" in table
+
+
+def test_blocked_since_is_the_start_of_the_unbroken_run_of_blocking_writes():
+    from datetime import UTC, datetime
+
+    from tradecredit.core.controller import blocked_since
+
+    def row(day: int, run: int, blocked: bool) -> dict:
+        return {"at": datetime(2026, 12, day, tzinfo=UTC), "run_id": run, "outcome": "written",
+                "facts": {"blocked": blocked}}
+
+    newest_first = [row(5, 9, True), {"outcome": "unchanged", "at": None, "run_id": 8, "facts": {}},
+                    row(4, 7, True), row(3, 5, False), row(2, 3, True)]
+    assert blocked_since(newest_first) == {"at": datetime(2026, 12, 4, tzinfo=UTC), "run_id": 7}
+    assert blocked_since([row(5, 9, False), row(4, 7, True)]) is None
+    assert blocked_since([]) is None

@@ -140,6 +140,7 @@ def test_a_controller_logs_in_filters_opens_a_customer_and_exports(console, brow
         assert "odrzucone" in page.inner_text("#decision-to-idosell")
         assert BLOCK_MESSAGE_PL in text
         assert "Następny przebieg nic nie wyśle" in page.inner_text("#next-to-idosell")
+        assert "zablokowane od" in page.inner_text("#blocked-since-to-idosell")
         _shoot(page, "console-customer.png")
 
         page.goto(console.url + "/customers/K000002")
