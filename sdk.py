@@ -33,6 +33,10 @@ names, by what they are for (docs/plugins/writing-plugins.md walks through them)
   ``register_config_sections`` callback), ``StateStore`` (``StateStore.open(run.config.state.url)``: its
   ``cache_get``/``cache_put``, ``history``, ``last_confirmed``), ``StopRequested`` (a run ended by a service
   stop, not a failure).
+* the first hour (``tradecredit init`` / ``doctor``): ``ExpectedTable`` (what ``Source.expected_schema``
+  returns), ``CheckResult.fix``, ``clock_skew`` (a shop's ``Date`` header against this machine),
+  ``odbc_drivers`` (``pyodbc.drivers()``, None without pyodbc), ``check_config`` (every line of ``check``),
+  ``TerminalProgress`` (a progress bar on stderr for long steps, ``progress(stage, done, total)``).
 * the dev kit (sandboxes, needs ``pip install 'tradecredit[sandbox]'``): ``serve_in_thread``,
   ``serve_forever``, ``RunningServer``, ``free_port``, ``require_sandbox_extra`` (raises ``ConfigError``
   naming the install command), ``needs_sandbox_extra`` (the same for a click command: exit code 3).
@@ -46,6 +50,7 @@ from .core.adapters import (
     AdapterContext,
     CheckResult,
     CheckStatus,
+    ExpectedTable,
     ItemResult,
     ItemStatus,
     KeyValueCache,
@@ -55,8 +60,11 @@ from .core.adapters import (
     Target,
     Unsupported,
 )
+from .core.check import check_config
 from .core.cli import exit_codes_for_errors
 from .core.config import DatabaseUrl, Secret, TimeZoneName, load_config
+from .core.dialects import odbc_drivers
+from .core.doctor import clock_skew
 from .core.engine import (
     DEFAULT_POLICY,
     DEFERRED_FORMS,
@@ -102,6 +110,7 @@ from .core.hookspecs import RegisterConfigSection, RegisterSource, RegisterTarge
 from .core.http import HttpClient, RetryPolicy
 from .core.lease import StopRequested
 from .core.money import CENT, ZERO, Currency, Money, MoneyError, format_pln, round_money, to_currency, to_money
+from .core.progress import TerminalProgress
 from .core.records import (
     ControlMode,
     CreditRecord,
@@ -145,6 +154,7 @@ __all__ = [
     "DataError",
     "DatabaseUrl",
     "EffectiveCredit",
+    "ExpectedTable",
     "HttpClient",
     "ItemResult",
     "ItemStatus",
@@ -183,6 +193,7 @@ __all__ = [
     "StopRequested",
     "StorefrontView",
     "Target",
+    "TerminalProgress",
     "TimeZoneName",
     "TradeCreditError",
     "TransientError",
@@ -190,6 +201,8 @@ __all__ = [
     "ValueReason",
     "available",
     "before_text",
+    "check_config",
+    "clock_skew",
     "create_source_engine",
     "decide_checkout",
     "decimal_or_none",
@@ -211,6 +224,7 @@ __all__ = [
     "mssql_url",
     "needs_sandbox_extra",
     "normalise_code",
+    "odbc_drivers",
     "order_totals",
     "overdue_breached",
     "record_or_rejection",

@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     result["samples"] = total
     result["shares"] = {k: round(v / total, 4) for k, v in sampler.samples.most_common()}
     try:
-        report = json.loads(stdout.getvalue())
+        report = json.loads(stdout.getvalue())[0]  # `run --json` prints a list of run reports
         result["durations"] = report.get("durations")
         result["counts"] = report.get("counts")
     except ValueError:

@@ -163,7 +163,7 @@ def run_dataset(engine: str, customers: int, plan: Plan, log: Callable[[str], No
                                      "rc": done.returncode, "requests": _requests(stats),
                                      "clients_written": stats["clients_written"]}
             try:
-                report = json.loads(done.stdout)
+                report = json.loads(done.stdout)[0]  # `run --json` prints a list of run reports
                 entry["durations"] = report.get("durations")
                 entry["counts"] = report.get("counts")
                 entry["report_json_bytes"] = len(done.stdout)

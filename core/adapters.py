@@ -38,6 +38,24 @@ class CheckResult(BaseModel):
     name: str
     status: CheckStatus
     detail: str = ""
+    # What to do about a WARN or FAIL, spelled out (``tradecredit doctor`` prints it; ``check`` ignores it).
+    fix: str | None = None
+
+
+@dataclass(frozen=True)
+class ExpectedTable:
+    """A table a source reads and the columns it needs (``tradecredit doctor`` compares them with the database).
+
+    ``schema`` as the database names it (``CDN`` on SQL Server and PostgreSQL; ``None`` for a SQLite copy).
+    """
+
+    schema: str | None
+    name: str
+    columns: tuple[str, ...]
+
+    @property
+    def qualified(self) -> str:
+        return f"{self.schema}.{self.name}" if self.schema else self.name
 
 
 class KeyValueCache(Protocol):
@@ -129,6 +147,22 @@ class Source(_Adapter[OptionsT], ABC):
 
     def check(self, as_of: datetime) -> list[CheckResult]:
         """Connectivity and data-shape checks for ``tradecredit check``."""
+        return []
+
+    def database_url(self) -> str | None:
+        """The SQLAlchemy URL this source reads (``doctor``, ``config validate``); None when it reads no database."""
+        url = getattr(self.options, "url", None)
+        return url if isinstance(url, str) else None
+
+    def expected_schema(self, dialect: str) -> list[ExpectedTable]:
+        """The tables and columns the read needs, as named on ``dialect`` (``doctor`` checks they exist)."""
+        return []
+
+    def check_references(self) -> list[CheckResult]:
+        """``config validate``: names the options refer to in the ERP (a workstation, a branch) exist there.
+
+        FAIL for a name the database does not have; WARN (with what was not checked) when it cannot be reached.
+        """
         return []
 
     def close(self) -> None:
@@ -285,6 +319,10 @@ class Target(_Adapter[OptionsT], ABC):
 
     def check(self, codes: list[str] | None = None) -> list[CheckResult]:
         """Connectivity, credentials and matching checks for ``tradecredit check``."""
+        return []
+
+    def diagnose(self) -> list[CheckResult]:
+        """``tradecredit doctor``: reachable, clock skew, the key's scopes — each with its ``fix`` spelled out."""
         return []
 
     def close(self) -> None:

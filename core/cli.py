@@ -24,6 +24,7 @@ from .controller_cli import register as register_controller_commands
 from .errors import ConfigError, LockHeldError, PluginError, StateError, TradeCreditError
 from .logs import configure_logging
 from .plugins import STRICT_ENV, get_host
+from .progress import TerminalProgress
 from .report import ExitCode, RunReport, exit_code_for, exit_code_for_error, render_change, render_text
 from .secrets import mask
 
@@ -151,26 +152,7 @@ def _quiet_stdout() -> None:
         pass
 
 
-class _TerminalProgress:
-    """A one-line progress display on stderr, only when stderr is a terminal."""
-
-    def __init__(self) -> None:
-        self.enabled = sys.stderr.isatty()
-
-    def __call__(self, stage: str, done: int, total: int | None) -> None:
-        if not self.enabled:
-            return
-        if total:
-            width = 30
-            filled = int(width * done / total)
-            bar = "#" * filled + "-" * (width - filled)
-            click.echo(f"\r{stage:8} [{bar}] {done}/{total}", err=True, nl=False)
-        else:
-            click.echo(f"\r{stage:8} {done} customers", err=True, nl=False)
-
-    def close(self) -> None:
-        if self.enabled:
-            click.echo("\r" + " " * 70 + "\r", err=True, nl=False)
+_TerminalProgress = TerminalProgress  # a bar on stderr, only when it is a terminal (core/progress.py)
 
 
 @cli.command()
@@ -180,7 +162,8 @@ class _TerminalProgress:
     "--dry-run", is_flag=True, help="Read and diff, print the plan (customer, field, old → new); write nothing."
 )
 @click.option("--full-refresh", is_flag=True, help="Ignore the ledger and resend every matched customer.")
-@click.option("--json", "as_json", is_flag=True, help="Print the run report(s) as JSON on stdout.")
+@click.option("--json", "as_json", is_flag=True,
+              help="Print the run reports as a JSON list on stdout (one report per pipeline, also for one).")
 @exit_codes_for_errors
 def run(config_path: str, pipelines: tuple[str, ...], dry_run: bool, full_refresh: bool, as_json: bool) -> None:
     """Run PIPELINES (all enabled ones when none are named).
@@ -207,9 +190,9 @@ def run(config_path: str, pipelines: tuple[str, ...], dry_run: bool, full_refres
         )
     finally:
         progress.close()
-    if as_json:
+    if as_json:  # always a list, one report per pipeline, also for one pipeline (docs/configuration.md)
         payload = [json.loads(r.to_json()) for r in reports]
-        click.echo(mask(json.dumps(payload[0] if len(payload) == 1 else payload, indent=2, ensure_ascii=False)))
+        click.echo(mask(json.dumps(payload, indent=2, ensure_ascii=False)))
     sys.exit(int(exit_code_for(reports)))
 
 
@@ -410,10 +393,26 @@ def config() -> None:
 @CONFIG_OPTION
 @exit_codes_for_errors
 def config_validate(config_path: str) -> None:
-    """Validate the config; every problem is listed with its dotted path."""
+    """Validate the config; every problem is listed with its dotted path.
+
+    Beyond the file: each database driver is installed (else the extra to install), and the names a source
+    refers to in the ERP (a workstation, a branch) exist there — a warning says so when it cannot connect.
+    """
     from .config import load_config
+    from .validate import validate_config
 
     cfg = load_config(config_path)
+    lines = validate_config(cfg)
+    failed = [line for line in lines if line.result.status == "fail"]
+    if failed:
+        click.echo(f"Configuration error: {len(failed)} problem(s) beyond the file itself:", err=True)
+    for line in lines:
+        if line.result.status != "ok":
+            r = line.result
+            click.echo(mask(f"{r.status.value.upper()} {line.subject}: {r.name} — {r.detail}"
+                            + (f" (fix: {r.fix})" if r.fix else "")), err=bool(failed))
+    if failed:
+        sys.exit(int(ExitCode.CONFIG))
     click.echo(f"OK: {len(cfg.sources)} source(s), {len(cfg.targets)} target(s), {len(cfg.pipelines)} pipeline(s)")
 
 
@@ -487,6 +486,15 @@ def sandbox() -> None:
 
 
 register_controller_commands(cli)  # explain, customers, history, console (issue 15)
+
+
+def _add_first_hour_commands() -> None:
+    from .doctor_cli import doctor_command
+
+    cli.add_command(doctor_command)
+
+
+_add_first_hour_commands()
 
 
 def main() -> None:

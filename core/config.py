@@ -106,6 +106,11 @@ def _database_url(value: Any) -> Any:
         raise ValueError(f"{mask(value)!r} is not a database URL (dialect+driver://user:password@host/db)") from None
     if url.password:
         register_secret(str(url.password))
+    from .dialects import dialect_problem  # an unknown dialect (``sqllite://``) is a config error, not a run error
+
+    unknown = dialect_problem(url)
+    if unknown is not None:
+        raise ValueError(f"{unknown.message}: {unknown.fix}")
     odbc = url.query.get("odbc_connect")
     if isinstance(odbc, str):
         for part in odbc.split(";"):
@@ -497,9 +502,16 @@ def parse_config(
                 if plugin is None:
                     problems.append(f"{section}.{name}.plugin: missing (which plugin reads/writes this?)")
                     continue
+                failed = [f for f in getattr(host, "failures", []) if f.plugin == plugin]
+                if plugin not in lookup and failed:
+                    problems.append(f"{section}.{name}.plugin: plugin {plugin!r} is installed but failed to load "
+                                    f"({failed[0].distribution or '?'} {failed[0].version or '?'}): {failed[0].error}")
+                    continue
                 if plugin not in lookup:
                     known = ", ".join(sorted(lookup)) or "none installed"
-                    problems.append(f"{section}.{name}.plugin: unknown plugin {plugin!r} (available: {known})")
+                    others = "; ".join(f"{f.plugin}: {f.error}" for f in getattr(host, "failures", []))
+                    problems.append(f"{section}.{name}.plugin: unknown plugin {plugin!r} (available: {known})"
+                                    + (f"; plugins that failed to load — {others}" if others else ""))
                     continue
                 registered = lookup[plugin]
                 try:

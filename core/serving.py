@@ -101,14 +101,18 @@ class RunningServer:
 
 
 def serve_in_thread(
-    app: Any, host: str = "127.0.0.1", port: int = 0, *, startup_timeout: float = 15.0
+    app: Any, host: str = "127.0.0.1", port: int = 0, *, startup_timeout: float = 15.0, date_header: bool = True
 ) -> RunningServer:
-    """Start ``app`` on ``host:port`` (0 = a free port) in a daemon thread; return once it accepts requests."""
+    """Start ``app`` on ``host:port`` (0 = a free port) in a daemon thread; return once it accepts requests.
+
+    ``date_header=False``: the app sends its own ``Date`` (a sandbox with a skewed clock), uvicorn none.
+    """
     require_sandbox_extra()
     import uvicorn
 
     port = port or free_port(host)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="auto", access_log=False)
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="auto", access_log=False,
+                            date_header=date_header)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, name=f"serve-{port}", daemon=True)
     thread.start()
@@ -130,8 +134,8 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def serve_forever(app: Any, host: str = "127.0.0.1", port: int = 8000) -> None:
-    """Serve in the foreground until Ctrl+C."""
+def serve_forever(app: Any, host: str = "127.0.0.1", port: int = 8000, *, date_header: bool = True) -> None:
+    """Serve in the foreground until Ctrl+C (``date_header=False``: the app sends its own ``Date``)."""
     require_sandbox_extra()
     import uvicorn
 
@@ -139,4 +143,4 @@ def serve_forever(app: Any, host: str = "127.0.0.1", port: int = 8000) -> None:
         # The sandboxes have test logins and an unauthenticated admin page: they are for one machine.
         print(f"WARNING: listening on {host}, not loopback: anyone who can reach this address can log in as any "
               "customer and change the settings. Use it only on a trusted network.", file=sys.stderr)
-    uvicorn.run(app, host=host, port=port, log_level="info")
+    uvicorn.run(app, host=host, port=port, log_level="info", date_header=date_header)

@@ -16,10 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import click
-from sqlalchemy import create_engine, select, update
+from sqlalchemy import create_engine, func, select, update
 from tradecredit.plugins.comarch import schema_map
 from tradecredit.sdk import (
+    PaymentForm,
     RunReport,
+    TerminalProgress,
     before_text,
     exit_codes_for_errors,
     format_pln,
@@ -32,6 +34,10 @@ from tradecredit.sdk import (
 )
 
 API_KEY_ENV = "TC_DEMO_IDOSELL_KEY"
+# The e-Sklep storefront's customers come from three Optima e-Sklep workstations, one per control mode, so the
+# storefront shows a blocked, a warned and an allowed checkout. (workstation id, ESS_Nazwa, code, mode) — the codes
+# follow the default (UNCONFIRMED) code table: 0 brak, 1 ostrzeżenie, 2 blokada.
+WORKSTATIONS = ((1, "e-Sklep", 2, "block"), (2, "Hurtownia", 1, "warn"), (3, "Detal", 0, "allow"))
 DEMO_KEY = "demo-key-7f3a9c"
 ESHOP_KEY = "demo-eshop-key-51d0"
 
@@ -84,13 +90,45 @@ target = "idosell_sandbox"
 plugin = "eshop"
 base_url = "{eshop[0]}"
 api_key = "{eshop[1]}"
+"""
+        for _, name, _, mode in WORKSTATIONS:
+            text += f"""
+# the cards on workstation {name!r} (CDN.KntESklepy), with its control mode ({mode})
+[sources.optima_{mode}]
+plugin = "optima"
+url = "{optima_url}"
+workstation = "{name}"
+only_assigned_to_workstation = true
 
 [[pipelines]]
-name = "optima-to-eshop"
-source = "optima_demo"
+name = "optima-to-eshop-{mode}"
+source = "optima_{mode}"
 target = "eshop_storefront"
 """
     return text
+
+
+def _three_workstations(erp: Any) -> dict[str, int]:
+    """The credit controller's setup behind the storefront: three workstations, a third of the cards on each."""
+    from tradecredit.plugins.optima.schema import TABLES
+
+    st, sk = TABLES.stanowiska, TABLES.sklepy
+    with erp.begin() as conn:
+        conn.execute(st.insert(), [{"ESS_ESSId": i, "ESS_Nazwa": n, "ESS_Nieaktywny": 0, "ESS_KontrolaLimituPlat": c}
+                                   for i, n, c, _ in WORKSTATIONS[1:]])
+        for ws, remainder in ((2, 1), (3, 2)):
+            conn.execute(update(sk).where(sk.c.KES_KntID % 3 == remainder).values(KES_eSklepID=ws))
+        counts = dict(conn.execute(select(sk.c.KES_eSklepID, func.count()).group_by(sk.c.KES_eSklepID)).all())
+    return {name: int(counts.get(i, 0)) for i, name, _, _ in WORKSTATIONS}
+
+
+def _run(config: Any, pipeline: str, **kwargs: Any) -> RunReport:
+    """``run_pipeline`` with a progress bar on stderr (a terminal only) for the long read and write stages."""
+    bar = TerminalProgress()
+    try:
+        return run_pipeline(config, pipeline, progress=bar, **kwargs)
+    finally:
+        bar.close()
 
 
 def run_demo(workdir: Path, customers: int = 2000, *, serve: bool = False, port: int = 0,
@@ -110,7 +148,11 @@ def run_demo(workdir: Path, customers: int = 2000, *, serve: bool = False, port:
     results: dict[str, Any] = {}
 
     _step(1, f"Build an Optima demo database with {customers} customers")
-    stats = make_demo_db(optima_url, customers=customers, replace=True)
+    bar = TerminalProgress()
+    try:
+        stats = make_demo_db(optima_url, customers=customers, replace=True, progress=bar)
+    finally:
+        bar.close()
     click.echo(f"  {optima_url}: {stats.customers} customer cards, {stats.payments} payments, {stats.seconds:.1f} s")
 
     _step(2, "Start the IdoSell sandbox and open shop accounts for most customers")
@@ -118,6 +160,10 @@ def run_demo(workdir: Path, customers: int = 2000, *, serve: bool = False, port:
     kh = TABLES.kontrahenci
     raw_erp = create_engine(optima_url)  # the demo plays the ERP user here, so it may write
     erp = raw_erp.execution_options(schema_translate_map=schema_map(raw_erp))
+    if storefront is not None:
+        per_ws = _three_workstations(erp)
+        click.echo("  e-Sklep workstations (control mode): " + ", ".join(
+            f"{name} ({mode}: {per_ws[name]} cards)" for _, name, _, mode in WORKSTATIONS))
     with erp.connect() as conn:
         codes = [r[0] for r in conn.execute(
             select(kh.c.Knt_Kod).where(kh.c.Knt_PodmiotTyp == 1, kh.c.Knt_Nieaktywny == 0).order_by(kh.c.Knt_KntId)
@@ -140,7 +186,7 @@ def run_demo(workdir: Path, customers: int = 2000, *, serve: bool = False, port:
     try:
         _step(3, "Dry run: what the first sync would overwrite in the shop (nothing is written)")
         sandbox.reset_log()
-        dry = run_pipeline(config, pipeline, dry_run=True)
+        dry = _run(config, pipeline, dry_run=True)
         _summary(dry, {"write requests sent": sandbox.count("PUT clients/clients")})
         rows = [(p.code, p.field, before_text(p), p.new) for p in dry.plan[:6]]
         _echo_table(rows, ("customer", "field", "before (? = the shop cannot tell)", "after sync"))
@@ -149,7 +195,7 @@ def run_demo(workdir: Path, customers: int = 2000, *, serve: bool = False, port:
 
         _step(4, "First sync")
         sandbox.reset_log()
-        first = run_pipeline(config, pipeline)
+        first = _run(config, pipeline)
         _summary(first, {"PUT clients/clients requests": sandbox.count("PUT clients/clients")})
         reasons = Counter(p.reason for p in first.rejected)
         for reason, n in reasons.most_common(4):
@@ -158,7 +204,7 @@ def run_demo(workdir: Path, customers: int = 2000, *, serve: bool = False, port:
 
         _step(5, "Second sync with no ERP change: nothing to send")
         sandbox.reset_log()
-        second = run_pipeline(config, pipeline)
+        second = _run(config, pipeline)
         _summary(second, {"PUT clients/clients requests": sandbox.count("PUT clients/clients")})
         results["second_writes"] = sandbox.count("PUT clients/clients")
 
@@ -175,7 +221,7 @@ def run_demo(workdir: Path, customers: int = 2000, *, serve: bool = False, port:
                     Knt_LimitKredytu=round_money(Decimal(str(limit)) + 5000),
                 ))
         sandbox.reset_log()
-        third = run_pipeline(config, pipeline)
+        third = _run(config, pipeline)
         _summary(third, {"PUT clients/clients requests": sandbox.count("PUT clients/clients")})
         shop_now = [sandbox.client(f"login_{c.lower()}") for c in limited]
         _echo_table([(c, format_pln(s.limit), format_pln(s.balance)) for c, s in zip(limited, shop_now, strict=True)],
@@ -198,14 +244,15 @@ def run_demo(workdir: Path, customers: int = 2000, *, serve: bool = False, port:
         results["orders"] = (ok.accepted, big.accepted)
 
         if eshop_handle is not None:
-            _step(8, "Sync the same customers into the e-Sklep B2B storefront")
-            store_report = run_pipeline(config, "optima-to-eshop")
-            _summary(store_report)
-            # a company with credit left and some overdue payments shows every part of the header
-            example = next((c.code for c in eshop_handle.customers() if c.item.is_business
-                            and (c.item.remaining or 0) > 0 and 0 < c.item.overdue <= c.item.used), limited[0])
-            click.echo(f"  storefront: {eshop_handle.url}  (log in with a customer code, e.g. {example})")
-            results["eshop_written"] = store_report.counts.written
+            _step(8, "Sync the customers of the three e-Sklep workstations into the e-Sklep B2B storefront")
+            reports = [_run(config, f"optima-to-eshop-{mode}") for *_, mode in WORKSTATIONS]
+            for report in reports:
+                click.echo(f"  {report.pipeline}: {report.counts.written} written, {report.counts.rejected} rejected")
+            results["eshop_written"] = sum(r.counts.written for r in reports)
+            checkouts = _checkouts(eshop_handle)
+            results["eshop_modes"] = {mode: outcome for mode, (_, outcome) in checkouts.items()}
+            results["eshop_mode_customers"] = {mode: code for mode, (code, _) in checkouts.items()}
+            click.echo(f"  storefront: {eshop_handle.url}  (log in with one of the customer codes above)")
 
         elapsed = time.perf_counter() - started
         click.echo()
@@ -213,6 +260,7 @@ def run_demo(workdir: Path, customers: int = 2000, *, serve: bool = False, port:
         click.echo(f"  config: {config_path}   (try: tradecredit state history -c {config_path})")
         results["seconds"] = elapsed
         if serve:
+            click.echo(f"  what the IdoSell sandbox holds: {sandbox.url}/  (limit, balance, last write, order rule)")
             shown = f"  IdoSell sandbox: {sandbox.url}"
             click.echo(shown + (f"   storefront: {eshop_handle.url}" if eshop_handle else ""))
             click.echo("  Serving until Ctrl+C …")
@@ -227,6 +275,27 @@ def run_demo(workdir: Path, customers: int = 2000, *, serve: bool = False, port:
             eshop_handle.stop()
         raw_erp.dispose()
     return results
+
+
+def _checkouts(eshop: Any) -> dict[str, tuple[str, str]]:
+    """One company per control mode, ordering more than its credit left by transfer: what the storefront does
+    (mode → the customer's code, the outcome)."""
+    rows, outcomes = [], {}
+    for *_, mode in WORKSTATIONS:
+        customer = next((c for c in eshop.customers() if c.item.is_business and c.item.currency == "PLN"
+                         and c.item.control_mode.value == mode
+                         and (c.item.remaining or 0) > 0), None)
+        if customer is None:
+            continue
+        amount = round_money(customer.item.remaining + Decimal("500.00"))
+        decision = eshop.store.decide(customer.code, amount, PaymentForm.TRANSFER)
+        outcome = decision.outcome.value if decision is not None else "allow"
+        outcomes[mode] = (customer.code, outcome)
+        verdict = {"block": "refused", "warn": "placed, with the warning", "allow": "placed"}[outcome]
+        rows.append((customer.code, mode, format_pln(customer.item.remaining), format_pln(amount),
+                     verdict + (f": {decision.message_pl}" if decision is not None and decision.message_pl else "")))
+    _echo_table(rows, ("customer", "mode", "credit left", "order (przelew)", "storefront"))
+    return outcomes
 
 
 @click.command("demo")

@@ -7,7 +7,7 @@ SQL Server (and how it maps on SQLite and PostgreSQL), ``demo_db`` the fast load
 
 from __future__ import annotations
 
-from .cdn import ERP_SCHEMA, create_erp_tables, schema_map, streaming
+from .cdn import ERP_SCHEMA, create_erp_tables, expected_tables, not_checked, schema_map, streaming
 from .demo_db import bulk_insert, refresh_statistics
 from .modes import MODE_LABELS, OPTIMA_MODE_LABELS, XL_MODE_LABELS, mode_from_label
 
@@ -18,7 +18,9 @@ __all__ = [
     "XL_MODE_LABELS",
     "bulk_insert",
     "create_erp_tables",
+    "expected_tables",
     "mode_from_label",
+    "not_checked",
     "refresh_statistics",
     "schema_map",
     "streaming",

@@ -7,11 +7,12 @@ in SQLite (demo and test copies) the tables live in the main file under their pl
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 
-from sqlalchemy import Engine, MetaData, text
+from sqlalchemy import Engine, MetaData, Table, text
 from sqlalchemy.engine import Connection
+from tradecredit.sdk import CheckResult, CheckStatus, ExpectedTable, mask
 from tradecredit.sdk import streaming as _streaming
 
 ERP_SCHEMA = "CDN"
@@ -35,3 +36,16 @@ def create_erp_tables(engine: Engine, metadata: MetaData) -> None:
         if engine.dialect.name == "postgresql":
             conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{ERP_SCHEMA}"'))
         metadata.create_all(conn.execution_options(schema_translate_map=schema_map(engine)))
+
+
+def expected_tables(tables: Iterable[Table], dialect: str) -> list[ExpectedTable]:
+    """What ``tradecredit doctor`` looks for: the plugin's tables and columns, ``CDN`` mapped for ``dialect``."""
+    return [ExpectedTable(schema=None if dialect == "sqlite" else t.schema, name=t.name,
+                          columns=tuple(c.name for c in t.columns)) for t in tables]
+
+
+def not_checked(what: str, exc: BaseException) -> CheckResult:
+    """``config validate`` could not reach the ERP database: say what was not checked, and how to check it."""
+    return CheckResult(name="references", status=CheckStatus.WARN,
+                       detail=f"{what} not checked: cannot read the ERP database ({mask(exc)})",
+                       fix="run `tradecredit doctor -c FILE` once the database is reachable")

@@ -66,10 +66,14 @@ def _scopes(text: str) -> dict[str, str]:
               show_default=True)
 @click.option("--client", "clients", multiple=True, metavar="LOGIN=CODE",
               help="seed a shop account with this clientCodeExternal (repeatable)")
+@click.option("--clock-offset", type=float, default=0.0, metavar="SECONDS",
+              help="the shop's clock is this far ahead (negative: behind) in its Date header; `tradecredit doctor` "
+                   "reports the skew (shop.clock)")
 @needs_sandbox_extra("tradecredit sandbox idosell")
 def sandbox_cmd(host: str, port: int, db_path: str | None, api_key: str, extra_keys: tuple[str, ...],
                 faults: tuple[str, ...], balance_sign: Literal["negative", "positive"],
-                zero_limit_means: Literal["no_credit", "no_limit"], clients: tuple[str, ...]) -> None:
+                zero_limit_means: Literal["no_credit", "no_limit"], clients: tuple[str, ...],
+                clock_offset: float) -> None:
     """A local IdoSell Admin API v6 (clients, orders) for trying tradecredit without a shop."""
     from .sandbox import Sandbox  # the web stack: only with the sandbox extra
 
@@ -84,7 +88,8 @@ def sandbox_cmd(host: str, port: int, db_path: str | None, api_key: str, extra_k
     except (TypeError, ValueError) as exc:
         raise click.BadParameter(str(exc), param_hint="--fault") from None
     _claim_port(host, port)
-    sandbox = Sandbox(db_path, api_key, keys=keys, balance_sign=balance_sign, zero_limit_means=zero_limit_means)
+    sandbox = Sandbox(db_path, api_key, keys=keys, balance_sign=balance_sign, zero_limit_means=zero_limit_means,
+                      clock_offset=clock_offset)
     for spec in clients:
         login, _, code = spec.partition("=")
         if sandbox.client(login) is None:
@@ -94,10 +99,11 @@ def sandbox_cmd(host: str, port: int, db_path: str | None, api_key: str, extra_k
     from tradecredit.sdk import serve_forever
 
     # Printed only once the port was bound: a banner followed by a bind error would look like a running shop.
-    click.echo(f"IdoSell sandbox on http://{host}:{port} (API http://{host}:{port}/api/admin/v6/)")
+    click.echo(f"IdoSell sandbox on http://{host}:{port} (API http://{host}:{port}/api/admin/v6/; what the shop "
+               f"holds, for people: http://{host}:{port}/)")
     click.echo(f"state: {db_path or 'in memory'}; {len(sandbox.clients())} account(s); "
                f"{len(parsed)} fault rule(s); Ctrl+C to stop")
     try:
-        serve_forever(sandbox.app, host, port)
+        serve_forever(sandbox.app, host, port, date_header=False)  # the sandbox sends its own Date
     finally:
         sandbox.store.close()

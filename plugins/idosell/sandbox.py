@@ -30,6 +30,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from email.utils import formatdate
 from pathlib import Path
 from typing import Any, Literal
 
@@ -363,8 +364,10 @@ class SandboxApp:
     """The ASGI application. State lives in ``store``; faults in ``faults``; keys in ``keys``."""
 
     def __init__(self, store: ShopStore, *, keys: Mapping[str, Mapping[str, str]], api_version: str = "v6",
-                 currency: str = "PLN", faults: FaultPlan | None = None) -> None:
+                 currency: str = "PLN", faults: FaultPlan | None = None, clock_offset: float = 0.0) -> None:
         self.store = store
+        # Seconds the shop's clock is off (its ``Date`` header), so ``tradecredit doctor`` can be shown a skew.
+        self.clock_offset = clock_offset
         self.keys = {k: dict(v) for k, v in keys.items()}
         self.api_version = api_version
         self.currency = currency
@@ -389,6 +392,15 @@ class SandboxApp:
         body = await request.body()
         method, path = request.method, request.url.path
         query = list(request.query_params.multi_items())
+        if method == "GET" and path in ("/", "/clients", "/favicon.ico"):
+            # the read-only page for people (not logged: the request log is the API's, tests count it)
+            from .page import render
+
+            page = (Response(status_code=404) if path == "/favicon.ico"
+                    else Response(render(self.store, dict(request.query_params)), media_type="text/html"))
+            page.headers["date"] = formatdate(time.time() + self.clock_offset, usegmt=True)
+            await page(scope, receive, send)
+            return
         found = re.fullmatch(r"/api/admin/(v\d+)/(.+?)/?", path)
         op = f"{method} {found.group(2)}" if found else f"{method} {path}"
         fault_name: str | None = None
@@ -421,6 +433,7 @@ class SandboxApp:
             else:
                 response = self._dispatch(op, query, body, fault if fault and fault.kind == "partial" else None)
         self._record(method, op, path, query, body, response.status_code, bytes(response.body).decode(), fault_name)
+        response.headers["date"] = formatdate(time.time() + self.clock_offset, usegmt=True)
         await response(scope, receive, send)
 
     def _auth(self, request: Request, op: str) -> Response | None:
@@ -664,16 +677,18 @@ class Sandbox:
     currency: str = "PLN"
     balance_sign: Literal["negative", "positive"] = "negative"
     zero_limit_means: Literal["no_credit", "no_limit"] = "no_credit"
+    clock_offset: float = 0.0
     server: RunningServer | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
         self.store = ShopStore(self.db_path, balance_sign=self.balance_sign, zero_limit_means=self.zero_limit_means)
         keys = {self.api_key: dict(FULL_SCOPES), **{k: dict(v) for k, v in (self.keys or {}).items()}}
-        self.app = SandboxApp(self.store, keys=keys, api_version=self.api_version, currency=self.currency)
+        self.app = SandboxApp(self.store, keys=keys, api_version=self.api_version, currency=self.currency,
+                              clock_offset=self.clock_offset)
 
     # lifecycle
     def start(self, host: str = "127.0.0.1", port: int = 0) -> Sandbox:
-        self.server = serve_in_thread(self.app, host, port)
+        self.server = serve_in_thread(self.app, host, port, date_header=False)  # the app sends its own Date
         return self
 
     def stop(self) -> None:

@@ -495,6 +495,11 @@ class IdoSellTarget(Target[IdoSellOptions]):
         results.extend(self.policy_report())
         return results
 
+    def diagnose(self) -> list[CheckResult]:
+        from .diagnose import diagnose
+
+        return diagnose(self.options, self.context.extras.get("transport") if self.context else None)
+
     def _check_write_scope(self) -> CheckResult:
         """Probe ``clients: write`` with an empty ``PUT`` (it changes nothing).
 

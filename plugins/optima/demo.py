@@ -158,8 +158,12 @@ def make_demo_db(
     base_date: date | None = None,
     replace: bool = False,
     tables: OptimaTables = TABLES,
+    progress: Callable[[str, int, int | None], None] | None = None,
 ) -> DemoStats:
-    """Create the Optima tables at ``url`` and fill them. ``payments`` defaults to 10 per customer."""
+    """Create the Optima tables at ``url`` and fill them. ``payments`` defaults to 10 per customer.
+
+    ``progress(stage, done, total)`` is told after each chunk written (``tradecredit demo``'s progress bar).
+    """
     started = time.perf_counter()
     payments = customers * 10 if payments is None else payments
     base = datetime.combine(base_date or date.today(), datetime.min.time())
@@ -178,11 +182,17 @@ def make_demo_db(
             if engine.dialect.name == "sqlite":
                 conn.exec_driver_sql("PRAGMA synchronous = OFF")
             conn = conn.execution_options(schema_translate_map=schema_map(engine))
+            written = 0
             for chunk in _payments(rng, cards, payments, base, render):
                 write(conn, tables.zdarzenia, chunk)
+                written += len(chunk)
+                if progress:
+                    progress("payments", written, payments)
             now = render(base)
             for start in range(0, customers, CHUNK):
                 write(conn, tables.kontrahenci, [_card(rng, c, now) for c in cards[start:start + CHUNK]])
+                if progress:
+                    progress("cards", min(start + CHUNK, customers), customers)
             write(conn, tables.stanowiska, [(WORKSTATION_ID, WORKSTATION_NAME, 0, WORKSTATION_CODE)])
             for start in range(0, customers, CHUNK):
                 write(conn, tables.sklepy, _assignments(seed, cards[start:start + CHUNK]))

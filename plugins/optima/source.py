@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import Field, field_validator, model_validator
 from sqlalchemy import Engine
-from tradecredit.plugins.comarch import OPTIMA_MODE_LABELS, schema_map, streaming
+from tradecredit.plugins.comarch import OPTIMA_MODE_LABELS, expected_tables, not_checked, schema_map, streaming
 from tradecredit.sdk import (
     ZERO,
     AdapterContext,
@@ -27,6 +27,7 @@ from tradecredit.sdk import (
     CreditRecord,
     Currency,
     DatabaseUrl,
+    ExpectedTable,
     LimitState,
     MoneyError,
     PluginOptions,
@@ -45,6 +46,7 @@ from tradecredit.sdk import (
 )
 
 from .query import ReadQuery, counts_statement, overdue_documents_statement, read_statement, workstations_statement
+from .schema import TABLES
 
 log = logging.getLogger(__name__)
 
@@ -423,6 +425,32 @@ class OptimaSource(Source[OptimaOptions]):
 
     def _reject(self, row: Any, code: Any, reason: str) -> RejectedRow:
         return RejectedRow(source=self.name, erp_id=str(row.Knt_KntId), code=code, reason=reason)
+
+    # --- doctor and config validate ------------------------------------------------------------------
+    def database_url(self) -> str:
+        return self.options.database_url()
+
+    def expected_schema(self, dialect: str) -> list[ExpectedTable]:
+        t = TABLES
+        return expected_tables((t.kontrahenci, t.zdarzenia, t.stanowiska, t.sklepy), dialect)
+
+    def check_references(self) -> list[CheckResult]:
+        """The configured e-Sklep workstation (or the database's only one) exists in CDN.eSklepStanowiska."""
+        if self.options.control_mode is not None:
+            return [CheckResult(name="optima.workstation", status=CheckStatus.OK,
+                                detail=f"fixed control_mode = {self.options.control_mode.value}: no workstation used")]
+        try:
+            stations = self._workstations()
+        except Exception as exc:  # noqa: BLE001 - unreachable: a warning, the file itself is valid
+            return [not_checked(f"workstation {self.options.workstation!r}", exc)]
+        try:
+            self._mode_of(self._pick_workstation(stations))
+        except ConfigError as exc:
+            return [CheckResult(name="optima.workstation", status=CheckStatus.FAIL, detail=mask(exc),
+                                fix=f"set sources.{self.name}.workstation to one of the workstations listed")]
+        ws = self.options.workstation
+        found = f"workstation {ws!r} found" if ws is not None else "the database's only workstation"
+        return [CheckResult(name="optima.workstation", status=CheckStatus.OK, detail=found)]
 
     # --- check ------------------------------------------------------------------------------------------
     def check(self, as_of: datetime) -> list[CheckResult]:

@@ -284,6 +284,11 @@ def mode_query() -> Select[Any]:
     return select(PicoKonfig.c.PcK_LimitKrObs).where(PicoKonfig.c.PcK_PicoID == bindparam("branch_id", type_=Integer))
 
 
+def branches_query() -> Select[Any]:
+    """Every branch id (``config validate`` checks the configured ``branch_id`` is one of them)."""
+    return select(PicoKonfig.c.PcK_PicoID).order_by(PicoKonfig.c.PcK_PicoID)
+
+
 def arity_query() -> Select[Any]:
     """Parameter counts of XL's credit functions, from SQL Server's catalog (return value excluded)."""
     from sqlalchemy import column, table

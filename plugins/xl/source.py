@@ -9,7 +9,7 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
-from tradecredit.plugins.comarch import XL_MODE_LABELS, streaming
+from tradecredit.plugins.comarch import XL_MODE_LABELS, expected_tables, not_checked, streaming
 from tradecredit.sdk import (
     AdapterContext,
     CheckResult,
@@ -17,6 +17,7 @@ from tradecredit.sdk import (
     ConfigError,
     ControlMode,
     CreditRecord,
+    ExpectedTable,
     LimitState,
     RejectedRow,
     Source,
@@ -260,6 +261,36 @@ class XlSource(Source[XlOptions]):
             "payer_code": _text(row["payer_code"]),
             "extra": extra,
         }
+
+    # --- doctor and config validate ------------------------------------------------------------------
+    def expected_schema(self, dialect: str) -> list[ExpectedTable]:
+        from . import schema as s
+
+        tables = [s.KntKarty, s.KntLimityK, s.TraPlat]
+        if self.opts.control_mode is None:
+            tables.append(s.PicoKonfig)
+        if self.opts.include_reservations:
+            tables += [s.Rezerwacje, s.ZamNag, s.ZamElem]
+        if self.opts.include_documents_without_payments:
+            tables.append(s.TraNag)
+        return expected_tables(tables, dialect)
+
+    def check_references(self) -> list[CheckResult]:
+        """The configured branch (``branch_id``, PcK_PicoID) exists in CDN.PicoKonfig."""
+        if self.opts.control_mode is not None:
+            return [CheckResult(name="xl.branch", status=CheckStatus.OK,
+                                detail=f"fixed control_mode = {self.opts.control_mode.value}: no branch used")]
+        try:
+            with streaming(self.engine) as conn:
+                branches = [r[0] for r in conn.execute(query.branches_query())]
+        except Exception as exc:  # noqa: BLE001 - unreachable: a warning, the file itself is valid
+            return [not_checked(f"branch_id {self.opts.branch_id}", exc)]
+        if self.opts.branch_id not in branches:
+            return [CheckResult(name="xl.branch", status=CheckStatus.FAIL,
+                                detail=f"branch_id {self.opts.branch_id}: no such branch in CDN.PicoKonfig "
+                                       f"(PcK_PicoID found: {', '.join(map(str, branches)) or 'none'})",
+                                fix=f"set sources.{self.name}.branch_id to one of the PcK_PicoID values listed")]
+        return [CheckResult(name="xl.branch", status=CheckStatus.OK, detail=f"branch {self.opts.branch_id} found")]
 
     # --- check ------------------------------------------------------------------------------------------
     def check(self, as_of: datetime) -> list[CheckResult]:

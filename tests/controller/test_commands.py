@@ -67,7 +67,7 @@ def test_a_real_runs_report_and_audit_trail_keep_old_new_and_the_reason(book):
     run = book.cli("run", "to-idosell")
     assert "Written and confirmed by the shop (1 field(s))" in run.output
     assert "clientTradeCreditLimitExternal" in run.output and "from_erp" in run.output
-    report = json.loads(book.cli("run", "to-idosell", "--json").output)
+    (report,) = json.loads(book.cli("run", "to-idosell", "--json").output)  # always a list (issue 17)
     assert report["plan"] == []  # nothing changed since
     history = json.loads(book.cli("state", "history", "--json").output)
     written_run = next(r["id"] for r in history if r["pipeline"] == "to-idosell" and r["counts"].get("written"))

@@ -54,7 +54,9 @@ def test_run_json_dry_run_and_exit_codes(config_file):
     MEMORY_ROWS["default"] = [rec("A"), rec("B")]
     dry = invoke("run", "-c", str(config_file), "--dry-run", "--json")
     assert dry.exit_code == 0, dry.output
-    report = json.loads(dry.output)
+    reports = json.loads(dry.output)
+    assert isinstance(reports, list) and len(reports) == 1, "one shape always: a list, also for one pipeline"
+    report = reports[0]
     assert report["dry_run"] and report["counts"]["to_write"] == 2 and FakeTarget.calls == []
     assert {p["field"] for p in report["plan"]} == {"limit", "used", "mode"}, "identity fields are no plan rows"
     assert not (config_file.parent / "state.db").exists(), "a dry run must not create the state store"
@@ -66,7 +68,7 @@ def test_run_json_dry_run_and_exit_codes(config_file):
     FakeTarget.script = [{"A"}]
     partial = invoke("run", "-c", str(config_file), "--json")
     assert partial.exit_code == 4
-    assert json.loads(partial.output)["failed"][0]["code"] == "A"
+    assert json.loads(partial.output)[0]["failed"][0]["code"] == "A"
 
 
 def test_config_errors_exit_3_and_list_paths(tmp_path, config_file):
@@ -141,7 +143,7 @@ def test_a_failed_run_still_prints_its_json_report(config_file, error, code):
     FakeTarget.script = [error]
     result = CliRunner().invoke(cli, ["run", "-c", str(config_file), "--json"], catch_exceptions=False)
     assert result.exit_code == code
-    report = json.loads(result.stdout)
+    [report] = json.loads(result.stdout)
     assert (report["status"], report["exit_code"], report["counts"]["to_write"]) == ("failed", code, 1)
     assert str(error) in report["error"] and str(error) in result.stderr
 
@@ -153,7 +155,7 @@ def test_shop_unreachable_while_matching_also_exits_1(config_file, monkeypatch):
     monkeypatch.setattr(FakeTarget, "match", unreachable)
     MEMORY_ROWS["default"] = [rec("A")]
     result = invoke("run", "-c", str(config_file), "--json")
-    assert result.exit_code == 1 and json.loads(result.stdout)["error_kind"] == "error"
+    assert result.exit_code == 1 and json.loads(result.stdout)[0]["error_kind"] == "error"
 
 
 def test_run_keeps_going_after_a_failing_pipeline_and_exits_with_the_worst(config_file):

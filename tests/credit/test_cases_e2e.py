@@ -263,7 +263,7 @@ def test_case_9_status_partial_is_exit_4_in_the_report_json_and_history(tc_datab
     runner = CliRunner()
     as_json = runner.invoke(_cli(), ["run", "-c", str(path), "to-idosell", "--json"])
     assert as_json.exit_code == 4, as_json.output
-    report = json.loads(as_json.stdout)
+    [report] = json.loads(as_json.stdout)
     assert (report["status"], report["exit_code"], report["counts"]["rejected"]) == ("partial", 4, 1)
     text = runner.invoke(_cli(), ["run", "-c", str(path), "to-idosell"])
     assert text.exit_code == 4 and "status: PARTIAL" in text.output
@@ -282,7 +282,7 @@ def test_case_9_status_partial_is_exit_4_in_the_report_json_and_history(tc_datab
     run_sql(tc_database_url, update(OPTIMA.kontrahenci).where(OPTIMA.kontrahenci.c.Knt_Kod == "BAD")
             .values(Knt_LimitFlag=1, Knt_LimitKredytu=D("10.00")))
     fixed = runner.invoke(_cli(), ["run", "-c", str(path), "to-idosell", "--json"])
-    assert fixed.exit_code == 0 and json.loads(fixed.stdout)["status"] == "ok"
+    assert fixed.exit_code == 0 and json.loads(fixed.stdout)[0]["status"] == "ok"
     history = runner.invoke(_cli(), ["state", "history", "-c", str(path), "--json"])
     assert [r["status"] for r in json.loads(history.stdout)] == ["ok", "partial", "partial"]
 

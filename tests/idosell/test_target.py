@@ -278,7 +278,7 @@ def test_cli_sandbox_port_in_use_is_a_clear_error_and_the_banner_follows_the_bin
     assert not db.exists()  # nothing created before the port was known to be free
 
     served: list[str] = []
-    monkeypatch.setattr(sdk, "serve_forever", lambda app, host, port: served.append(f"{host}:{port}"))
+    monkeypatch.setattr(sdk, "serve_forever", lambda app, host, port, **kw: served.append(f"{host}:{port}"))
     with socket.socket() as free:
         free.bind(("127.0.0.1", 0))
         port = free.getsockname()[1]

@@ -52,14 +52,12 @@ def test_the_walk_through_runs(tmp_path, monkeypatch):
         assert preview.exit_code in (0, 4), preview.output
         assert sandbox.count("PUT clients/clients") == 0
         result = runner.invoke(cli, [*run[1:], "--json"], catch_exceptions=False)
-        report = json.loads(result.output)
-        report = report[0] if isinstance(report, list) else report
+        [report] = json.loads(result.output)
         assert report["counts"]["written"] == len(clients), result.output
         counts = report["counts"]
         assert len(report["unmatched"]) == counts["read"] - counts["rejected"] - len(clients) > 1900
         assert all(sandbox.client(login).limit is not None for login, _ in clients)
-        again = json.loads(runner.invoke(cli, [*run[1:], "--json"], catch_exceptions=False).output)
-        again = again[0] if isinstance(again, list) else again
+        [again] = json.loads(runner.invoke(cli, [*run[1:], "--json"], catch_exceptions=False).output)
         assert again["counts"]["written"] == 0
     finally:
         sandbox.stop()
