@@ -8,12 +8,13 @@ EXAMPLE := examples/tradecredit-csv
 STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml $(EXAMPLE)/pyproject.toml | cksum | cut -d' ' -f1)
 CHROMIUM := /usr/bin/chromium
 
-.PHONY: demo test lint typecheck example-test bench venv chromium postgres clean help
+.PHONY: demo test lint typecheck example-test bench reliability venv chromium postgres clean help
 
 help:
 	@echo "make demo   - set up and run the demo (Optima demo DB -> IdoSell sandbox + e-Sklep storefront)"
 	@echo "make test   - set up and run the whole test suite (ruff, mypy, unit, PostgreSQL, real HTTP, browser)"
 	@echo "make bench  - run the sync benchmark, regenerate docs/benchmarks.md (ARGS=--quick | --million)"
+	@echo "make reliability - long crash/race suite (prints its seed), figures into docs/reliability.md (ARGS=--seed N)"
 
 venv: $(STAMP)
 
@@ -72,6 +73,11 @@ $(BENCH_STAMP): bench/requirements.txt $(STAMP)
 # ARGS=--quick for a few minutes' development run, ARGS=--million adds 1M customers.
 bench: $(STAMP) $(BENCH_STAMP) postgres
 	$(BIN)/python -m bench $(ARGS)
+
+# The reliability suite's long mode (~10 min): hundreds of crash schedules, many lease races; prints its seed
+# and writes its figures into docs/reliability.md. ARGS="--seed N" replays, ARGS="--no-write" only reports.
+reliability: $(STAMP) postgres
+	$(BIN)/python tests/reliability/long_mode.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info var

@@ -19,7 +19,7 @@ names, by what they are for (docs/plugins/writing-plugins.md walks through them)
   ``StateError``, ``LockHeldError``, ``PluginError``, ``RunFailed``.
 * HTTP: ``HttpClient``, ``RetryPolicy`` (retries, backoff, ``Retry-After``, 401/403 → ``AuthError``).
 * SQL sources: ``create_source_engine`` (read-only sessions), ``install_read_only_guard``, ``is_select``,
-  ``streaming``, ``mssql_url``.
+  ``streaming``, ``mssql_url``, ``undecodable`` (the columns of a row whose text is not UTF-8: reject the row).
 * the engine (every business rule; a target never re-implements one): ``effective_credit`` (what a customer
   effectively gets, each value with its ``ValueReason``) → ``EffectiveCredit``, the ``[engine]`` policy
   (``CreditPolicy``, ``NoLimitPolicy``, ``LapsedPolicy``, ``DEFAULT_POLICY``), ``Unsupported`` (what a target
@@ -130,7 +130,7 @@ from .core.serving import (
     serve_forever,
     serve_in_thread,
 )
-from .core.sql import create_source_engine, install_read_only_guard, is_select, mssql_url, streaming
+from .core.sql import create_source_engine, install_read_only_guard, is_select, mssql_url, streaming, undecodable
 from .core.state import StateStore
 from .core.sync import BatchOutcome, RunInfo, run_pipeline
 
@@ -239,4 +239,5 @@ __all__ = [
     "text_table",
     "to_currency",
     "to_money",
+    "undecodable",
 ]

@@ -37,18 +37,23 @@ FINAL = {
 }
 REFINE = [
     # read
-    ("core/sync.py", "read_records", "read: orchestrator (dedupe)"),
+    ("core/sync.py", "_execute", "read: orchestrator (chunks, dedupe)"),
+    ("core/sync.py", "_snapshot", "read: key index (Source.keys)"),
+    ("core/sync.py", "__init__", "read: key index (Source.keys)"),
+    ("core/sync.py", "feed", "match (orchestrator, not-found cache)"),
+    ("core/sync.py", "match_codes", "match (orchestrator, not-found cache)"),
     ("plugins/optima/source.py", "_stream", "read: SQL fetch (driver + SQLAlchemy rows)"),
     ("plugins/optima/source.py", "build", "read: record building (Optima build + CreditRecord)"),
     ("core/records.py", None, "read: record building (Optima build + CreditRecord)"),
     # match
     ("plugins/idosell/target.py", "match", "match (target, without HTTP/state)"),
     # diff
-    ("core/sync.py", "_execute", "diff (ledger compare, OutgoingItem)"),
+    ("core/sync.py", "_diff", "diff (ledger compare, OutgoingItem)"),
     ("plugins/idosell/target.py", "payload", "diff: payload building"),
     ("core/engine.py", "degrade_mode", "diff (ledger compare, OutgoingItem)"),
     # write
-    ("core/sync.py", "_write", "write (orchestrator, without HTTP/state)"),
+    ("core/sync.py", "_write_batch", "write (orchestrator, without HTTP/state)"),
+    ("core/sync.py", "finish", "run bookkeeping"),
     ("plugins/idosell/target.py", "write", "write: target (body, pairing)"),
     ("core/sync.py", "_confirm_unchanged", "confirm unchanged"),
     # around
@@ -101,16 +106,14 @@ class Sampler(threading.Thread):
 
 
 def _memory_hook(out: dict[str, Any]) -> None:
-    """Live Python bytes (tracemalloc) and RSS after each stage of ``_execute``: what each stage keeps alive.
+    """Live Python bytes (tracemalloc) and RSS along a streamed run: what stays alive while it goes.
 
-    The stages are wrapped from outside (the product is not changed): ``read_records``, the target's
-    ``match``, ``StateStore.load_ledger`` and the start and end of ``_write``, where the snapshot, the
-    matches, the ledger and every outgoing item are alive at once.
+    Wrapped from outside (the product is not changed): ``_snapshot`` (the key index), ``_Stream.feed`` (after
+    the first, the tenth and the last chunk) and ``_Stream.finish`` (outcomes, report lists).
     """
     import tracemalloc
 
-    from tradecredit.core import state, sync
-    from tradecredit.plugins.idosell import target
+    from tradecredit.core import sync
 
     points: list[dict[str, Any]] = []
     out["memory_points"] = points
@@ -132,11 +135,19 @@ def _memory_hook(out: dict[str, Any]) -> None:
 
         setattr(owner, attr, wrapper)
 
-    wrap(sync, "read_records", "start of the run (imports, config, plugins, state open)",
-         "read_records (snapshot + rejected)")
-    wrap(target.IdoSellTarget, "match", None, "match (matches dict, cache)")
-    wrap(state.StateStore, "load_ledger", None, "load_ledger (whole ledger)")
-    wrap(sync, "_write", "diff (outgoing items, unchanged, payloads)", "_write (report lists, trail)")
+    wrap(sync, "_snapshot", "start of the run (imports, config, plugins, state open)",
+         "key index (Source.keys: duplicate suspects)")
+    feed = sync._Stream.feed
+    fed = [0]
+
+    def counted(self: Any, records: Any, *, final: bool = False) -> None:
+        feed(self, records, final=final)
+        fed[0] += 1
+        if fed[0] in (1, 10) or final:
+            mark(f"chunk {fed[0]} (read, matched, diffed, written)" if not final else "last chunk (carry flushed)")
+
+    sync._Stream.feed = counted  # type: ignore[method-assign]
+    wrap(sync._Stream, "finish", None, "finish (outcomes, report lists)")
     tracemalloc.start(1)
 
 

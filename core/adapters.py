@@ -8,22 +8,50 @@ ledger diff, batching, retries of failed customers on the next run, the report a
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Generic, Protocol, TypeVar, get_args
+from types import UnionType
+from typing import Any, ClassVar, Generic, Protocol, TypeVar, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from .engine import DEFAULT_POLICY, CreditPolicy, ModeMapping, ValueReason
 from .records import ControlMode, CreditRecord, RejectedRow, normalise_code
 
 
 class PluginOptions(BaseModel):
-    """Base of every plugin's options model: unknown keys are errors (they catch typos)."""
+    """Base of every plugin's options model: unknown keys are errors (they catch typos), and the plain scalar
+    types are strict: ``enabled = "yes"`` or ``batch_size = "100"`` is a mistake in the file, not something to
+    guess at (lax coercion would also take ``"0"`` for false and ``1.9`` for 1)."""
 
     model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _strict_scalars(cls, value: Any, info: ValidationInfo) -> Any:
+        field = cls.model_fields.get(info.field_name or "")
+        if field is None or value is None:
+            return value
+        kind = _scalar_kind(field.annotation)
+        if kind is bool and not isinstance(value, bool):
+            raise ValueError(f"Input should be a valid boolean: true or false (without quotes), not {value!r}")
+        if kind is int and (isinstance(value, bool) or not isinstance(value, int)):
+            raise ValueError(f"Input should be a valid integer, written without quotes, not {value!r}")
+        if kind is float and (isinstance(value, bool) or not isinstance(value, int | float)):
+            raise ValueError(f"Input should be a valid number, written without quotes, not {value!r}")
+        return value
+
+
+def _scalar_kind(annotation: Any) -> type | None:
+    """``bool``/``int``/``float`` when the field is exactly that type (or it or None); else None."""
+    if annotation in (bool, int, float):
+        return annotation  # type: ignore[no-any-return]
+    args = [a for a in get_args(annotation) if a is not type(None)]
+    if get_origin(annotation) in (Union, UnionType) and len(args) == 1 and args[0] in (bool, int, float):
+        return args[0]  # type: ignore[no-any-return]
+    return None
 
 
 class CheckStatus(StrEnum):
@@ -144,6 +172,16 @@ class Source(_Adapter[OptionsT], ABC):
         text reads the same in every language of the output. The default describes nothing.
         """
         return {}
+
+    def keys(self, as_of: datetime) -> Iterable[str] | None:
+        """The customer codes ``read`` may yield records for, cheaply (optional; e.g. one ``SELECT`` of the codes).
+
+        Lets the orchestrator find duplicate codes without holding the snapshot in memory, so a run streams in
+        chunks. A superset is fine (codes of rows that end up rejected or skipped); a code ``read`` yields but
+        ``keys`` leaves out could let a duplicate through. ``None`` (the default): the orchestrator reads the
+        whole snapshot first.
+        """
+        return None
 
     def check(self, as_of: datetime) -> list[CheckResult]:
         """Connectivity and data-shape checks for ``tradecredit check``."""

@@ -45,6 +45,9 @@ DEFAULT_STATE_URL = "sqlite:///tradecredit-state.db"
 
 
 _LAZY_SECRETS: contextvars.ContextVar[bool] = contextvars.ContextVar("tradecredit_lazy_secrets", default=False)
+# The config file's folder while it is parsed: a secret { file = "…" } is relative to it, like SQLite paths
+# (one rule, whatever folder the runner was started from).
+_BASE_DIR: contextvars.ContextVar[Path | None] = contextvars.ContextVar("tradecredit_config_dir", default=None)
 
 
 class Unresolved(str):
@@ -62,6 +65,15 @@ def _lazy_secrets(enabled: bool) -> Iterator[None]:
         _LAZY_SECRETS.reset(token)
 
 
+@contextmanager
+def _config_dir(base: Path | None) -> Iterator[None]:
+    token = _BASE_DIR.set(base)
+    try:
+        yield
+    finally:
+        _BASE_DIR.reset(token)
+
+
 def _unresolvable(message: str, placeholder: str) -> Unresolved:
     if _LAZY_SECRETS.get():
         return Unresolved(placeholder)
@@ -76,13 +88,23 @@ def _resolve_reference(value: Any) -> Any:
             name = str(value["env"])
             if name not in os.environ:
                 return _unresolvable(f"environment variable {name} is not set", f"<unresolved env {name}>")
+            if not os.environ[name].strip():
+                raise ValueError(f"environment variable {name} is empty")
             return os.environ[name]
         if keys == {"file"}:
             path = Path(str(value["file"])).expanduser()
+            base = _BASE_DIR.get()
+            if base is not None and not path.is_absolute():
+                path = base / path
             try:
-                return path.read_text(encoding="utf-8").strip()
+                text = path.read_text(encoding="utf-8").strip()
             except OSError as exc:
                 return _unresolvable(f"cannot read secret file {path}: {exc.strerror}", f"<unresolved file {path}>")
+            except UnicodeDecodeError:
+                raise ValueError(f"secret file {path} is not UTF-8 text") from None
+            if not text:
+                raise ValueError(f"secret file {path} is empty")
+            return text
         raise ValueError("a secret is a string, { env = \"NAME\" } or { file = \"path\" }")
     return value
 
@@ -92,6 +114,8 @@ def _secret(value: Any) -> Any:
     if isinstance(value, SecretStr):
         value = value.get_secret_value()
     if isinstance(value, str):
+        if not value.strip():
+            raise ValueError("is empty: write the secret, or { env = \"NAME\" } / { file = \"path\" }")
         register_secret(value)
     return value
 
@@ -408,13 +432,28 @@ def _path(loc: tuple[Any, ...]) -> str:
     return out or "(root)"
 
 
+# pydantic names the member of a union that failed in the error's location (``workstation.int``,
+# ``workstation.str``): one wrong value would read as two problems at two paths that are not in the file.
+_UNION_MEMBER = re.compile(r"^(int|str|float|bool|list|dict|decimal|timedelta|date|datetime|none|enum)$|\[")
+
+
 def _problems(exc: ValidationError, prefix: tuple[Any, ...] = ()) -> list[str]:
-    problems = []
+    by_path: dict[str, list[str]] = {}
     for err in exc.errors():
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown option (check the spelling)"
-        problems.append(f"{_path(prefix + tuple(err['loc']))}: {mask(msg)}")
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and _UNION_MEMBER.search(p)))
+        messages = by_path.setdefault(_path(prefix + loc), [])
+        if msg not in messages:
+            messages.append(msg)
+    problems = []
+    for path, messages in by_path.items():
+        if len(messages) > 1 and all(m.startswith("Input should be ") for m in messages):
+            text = "Input should be " + " or ".join(m.removeprefix("Input should be ") for m in messages)
+        else:
+            text = "; ".join(messages)
+        problems.append(f"{path}: {mask(text)}")
     return problems
 
 
@@ -473,6 +512,11 @@ def parse_config(
     ``secrets="lazy"`` keeps secret references of sources, targets and plugin sections that cannot be resolved
     as placeholders (for commands that talk to none of them; see the module docstring).
     """
+    with _config_dir(path.parent if path else None):
+        return _parse_config(data, host, path=path, secrets=secrets)
+
+
+def _parse_config(data: dict[str, Any], host: Any, *, path: Path | None, secrets: SecretsMode) -> Config:
     problems: list[str] = []
     try:
         raw = _RawConfig.model_validate(data)
@@ -541,8 +585,14 @@ def parse_config(
             except ValidationError as exc:
                 problems.extend(_problems(exc, (name,)))
     names = set()
+    items = data.get("pipelines") if isinstance(data.get("pipelines"), list) else []
     for i, p in enumerate(raw.pipelines):
         if p is None:
+            # invalid on its own (reported above): its references are still worth checking
+            item = items[i] if i < len(items) and isinstance(items[i], dict) else {}
+            for ref, known in (("source", raw.sources), ("target", raw.targets)):
+                if isinstance(item.get(ref), str) and item[ref] not in known:
+                    problems.append(f"pipelines[{i}].{ref}: no {ref} named {item[ref]!r}")
             continue
         if p.name in names:
             problems.append(f"pipelines[{i}].name: duplicate pipeline name {p.name!r}")
@@ -552,6 +602,7 @@ def parse_config(
         if p.target not in raw.targets:
             problems.append(f"pipelines[{i}].target: no target named {p.target!r}")
     if problems:
+        problems = list(dict.fromkeys(problems))  # one problem seen by two checks is still one problem
         where = f" in {path}" if path else ""
         raise ConfigError(f"the configuration{where} has {len(problems)} problem(s):", problems)
     state = raw.state.model_copy(update={"url": _resolve_sqlite(raw.state.url, base)})
@@ -572,6 +623,9 @@ def load_config(
         text = file.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"cannot read config file {file}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{file} is not UTF-8 text (byte {exc.start}: {exc.object[exc.start:exc.start + 1]!r}); "
+                          "save it as UTF-8") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -3,28 +3,39 @@ a bounded total time, error classification and masked logging. Plugins never wri
 
 * 429, 502/503/504/500 and connection failures (timeouts, resets, dropped connections) are retried.
 * 401 / 403 raise ``AuthError`` at once (a configuration problem), with the server's ``x-error`` reason.
+* 3xx redirects and TLS failures raise ``ConfigError`` at once with a hint about ``base_url``: retrying
+  cannot fix an address that points elsewhere or a certificate that does not fit.
 * Any other status is returned to the caller, which decides per batch (e.g. 422 → failed batch).
+* ``total_timeout`` bounds the whole call — every attempt, every wait and every byte of every body: the body
+  is read in chunks against the deadline, so a server dripping one byte per second (which never trips the
+  per-read timeout) cannot hold a run (and its lease) forever. An answer larger than ``max_body`` is refused.
 """
 
 from __future__ import annotations
 
 import contextvars
+import json as _json
 import logging
 import random
+import re
+import ssl
 import time
 from collections.abc import Callable, Mapping
+from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 from pydantic import BaseModel, ConfigDict, Field
 
-from .errors import AuthError, TransientError
+from .errors import AuthError, ConfigError, TransientError
 from .secrets import mask
 
 log = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+# An IdoSell page of 100 clients is a few hundred KB; anything this large is not an answer we can use.
+MAX_BODY = 32 * 1024 * 1024
 
 # Who is asking, for metrics: the service sets the pipeline's target name around a run. Observers (the
 # service's /metrics) see every attempt as (label, status code or error class name).
@@ -48,7 +59,8 @@ def _observe(client: httpx.Client, status: str) -> None:
 class RetryPolicy(BaseModel):
     """How hard to try before a batch is given up for this run (it is retried on the next run)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # strict: ``max_attempts = "3"`` in the config file is a mistake, not a number to guess at
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
     max_attempts: int = Field(6, ge=1, le=20)
     backoff_initial: float = Field(0.5, gt=0, description="seconds before the first retry")
@@ -87,8 +99,11 @@ class HttpClient:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         user_agent: str = "tradecredit",
+        max_body: int = MAX_BODY,
     ) -> None:
         self.retry = retry or RetryPolicy()
+        self.max_body = max_body
+        self._timeout = (timeout, connect_timeout)
         self._sleep = sleep
         self._client = httpx.Client(
             base_url=base_url,
@@ -127,6 +142,7 @@ class HttpClient:
     ) -> httpx.Response:
         """Send a request, retrying transient failures; return the first non-retryable response."""
         started = time.monotonic()
+        deadline = started + self.retry.total_timeout
         attempt = 0
         label = what or f"{method} {url}"
         while True:
@@ -134,10 +150,28 @@ class HttpClient:
             retry_after: float | None = None
             try:
                 self.requests_sent += 1
-                response = self._client.request(method, url, json=json, params=params)
+                response = self._attempt(method, url, json, params, deadline, label)
+            except _Deadline as exc:
+                _observe(self._client, "Deadline")
+                raise TransientError(
+                    f"{label}: gave up after {attempt} attempt(s) in {time.monotonic() - started:.1f}s: {exc} "
+                    f"(total_timeout = {self.retry.total_timeout:g}s)"
+                ) from None
+            except httpx.ConnectError as exc:
+                _observe(self._client, type(exc).__name__)
+                if _is_tls(exc):
+                    raise ConfigError(
+                        f"{label}: the TLS handshake with {self._client.base_url.host} failed ({mask(exc)}); check "
+                        "base_url: it must be the shop's own https:// address, whose certificate names that host"
+                    ) from None
+                problem = f"{type(exc).__name__}: {exc}"
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
                 _observe(self._client, type(exc).__name__)
                 problem = f"{type(exc).__name__}: {exc}"
+            except httpx.DecodingError as exc:
+                _observe(self._client, type(exc).__name__)
+                # A body that cannot be decoded (bad gzip, bad charset) will be as bad on the next attempt.
+                raise TransientError(f"{label}: the shop's answer could not be decoded ({mask(exc)})") from None
             else:
                 _observe(self._client, str(response.status_code))
                 if response.status_code in (401, 403):
@@ -147,6 +181,14 @@ class HttpClient:
                         + (f" ({mask(reason)})" if reason else "")
                         + (". The key lacks this scope; grant it in the shop's API key settings."
                            if response.status_code == 403 else ". Check the key.")
+                    )
+                if 300 <= response.status_code < 400:
+                    where = response.headers.get("location")
+                    raise ConfigError(
+                        f"{label}: HTTP {response.status_code} — the shop redirects"
+                        + (f" to {mask(where)}" if where else "")
+                        + "; set base_url to the shop's current https:// address (redirects are not followed: "
+                        "the API key would go along to wherever they point)"
                     )
                 if response.status_code not in RETRY_STATUSES:
                     return response
@@ -161,6 +203,64 @@ class HttpClient:
             self.retries += 1
             log.info("%s: %s, retry %d in %.2fs", label, mask(problem), attempt, wait)
             self._sleep(wait)
+
+    def _attempt(self, method: str, url: str, json: Any, params: Mapping[str, Any] | None, deadline: float,
+                 label: str) -> httpx.Response:
+        """One attempt, its body read in chunks against ``deadline`` (the call's, not the attempt's)."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise _Deadline("no time left for another attempt")
+        read, connect = self._timeout
+        # No single wait may outlast the call's deadline either (a server that never answers at all).
+        timeout = httpx.Timeout(min(read, remaining), connect=min(connect, remaining))
+        content = None if json is None else encode_json(json)
+        headers = None if content is None else {"Content-Type": "application/json"}
+        with self._client.stream(method, url, content=content, headers=headers, params=params,
+                                 timeout=timeout) as response:
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > self.max_body:
+                    raise TransientError(f"{label}: the shop's answer is larger than {self.max_body} bytes; refused")
+                chunks.append(chunk)
+                if time.monotonic() > deadline:
+                    raise _Deadline(f"the answer was still arriving ({size} bytes so far)")
+            # The body as ``read()`` would have kept it; httpx serves .content/.json() from this attribute.
+            response._content = b"".join(chunks)
+        return response
+
+
+_DECIMAL_MARK = "\x00decimal:"
+_DECIMAL_TOKEN = re.compile(r'"\\u0000decimal:(-?\d+(?:\.\d+)?)"')
+
+
+def encode_json(body: Any) -> bytes:
+    """JSON with every ``Decimal`` written as the exact number it is (``json`` would need a float first, and a
+    float turns 12345678901234567.89 into 1.2345678901234568e+16)."""
+
+    def mark(value: Any) -> Any:
+        if isinstance(value, Decimal):
+            if not value.is_finite():
+                raise ValueError(f"{value} cannot be sent as a JSON number")
+            return f"{_DECIMAL_MARK}{format(value, 'f')}"
+        raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+    text = _json.dumps(body, default=mark, ensure_ascii=False, separators=(",", ":"))
+    return _DECIMAL_TOKEN.sub(lambda m: m.group(1), text).encode("utf-8")
+
+
+class _Deadline(Exception):
+    """The call's ``total_timeout`` passed (inside an attempt)."""
+
+
+def _is_tls(exc: BaseException) -> bool:
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, ssl.SSLError):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return "CERTIFICATE_VERIFY_FAILED" in str(exc) or "SSL" in str(exc)
 
 
 def _short_body(response: httpx.Response) -> str:

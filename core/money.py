@@ -57,10 +57,19 @@ def to_currency(value: object) -> str:
     return code
 
 
+# decimal(15,2), the amount columns of Comarch Optima and XL: an amount beyond it did not come from the ERP's
+# bookkeeping, and past 15 significant digits a JSON number would not survive a reader that parses floats.
+MAX_AMOUNT = Decimal("9999999999999.99")
+
+
 def _money_before(value: object) -> object:
     if value is None:
         return value
-    return to_money(value)
+    money = to_money(value)
+    if abs(money) > MAX_AMOUNT:
+        raise MoneyError(f"amount {format(money, 'f')} exceeds decimal(15,2), the most an ERP amount column holds "
+                         f"({format(MAX_AMOUNT, 'f')})")
+    return money
 
 
 Money = Annotated[

@@ -14,7 +14,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from .money import ZERO, Currency, Money
 
@@ -32,6 +32,10 @@ class ControlMode(StrEnum):
     ALLOW = "allow"
     WARN = "warn"
     BLOCK = "block"
+
+
+MAX_CODE = 100
+"""The longest customer code (and ERP id) a record may carry: the state store's key columns hold 200."""
 
 
 class CreditRecord(BaseModel):
@@ -58,6 +62,14 @@ class CreditRecord(BaseModel):
     as_of: datetime
     payer_code: str | None = Field(default=None, description="customer whose limit was evaluated (XL payer)")
     extra: dict[str, Any] = Field(default_factory=dict, description="plugin-specific facts for reports")
+
+    @field_validator("code")
+    @classmethod
+    def _code_length(cls, v: str) -> str:
+        if len(v) > MAX_CODE:
+            raise ValueError(f"code is {len(v)} characters long; at most {MAX_CODE} fit the state store "
+                             "(Comarch codes have 20–50)")
+        return v
 
     @model_validator(mode="after")
     def _consistent(self) -> CreditRecord:
@@ -95,6 +107,12 @@ class RejectedRow(BaseModel):
     erp_id: str | None = None
     code: str | None = None
     reason: str
+
+    @field_validator("erp_id", "code")
+    @classmethod
+    def _shortened(cls, v: str | None) -> str | None:
+        # an over-long code is itself a reason for rejection: kept recognisable, short enough for the store
+        return v if v is None or len(v) <= MAX_CODE else v[:MAX_CODE - 1] + "…"
 
 
 def normalise_code(code: str) -> str:

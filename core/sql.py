@@ -82,7 +82,41 @@ def create_source_engine(url: str, *, read_only: bool = True, **kwargs: Any) -> 
         engine = create_engine(parsed, **kwargs)
     except Exception as exc:  # noqa: BLE001 - e.g. the pyodbc driver is missing
         raise ConfigError(f"cannot create a database engine for {mask(url)}: {mask(exc)}") from None
+    if backend == "sqlite":
+        # sqlite3 raises for a whole fetch when one value is not UTF-8 (one bad card would stop the read):
+        # decode losslessly instead, so the source rejects that row by name (``undecodable``) and reads on.
+        event.listen(engine, "connect", _lenient_sqlite_text)
     return engine
+
+
+def _lenient_sqlite_text(dbapi_connection: Any, _record: Any) -> None:
+    dbapi_connection.text_factory = lambda raw: raw.decode("utf-8", "surrogateescape")
+
+
+def undecodable(row: Mapping[str, Any]) -> list[str]:
+    """The columns of an ERP row whose text could not be decoded, each with its first bad bytes.
+
+    A value is undecodable when the driver handed over bytes that are not UTF-8 (psycopg on a ``SQL_ASCII``
+    database) or SQLite text that is not UTF-8 (decoded with ``surrogateescape`` by the source engine).
+    """
+    bad: list[str] = []
+    for column, value in row.items():
+        if isinstance(value, bytes | bytearray | memoryview):
+            raw = bytes(value)
+            try:
+                raw.decode("utf-8")
+                continue
+            except UnicodeDecodeError as exc:
+                bad.append(f"{column} is not UTF-8 text (bytes {raw[exc.start:exc.start + 4]!r} at {exc.start})")
+        elif isinstance(value, str) and max(value, default="") >= "\udc80" and _SURROGATE.search(value):
+            raw = value.encode("utf-8", "surrogateescape")
+            found = _SURROGATE.search(value)
+            at = len(value[:found.start()].encode("utf-8", "surrogateescape")) if found else 0
+            bad.append(f"{column} is not UTF-8 text (bytes {raw[at:at + 4]!r} at {at})")
+    return bad
+
+
+_SURROGATE = re.compile("[\udc80-\udcff]")
 
 
 def mssql_url(

@@ -34,6 +34,8 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    any_,
+    bindparam,
     create_engine,
     delete,
     event,
@@ -45,6 +47,9 @@ from sqlalchemy import (
     text,
     update,
 )
+from sqlalchemy.dialects.postgresql import ARRAY as PG_ARRAY
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import URL, Connection, make_url
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
@@ -350,7 +355,7 @@ class ItemRecord:
     code: str | None
     outcome: str  # written | unchanged | failed | rejected | unmatched | unsupported
     reason: str | None = None
-    payload: Mapping[str, Any] | None = None
+    payload: Mapping[str, Any] | str | None = None  # a str is the payload's canonical JSON (``dumps``) already
     # v3: {"changes": [{field, old, new, reason}], "credit": {…}} (written), {"reason_code": …} (unsupported)
     detail: Mapping[str, Any] | None = None
 
@@ -392,6 +397,54 @@ def _expand_detail(detail: dict[str, Any], payload: Mapping[str, Any] | None) ->
         credit["reasons"] = dict(zip(REASON_KEYS, credit.get("reasons") or (), strict=False))
         detail["credit"] = credit
     return detail
+
+
+
+def _text(payload: Mapping[str, Any] | str) -> str:
+    return payload if isinstance(payload, str) else dumps(payload)
+
+
+def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]], keys: Sequence[str]) -> None:
+    """Insert ``rows``, replacing rows with the same primary key: one ``INSERT … ON CONFLICT DO UPDATE``.
+
+    No delete-then-insert: the conflict is resolved through the primary key index, so the cost does not depend
+    on the planner's estimates (an unanalysed PostgreSQL table planned ``DELETE … IN`` as a filter over all of
+    the pipeline's rows, quadratic over a first sync). Other dialects fall back to delete + insert.
+    """
+    if not rows:
+        return
+    name = conn.dialect.name
+    columns = [c for c in rows[0] if c not in keys]
+    if name == "sqlite":
+        lite = sqlite_insert(table)
+        conn.execute(lite.on_conflict_do_update(
+            index_elements=list(keys), set_={c: lite.excluded[c] for c in columns}), rows)
+        return
+    if name == "postgresql":
+        pg = pg_insert(table)
+        conn.execute(pg.on_conflict_do_update(
+            index_elements=list(keys), set_={c: pg.excluded[c] for c in columns}), rows)
+        return
+    for row in rows:
+        conn.execute(delete(table).where(*(table.c[k] == row[k] for k in keys)))
+    conn.execute(insert(table), rows)
+
+
+def _one_of(conn: Connection, column: Any, values: list[str]) -> Any:
+    """``column IN (values)``; on PostgreSQL ``column = ANY(:array)``: one parameter, not hundreds to render."""
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(f"{column.name}_any", values, type_=PG_ARRAY(String)))
+    return column.in_(values)
+
+
+def _fast_commit(conn: Connection) -> None:
+    """PostgreSQL: this transaction's commit does not wait for the WAL flush (SQLite: ``synchronous=NORMAL``).
+
+    Safe for the ledger: a commit lost in a database crash only makes the next run send those confirmed
+    customers again, it never skips one; the lease's fencing check still runs inside the transaction.
+    """
+    if conn.dialect.name == "postgresql":
+        conn.execute(text("SET LOCAL synchronous_commit = off"))
 
 
 class StateStore:
@@ -642,20 +695,38 @@ class StateStore:
             return _aware(conn.execute(query).scalar())
 
     # --- ledger ----------------------------------------------------------------------------------------
-    def load_ledger(self, pipeline: str, target: str) -> dict[str, LedgerEntry]:
+    def load_ledger(self, pipeline: str, target: str, keys: Sequence[str] | None = None) -> dict[str, LedgerEntry]:
+        """The ledger of ``pipeline`` × ``target``: all of it, or only the entries of ``keys`` (a chunk of a run)."""
         if self.empty:
             return {}
         query = select(ledger.c.customer_key, ledger.c.code, ledger.c.payload).where(
             ledger.c.pipeline == pipeline, ledger.c.target == target
         )
         with self.engine.connect() as conn:
-            return {key: LedgerEntry(code, text) for key, code, text in conn.execute(query)}
+            if keys is None:
+                return {key: LedgerEntry(code, text) for key, code, text in conn.execute(query)}
+            out: dict[str, LedgerEntry] = {}
+            for chunk in chunks(list(keys), 500):
+                out.update((key, LedgerEntry(code, text)) for key, code, text in
+                           conn.execute(query.where(_one_of(conn, ledger.c.customer_key, chunk))))
+            return out
+
+    def outcome_keys(self, pipeline: str, target: str) -> set[str]:
+        """The customers (keys) with a sticky outcome recorded (``tc_outcomes``): few, next to the ledger."""
+        if self.empty:
+            return set()
+        query = select(outcomes.c.ident).where(outcomes.c.pipeline == pipeline, outcomes.c.target == target)
+        with self.engine.connect() as conn:
+            return set(conn.execute(query).scalars())
 
     def record_batch(
-        self, run_id: int, pipeline: str, target: str, confirmed: Sequence[tuple[str, str, Mapping[str, Any]]],
-        items: Iterable[ItemRecord],
+        self, run_id: int, pipeline: str, target: str,
+        confirmed: Sequence[tuple[str, str, Mapping[str, Any] | str]], items: Iterable[ItemRecord],
     ) -> None:
         """In one transaction: move the ledger forward for confirmed customers and append the audit trail.
+
+        A payload may be given as its canonical JSON text (``dumps``) already: the orchestrator encodes each
+        written payload once for the ledger and the audit row. The ledger is upserted (no delete-then-insert).
 
         When this store holds ``pipeline``'s lease for ``run_id``, the transaction first renews it with a
         conditional UPDATE, and rolls back with ``LeaseLostError`` if the lease is no longer this run's: a run
@@ -670,29 +741,14 @@ class StateStore:
                 raise LeaseLostError(f"pipeline {pipeline!r} run {run_id}: its lease was taken over before this "
                                      "batch was recorded; the shop's answers are not recorded and the next run "
                                      "sends these customers again")
-            keys = [k for k, _, _ in confirmed]
-            for chunk in chunks(keys, 500):
-                conn.execute(
-                    delete(ledger).where(
-                        ledger.c.pipeline == pipeline, ledger.c.target == target, ledger.c.customer_key.in_(chunk)
-                    )
-                )
+            _fast_commit(conn)
             if confirmed:
-                conn.execute(
-                    insert(ledger),
-                    [
-                        {"pipeline": pipeline, "target": target, "customer_key": key, "code": code,
-                         "payload": dumps(payload), "confirmed_at": now, "run_id": run_id}
-                        for key, code, payload in confirmed
-                    ],
-                )
-            rows = [
-                {"run_id": run_id, "customer_key": i.key, "code": i.code, "outcome": i.outcome,
-                 "reason": mask(i.reason) if i.reason else None,
-                 "payload": dumps(i.payload) if i.payload is not None else None, "at": now,
-                 "detail": _item_detail(i)}
-                for i in items
-            ]
+                _upsert(conn, ledger, [
+                    {"pipeline": pipeline, "target": target, "customer_key": key, "code": code,
+                     "payload": _text(payload), "confirmed_at": now, "run_id": run_id}
+                    for key, code, payload in confirmed
+                ], ("pipeline", "target", "customer_key"))
+            rows = [self._item_row(run_id, i, now) for i in items]
             if rows:
                 conn.execute(insert(run_items), rows)
 
@@ -708,39 +764,54 @@ class StateStore:
                 )
 
     def record_outcomes(
-        self, run_id: int, pipeline: str, target: str, items: Sequence[ItemRecord], settled: Iterable[str] = (),
+        self, run_id: int, pipeline: str, target: str, items: Iterable[ItemRecord], settled: Iterable[str] = (),
+        *, complete: bool = True,
     ) -> dict[str, Any]:
         """Append the audit rows of customers with a sticky outcome (rejected, unmatched, …), but only for those
         whose outcome or reason changed since it was last recorded; the others are counted in the run's trail.
 
         ``settled`` are the keys of customers that were unchanged this run: one of them that had a sticky outcome
-        before gets an ``unchanged`` row (its outcome changed back). Returns the trail saved with the run.
+        before gets an ``unchanged`` row (its outcome changed back). ``complete=False`` (a run that stopped before
+        reading everyone) keeps the outcomes of customers it did not see. Returns the trail saved with the run.
         """
         self._writable()
         now = utcnow()
         where = (outcomes.c.pipeline == pipeline, outcomes.c.target == target)
         repeated: dict[str, int] = {}
         rows: list[dict[str, Any]] = []
-        current: dict[str, ItemRecord] = {}
+        current: set[str] = set()
+        changed: dict[str, dict[str, Any]] = {}  # ident → its new tc_outcomes row
+
+        def flush(conn: Connection) -> None:
+            # Written every 1,000 items: a first sync at 1M customers has ~100k of them, and their rows as dicts
+            # at once were the run's peak of memory.
+            if changed:
+                _upsert(conn, outcomes, list(changed.values()), ("pipeline", "target", "ident"))
+                changed.clear()
+            if rows:
+                conn.execute(insert(run_items), rows)
+                rows.clear()
+
         with self.engine.begin() as conn:
             before = {r.ident: r for r in conn.execute(select(outcomes).where(*where))}
             for item in items:
+                if len(rows) >= 1000:
+                    flush(conn)
                 ident = item.key or (normalise_code(item.code) if item.code else None)
                 reason = mask(item.reason) if item.reason else None
                 previous = before.get(ident) if ident else None
                 if previous is not None and (previous.outcome, previous.reason) == (item.outcome, reason):
                     repeated[item.outcome] = repeated.get(item.outcome, 0) + 1
-                    current[ident] = item  # type: ignore[index]
+                    current.add(ident)  # type: ignore[arg-type]
                     continue
                 rows.append(self._item_row(run_id, item, now))
                 if ident is not None and ident not in current:
-                    current[ident] = item
-                    conn.execute(delete(outcomes).where(*where, outcomes.c.ident == ident))
-                    conn.execute(insert(outcomes).values(
-                        pipeline=pipeline, target=target, ident=ident, code=item.code, outcome=item.outcome,
-                        reason=reason, run_id=run_id, since=now,
-                    ))
-            gone = [ident for ident in before if ident not in current]
+                    current.add(ident)
+                    changed[ident] = {"pipeline": pipeline, "target": target, "ident": ident, "code": item.code,
+                                      "outcome": item.outcome, "reason": reason, "run_id": run_id, "since": now}
+            flush(conn)
+            # A run that stopped early (shop unreachable) did not see everyone: absence then proves nothing.
+            gone = [ident for ident in before if ident not in current] if complete else []
             settled_keys = set(settled)
             for ident in gone:
                 if ident in settled_keys:
@@ -750,8 +821,7 @@ class StateStore:
                     ), now))
             for chunk in chunks(gone, 500):
                 conn.execute(delete(outcomes).where(*where, outcomes.c.ident.in_(chunk)))
-            if rows:
-                conn.execute(insert(run_items), rows)
+            flush(conn)
             trail = {"not_repeated": repeated} if repeated else {}
             conn.execute(update(runs).where(runs.c.id == run_id).values(trail=dumps(trail) if trail else None))
         return trail
@@ -760,7 +830,7 @@ class StateStore:
     def _item_row(run_id: int, item: ItemRecord, now: datetime) -> dict[str, Any]:
         return {"run_id": run_id, "customer_key": item.key, "code": item.code, "outcome": item.outcome,
                 "reason": mask(item.reason) if item.reason else None,
-                "payload": dumps(item.payload) if item.payload is not None else None, "at": now,
+                "payload": _text(item.payload) if item.payload is not None else None, "at": now,
                 "detail": _item_detail(item)}
 
     # --- retention -------------------------------------------------------------------------------------
@@ -961,7 +1031,8 @@ class StateStore:
         out: dict[str, Any] = {}
         with self.engine.connect() as conn:
             for chunk in chunks(keys, 500):
-                query = select(cache.c.key, cache.c.value).where(cache.c.namespace == namespace, cache.c.key.in_(chunk))
+                query = select(cache.c.key, cache.c.value).where(cache.c.namespace == namespace,
+                                                                 _one_of(conn, cache.c.key, chunk))
                 for key, value in conn.execute(query):
                     out[key] = _loads(value, f"cache entry {namespace}/{key}")
         return out
@@ -972,18 +1043,26 @@ class StateStore:
             return
         now = utcnow()
         with self.engine.begin() as conn:
-            for chunk in chunks(list(values), 500):
-                conn.execute(delete(cache).where(cache.c.namespace == namespace, cache.c.key.in_(chunk)))
-            conn.execute(
-                insert(cache),
-                [{"namespace": namespace, "key": k, "value": dumps(v), "updated_at": now} for k, v in values.items()],
-            )
+            _fast_commit(conn)
+            _upsert(conn, cache, [{"namespace": namespace, "key": k, "value": dumps(v), "updated_at": now}
+                                  for k, v in values.items()], ("namespace", "key"))
 
     def cache_delete(self, namespace: str, keys: list[str]) -> None:
         self._writable()
         with self.engine.begin() as conn:
             for chunk in chunks(keys, 500):
                 conn.execute(delete(cache).where(cache.c.namespace == namespace, cache.c.key.in_(chunk)))
+
+    def analyze(self) -> None:
+        """Refresh the planner's statistics of the big tables (PostgreSQL; a no-op elsewhere).
+
+        Called after a run that grew the ledger a lot: autovacuum may not have analysed it yet on a busy server,
+        and the next run's reads would be planned for an empty table.
+        """
+        self._writable()
+        if self.engine.dialect.name == "postgresql":
+            with self.engine.begin() as conn:
+                conn.execute(text(f"ANALYZE {ledger.name}, {cache.name}, {outcomes.name}"))
 
     def count(self, table: Table) -> int:
         if self.empty:
@@ -1097,4 +1176,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # right now, that one wins and the file is WAL all the same.
     with contextlib.suppress(Exception):
         cur.execute("PRAGMA journal_mode=WAL")
+    # Under WAL, NORMAL syncs at checkpoints, not at every commit. A power cut may lose the last commits: the
+    # next run then sends those confirmed customers again (never skips one), and the file stays consistent.
+    cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()

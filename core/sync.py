@@ -13,13 +13,23 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from itertools import chain, islice
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import TypeAdapter
 
-from .adapters import AdapterContext, AdapterT, ItemStatus, KeyValueCache, OutgoingItem, Source, Target
+from .adapters import (
+    AdapterContext,
+    AdapterT,
+    ItemResult,
+    ItemStatus,
+    KeyValueCache,
+    OutgoingItem,
+    Source,
+    Target,
+)
 from .batches import chunks
 from .book import changes, credit_facts
 from .config import Config, ConfiguredAdapter, load_config
@@ -102,6 +112,49 @@ def read_records(
                 )
             )
     return records, rejected
+
+
+ANALYZE_AFTER = 1000
+"""A run refreshes the state store's planner statistics when it has confirmed this many customers, whenever that
+number doubled since, and at its end (PostgreSQL; see ``StateStore.analyze``)."""
+
+UNMATCHED_RECHECK = timedelta(hours=6)
+"""How long a code the shop had no account for is believed unmatched without asking again (docs/state.md)."""
+
+
+def _unmatched_namespace(target: str) -> str:
+    # Per target, not per pipeline: whether the shop has an account for a code does not depend on the ERP.
+    return f"unmatched:{target}"
+
+
+def match_codes(store: StateStore, target: Target[Any], info: RunInfo, codes: list[str]) -> dict[str, dict[str, Any]]:
+    """``target.match`` with a "not found" cache: a code the shop had no account for is not asked again for
+    ``UNMATCHED_RECHECK`` (measured from the run's ``as_of``), nor before ``--full-refresh``; so an unchanged
+    rerun sends no request at all. A code found later drops its entry; a dry run reads but never writes it."""
+    assert info.target is not None
+    namespace = _unmatched_namespace(info.target)
+    known: dict[str, Any] = {} if info.full_refresh else store.cache_get(namespace, codes)
+    still = {c for c, checked in known.items() if _recent(checked, info.as_of)}
+    asked = [c for c in codes if c not in still]
+    matches = target.match(asked) if asked else {}
+    if not store.read_only:
+        missing = {c: info.as_of.isoformat() for c in asked if c not in matches}
+        found = [c for c in asked if c in matches and c in known]
+        if missing:
+            store.cache_put(namespace, missing)
+        if found:
+            store.cache_delete(namespace, found)
+    return matches
+
+
+def _recent(checked: Any, as_of: datetime) -> bool:
+    try:
+        when = datetime.fromisoformat(str(checked))
+    except ValueError:
+        return False  # an unreadable entry is only a cache miss: the code is asked again
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return timedelta(0) <= as_of - when < UNMATCHED_RECHECK
 
 
 def diff_fields(
@@ -329,45 +382,189 @@ def _with_report(exc: BaseException, report: RunReport) -> BaseException:
     return wrapped
 
 
+CHUNK = 1000
+"""Records read, matched, diffed and written together: memory is O(chunk), not O(snapshot)."""
+
+MATCH_AHEAD = 1000
+"""Codes handed to ``Target.match`` at once: a multiple of 100, so lookups in pages of 100 end where the floor's do."""
+
+
 def _execute(
     report: RunReport, store: StateStore, source: Source[Any], target: Target[Any], info: RunInfo, host: PluginHost,
     progress: Progress | None,
 ) -> None:
-    counts = report.counts
-    assert info.target is not None  # run_pipeline set it from the pipeline before calling
-    with _timed(report, "read"):
-        records, rejected = read_records(source, info.as_of, progress)
-    report.rejected = rejected
-    counts.read = len(records) + len(rejected)
-    counts.rejected = len(rejected)
+    """Stream the snapshot in chunks: read → match → diff → write → state per chunk, then drop the chunk.
 
-    with _timed(report, "match"):
-        matches = target.match([r.code for r in records.values()])
-    outgoing: list[OutgoingItem] = []
-    # The whole ledger also when refreshing: it tells what the shop still holds for customers not written now.
-    confirmed = store.load_ledger(info.pipeline, info.target)
-    ledger = {} if info.full_refresh else confirmed
-    native, policy = target.supported_modes(), target.mode_policy()
-    modes: dict[ControlMode, ModeMapping] = {}
-    unchanged: dict[str, str] = {}  # code → key
-    ledger_payloads: dict[str, dict[str, Any]] = {}  # key → last confirmed payload, for the dry-run plan
-    with _timed(report, "diff"):
-        for key, record in records.items():
+    Duplicate codes are found before the first write through a compact index of the keys (``Source.keys``):
+    records whose key may be a duplicate wait until the end, where duplicates are rejected and the others go on.
+    A source without ``keys`` is read whole first (its records are then processed in chunks all the same).
+    """
+    run = _Stream(report, store, target, info, host, progress)
+    with _timed(report, "read"):
+        suspects, items = _snapshot(source, info.as_of)
+    held: dict[str, list[CreditRecord]] = {}
+    finished = True
+    while True:
+        with _timed(report, "read"):
+            chunk = list(islice(items, CHUNK))
+        if not chunk:
+            break
+        records: list[CreditRecord] = []
+        for item in chunk:
+            if isinstance(item, RejectedRow):
+                report.rejected.append(Problem(code=item.code, erp_id=item.erp_id, reason=item.reason))
+            elif isinstance(item, CreditRecord):
+                key = item.key
+                if suspects.maybe(key):
+                    held.setdefault(key, []).append(item)
+                else:
+                    records.append(item)
+            else:
+                raise DataError(f"source {source.name!r} yielded {type(item).__name__}, not a CreditRecord/RejectedRow")
+        report.counts.read += len(chunk)
+        if progress:
+            progress("reading", report.counts.read, None)
+        run.feed(records)
+        if run.unreachable is not None:
+            finished = False  # the shop is gone: the rest is not read (the next run sends it)
+            break
+    if finished:
+        run.feed(_settle_duplicates(report, held), final=True)
+    run.finish(complete=finished)
+
+
+class _KeyIndex:
+    """Which normalised keys may occur more than once: a 16 MiB bitmap of key hashes, then the exact hashes of
+    the keys that hit a set bit. False positives only make a record wait until the end of the run."""
+
+    BITS = 1 << 27
+
+    def __init__(self, keys: Iterable[str] | None) -> None:
+        self.everything = keys is None
+        self.suspects: set[int] = set()
+        if keys is None:
+            return
+        bitmap = bytearray(self.BITS >> 3)
+        mask = self.BITS - 1
+        for code in keys:
+            h = hash(normalise_code(code))
+            bit = h & mask
+            if bitmap[bit >> 3] & (1 << (bit & 7)):
+                self.suspects.add(h)
+            else:
+                bitmap[bit >> 3] |= 1 << (bit & 7)
+        del bitmap
+
+    def maybe(self, key: str) -> bool:
+        return bool(self.suspects) and hash(key) in self.suspects
+
+
+def _snapshot(source: Source[Any], as_of: datetime) -> tuple[_KeyIndex, Iterator[CreditRecord | RejectedRow | Any]]:
+    keys = source.keys(as_of)
+    if keys is not None:
+        return _KeyIndex(keys), iter(source.read(as_of))
+    # No cheap key list: hold the snapshot once (as every run did before streaming) and index its keys.
+    items = list(source.read(as_of))
+    return _KeyIndex(i.code for i in items if isinstance(i, CreditRecord)), iter(items)
+
+
+def _settle_duplicates(report: RunReport, held: dict[str, list[CreditRecord]]) -> list[CreditRecord]:
+    """Reject every customer whose code collides with another's; return the held records that collide with none."""
+    single: list[CreditRecord] = []
+    for group in held.values():
+        if len(group) == 1:
+            single.append(group[0])
+            continue
+        codes = ", ".join(repr(r.code) for r in group)
+        for r in group:
+            report.rejected.append(Problem(
+                code=r.code, erp_id=r.erp_id,
+                reason=f"duplicate customer code: {codes} differ only by case or spaces and would "
+                "update the same shop account; fix the codes in the ERP",
+            ))
+    return single
+
+
+class _Stream:
+    """One run's chunked path from records to confirmed ledger entries, with the carry buffers that keep lookups
+    and writes in full pages/batches across chunk ends (so the requests equal the floor's)."""
+
+    def __init__(self, report: RunReport, store: StateStore, target: Target[Any], info: RunInfo,
+                 host: PluginHost, progress: Progress | None) -> None:
+        assert info.target is not None  # run_pipeline set it from the pipeline before calling
+        self.report, self.store, self.target, self.info, self.host, self.progress = (
+            report, store, target, info, host, progress)
+        self.pipeline, self.target_name = info.pipeline, info.target
+        self.native, self.policy = target.supported_modes(), target.mode_policy()
+        self.modes: dict[ControlMode, ModeMapping] = {}
+        self.reasons: dict[str, str] = {}  # masked reasons, shared: thousands of customers have the same one
+        self.to_match: list[CreditRecord] = []
+        self.to_write: list[OutgoingItem] = []
+        self.unreachable: TransientError | None = None
+        self.batch_index = 0
+        self.written_total = 0
+        self.next_analyze = ANALYZE_AFTER
+        # Keys with a sticky outcome recorded before: an unchanged one among them leaves it (see record_outcomes).
+        self.sticky = store.outcome_keys(info.pipeline, info.target)
+        self.settled: list[str] = []
+        # Only a target that wants to hear about unchanged customers makes the run keep their codes.
+        self.confirms = type(target).confirm_unchanged is not Target.confirm_unchanged
+        self.unchanged: dict[str, str] = {}  # code → key
+        self.planned: list[OutgoingItem] = []  # dry run: the plan's items
+        self.ledger_payloads: dict[str, dict[str, Any]] = {}  # dry run: key → last confirmed payload
+
+    def _mask(self, reason: object) -> str:
+        text = str(reason)
+        masked = self.reasons.get(text)
+        if masked is None:
+            masked = self.reasons[text] = mask(text)
+        return masked
+
+    def feed(self, records: list[CreditRecord], *, final: bool = False) -> None:
+        report = self.report
+        with _timed(report, "match"):
+            asking: list[CreditRecord] = []
+            for record in records:
+                why_not = self.target.unsupported(record)  # never looked up: it costs no request
+                if why_not is None:
+                    asking.append(record)
+                    continue
+                report.unsupported.append(Problem(
+                    code=record.code, erp_id=record.erp_id, reason=self._mask(why_not.reason),
+                    currency=record.currency, reason_code=why_not.reason_code.value,
+                ))
+            self.to_match.extend(asking)
+            take = len(self.to_match) if final else len(self.to_match) // MATCH_AHEAD * MATCH_AHEAD
+            ready, self.to_match = self.to_match[:take], self.to_match[take:]
+            matches = match_codes(self.store, self.target, self.info, [r.code for r in ready]) if ready else {}
+        with _timed(report, "diff"):
+            self._diff(ready, matches)
+        if self.info.dry_run:
+            return
+        with _timed(report, "write"):
+            size = self.target.batch_size()
+            take = len(self.to_write) if final else len(self.to_write) // size * size
+            sending, self.to_write = self.to_write[:take], self.to_write[take:]
+            for start in range(0, len(sending), size):
+                self._write_batch(sending[start:start + size])
+
+    def _diff(self, ready: list[CreditRecord], matches: dict[str, dict[str, Any]]) -> None:
+        report, counts, target = self.report, self.report.counts, self.target
+        matched = [r for r in ready if r.code in matches]
+        for record in ready:
             if record.code not in matches:
                 report.unmatched.append(record.code)
-                continue
-            why_not = target.unsupported(record)
-            if why_not is not None:
-                report.unsupported.append(Problem(
-                    code=record.code, erp_id=record.erp_id, reason=mask(why_not.reason), currency=record.currency,
-                    reason_code=why_not.reason_code.value,
-                ))
-                continue
+        # The ledger rows of this chunk only (one IN query); a full refresh compares with nothing.
+        ledger = {} if self.info.full_refresh or not matched else self.store.load_ledger(
+            self.pipeline, self.target_name, [r.key for r in matched])
+        for record in matched:
+            key = record.key
+            match = matches[record.code]
             try:
-                mode = modes.get(record.control_mode) or modes.setdefault(
-                    record.control_mode, degrade_mode(record.control_mode, native, policy)
+                mode = self.modes.get(record.control_mode) or self.modes.setdefault(
+                    record.control_mode, degrade_mode(record.control_mode, self.native, self.policy)
                 )
-                payload = target.payload(record, matches[record.code], mode)
+                payload = target.payload(record, match, mode)
             except (ValueError, DataError) as exc:
                 report.rejected.append(Problem(code=record.code, erp_id=record.erp_id, reason=mask(exc)))
                 continue
@@ -377,58 +574,135 @@ def _execute(
             previous = ledger.get(key)
             if previous is not None and previous.payload_text == dumps(payload):
                 counts.unchanged += 1
-                unchanged[record.code] = key
+                if key in self.sticky:
+                    self.settled.append(key)
+                if self.confirms:
+                    self.unchanged[record.code] = key
                 continue
             # Decoding the old payload of every changed customer also makes a corrupt entry a loud error.
-            if previous is not None:
-                ledger_payloads[key] = previous.payload
+            old = previous.payload if previous is not None else None
             # The engine's verdict and the reason of each value travel with the item into the plan and the audit.
             verdict = effective_credit(record, target.context.policy, mode=mode.effective)
-            outgoing.append(
-                OutgoingItem(key=key, code=record.code, payload=payload, match=matches[record.code],
-                             record=record, mode=mode,
-                             reasons={k: v.value for k, v in target.value_reasons(record, mode).items()},
-                             previous=ledger_payloads.get(key), credit=credit_facts(record, verdict))
-            )
-    counts.unmatched = len(report.unmatched)
-    counts.rejected = len(report.rejected)
-    counts.unsupported = len(report.unsupported)
-    counts.to_write = len(outgoing)
-    _shop_holds(report, confirmed)
+            # Built from values validated already: no second validation of the record per customer.
+            item = OutgoingItem.model_construct(
+                key=key, code=record.code, payload=payload, match=match, record=record, mode=mode,
+                reasons={k: v.value for k, v in target.value_reasons(record, mode).items()}, previous=old,
+                credit=credit_facts(record, verdict))
+            counts.to_write += 1
+            if self.info.dry_run:
+                if old is not None:
+                    self.ledger_payloads[key] = old
+                self.planned.append(item)
+            else:
+                self.to_write.append(item)
 
-    if info.dry_run:
-        _plan(report, target, outgoing, ledger_payloads, progress)
-        report.status = completed_status(counts)
-        return
-    with _timed(report, "write"):
-        unreachable = _write(report, store, target, outgoing, info, host, progress)
-    # With the shop unreachable after retries, confirming unchanged customers would only wait out the retries.
-    if unchanged and unreachable is None:
-        with _timed(report, "confirm unchanged"):
-            _confirm_unchanged(report, store, target, unchanged, info)
-    unmatched_items = [ItemRecord(None, code, "unmatched", "no shop account with this code") for code in
-                       report.unmatched]
-    rejected_items = [ItemRecord(None, p.code, "rejected", p.reason) for p in report.rejected]
-    unsupported_items = [ItemRecord(None, p.code, "unsupported", p.reason, detail={"reason_code": p.reason_code})
-                         for p in report.unsupported]
-    if info.run_id is not None:
+    def _write_batch(self, batch: list[OutgoingItem]) -> None:
+        report, counts, info, target = self.report, self.report.counts, self.info, self.target
+        assert info.run_id is not None
+        index, self.batch_index = self.batch_index, self.batch_index + 1
+        outcome = BatchOutcome(index=index)
+        confirmed: list[tuple[str, str, dict[str, Any] | str]] = []
+        trail: list[ItemRecord] = []
+        results: dict[str, ItemResult] = {}
+        if self.unreachable is None:
+            self.store.check_lease(info.pipeline)  # a run that lost its lease, or is asked to stop, writes no more
+            try:
+                results = {r.key: r for r in target.write(batch)}
+            except TransientError as exc:
+                self.unreachable = exc
+            counts.batches += 1
+        stale = [i.code for i in batch if (r := results.get(i.key)) is not None and r.stale_match]
+        if stale:
+            target.forget_matches(stale)
+        for item in batch:
+            result = results.get(item.key)
+            if result is not None and result.status is ItemStatus.CONFIRMED:
+                written_payload = item.payload if result.written_payload is None else result.written_payload
+                written = dumps(written_payload)
+                confirmed.append((item.key, item.code, written))  # encoded once, for the ledger and the trail
+                detail = _written_detail(report, target, item, written_payload)
+                trail.append(ItemRecord(item.key, item.code, "written", None, written, detail))
+                outcome.confirmed.append(item.key)
+                outcome.records[item.key] = item.record
+                continue
+            if result is not None:
+                reason = mask(result.error or "the shop reported a failure without a message")
+            elif self.unreachable is not None:
+                reason = mask(f"not confirmed: the shop could not be reached after retries ({self.unreachable})")
+            else:
+                reason = "not confirmed: the shop's answer did not mention this customer"
+            report.failed.append(Problem(code=item.code, erp_id=item.record.erp_id, reason=reason))
+            trail.append(ItemRecord(item.key, item.code, "failed", reason, item.payload, {"credit": item.credit}))
+            outcome.failed.append(item.key)
+        self.store.record_batch(info.run_id, info.pipeline, self.target_name, confirmed, trail)
+        counts.written += len(outcome.confirmed)
+        counts.failed += len(outcome.failed)
+        log.info("pipeline %s run %s batch %d: %d confirmed, %d failed", info.pipeline, info.run_id, index,
+                 len(outcome.confirmed), len(outcome.failed),
+                 extra={"event": "batch", "pipeline": info.pipeline, "run_id": info.run_id, "batch": index,
+                        "counts": {"confirmed": len(outcome.confirmed), "failed": len(outcome.failed)}})
+        self.host.hook.after_batch(run=info, batch=outcome)
+        self.written_total += len(batch)
+        if counts.written >= self.next_analyze:
+            # PostgreSQL plans each chunk's ledger and cache reads (``key IN (…)``) from statistics; on a table
+            # not analysed since it was small they become a scan of the pipeline's rows per chunk: quadratic.
+            # Analysing whenever the ledger doubled keeps the plans right for O(log n) cheap ANALYZEs.
+            self.store.analyze()
+            self.next_analyze = 2 * counts.written
+        if self.progress:
+            self.progress("writing", self.written_total, None)
+
+    def finish(self, *, complete: bool) -> None:
+        report, counts, info = self.report, self.report.counts, self.info
+        if not complete and self.to_write:
+            # The shop became unreachable: what was diffed but not sent fails as "not reached" (retried next run).
+            with _timed(report, "write"):
+                size = self.target.batch_size()
+                pending, self.to_write = self.to_write, []
+                for start in range(0, len(pending), size):
+                    self._write_batch(pending[start:start + size])
+        counts.unmatched = len(report.unmatched)
+        counts.rejected = len(report.rejected)
+        counts.unsupported = len(report.unsupported)
+        self._shop_holds()
+        if info.dry_run:
+            _plan(report, self.target, self.planned, self.ledger_payloads, self.progress)
+            report.status = completed_status(counts)
+            return
+        if counts.written >= ANALYZE_AFTER:
+            self.store.analyze()  # for the next run's reads
+        # With the shop unreachable after retries, confirming unchanged customers would only wait out the retries.
+        if self.unchanged and self.unreachable is None:
+            with _timed(report, "confirm unchanged"):
+                _confirm_unchanged(report, self.store, self.target, self.unchanged, info)
+        assert info.run_id is not None
+        sticky = chain(  # generated as record_outcomes goes: ~100k of them at 1M customers
+            (ItemRecord(None, p.code, "rejected", p.reason) for p in report.rejected),
+            (ItemRecord(None, p.code, "unsupported", p.reason, detail={"reason_code": p.reason_code})
+             for p in report.unsupported),
+            (ItemRecord(None, code, "unmatched", "no shop account with this code") for code in report.unmatched),
+        )
         # Only outcomes that changed since they were last recorded get an audit row; the rest is counted.
-        store.record_outcomes(info.run_id, info.pipeline, info.target,
-                              [*rejected_items, *unsupported_items, *unmatched_items], settled=unchanged.values())
-    if unreachable is not None:
-        # The run could not complete, exactly as when the shop is unreachable while matching (exit 1): the
-        # remaining customers were never tried. Confirmed batches stay in the ledger.
-        raise unreachable
-    report.status = completed_status(counts)
+        self.store.record_outcomes(info.run_id, info.pipeline, self.target_name, sticky, settled=self.settled,
+                                   complete=complete)
+        if self.unreachable is not None:
+            # The run could not complete, exactly as when the shop is unreachable while matching (exit 1): the
+            # remaining customers were never tried. Confirmed batches stay in the ledger.
+            raise self.unreachable
+        report.status = completed_status(counts)
 
-
-def _shop_holds(report: RunReport, confirmed: dict[str, Any]) -> None:
-    """Say, for each rejected or unsupported customer, what the shop still holds (its last confirmed payload):
-    nobody may believe the shop is in step for them."""
-    for problem in (*report.rejected, *report.unsupported):
-        entry = confirmed.get(normalise_code(problem.code)) if problem.code else None
-        if entry is not None:
-            problem.shop_holds = entry.payload
+    def _shop_holds(self) -> None:
+        """Say, for each rejected or unsupported customer, what the shop still holds (its last confirmed payload):
+        nobody may believe the shop is in step for them."""
+        problems = [p for p in (*self.report.rejected, *self.report.unsupported) if p.code]
+        if not problems:
+            return
+        held = self.store.load_ledger(self.pipeline, self.target_name,
+                                      list({normalise_code(p.code) for p in problems if p.code}))
+        for problem in problems:
+            entry = held.get(normalise_code(problem.code)) if problem.code else None
+            if entry is not None:
+                problem.shop_holds = entry.payload
 
 
 def _plan(
@@ -471,69 +745,11 @@ def _confirm_unchanged(
         )
 
 
-def _write(
-    report: RunReport, store: StateStore, target: Target[Any], outgoing: list[OutgoingItem], info: RunInfo,
-    host: PluginHost, progress: Progress | None,
-) -> TransientError | None:
-    """Write in batches; return the error that made the shop unreachable (later batches are not tried)."""
-    counts = report.counts
-    assert info.run_id is not None and info.target is not None
-    batches = list(chunks(outgoing, target.batch_size()))
-    unreachable: TransientError | None = None
-    for index, batch in enumerate(batches):
-        outcome = BatchOutcome(index=index)
-        confirmed: list[tuple[str, str, dict[str, Any]]] = []
-        trail: list[ItemRecord] = []
-        if unreachable is None:
-            store.check_lease(info.pipeline)  # a run that lost its lease, or is asked to stop, writes no more
-            try:
-                results = {r.key: r for r in target.write(batch)}
-            except TransientError as exc:
-                unreachable = exc
-                results = {}
-            counts.batches += 1
-        else:
-            results = {}
-        stale = [i.code for i in batch if (r := results.get(i.key)) is not None and r.stale_match]
-        if stale:
-            target.forget_matches(stale)
-        for item in batch:
-            result = results.get(item.key)
-            if result is not None and result.status is ItemStatus.CONFIRMED:
-                written = item.payload if result.written_payload is None else result.written_payload
-                confirmed.append((item.key, item.code, written))
-                detail = _written_detail(report, target, item, written)
-                trail.append(ItemRecord(item.key, item.code, "written", None, written, detail))
-                outcome.confirmed.append(item.key)
-                outcome.records[item.key] = item.record
-                continue
-            if result is not None:
-                reason = mask(result.error or "the shop reported a failure without a message")
-            elif unreachable is not None:
-                reason = mask(f"not confirmed: the shop could not be reached after retries ({unreachable})")
-            else:
-                reason = "not confirmed: the shop's answer did not mention this customer"
-            report.failed.append(Problem(code=item.code, erp_id=item.record.erp_id, reason=reason))
-            trail.append(ItemRecord(item.key, item.code, "failed", reason, item.payload, {"credit": item.credit}))
-            outcome.failed.append(item.key)
-        store.record_batch(info.run_id, info.pipeline, info.target, confirmed, trail)
-        counts.written += len(outcome.confirmed)
-        counts.failed += len(outcome.failed)
-        log.info("pipeline %s run %s batch %d: %d confirmed, %d failed", info.pipeline, info.run_id, index,
-                 len(outcome.confirmed), len(outcome.failed),
-                 extra={"event": "batch", "pipeline": info.pipeline, "run_id": info.run_id, "batch": index,
-                        "counts": {"confirmed": len(outcome.confirmed), "failed": len(outcome.failed)}})
-        host.hook.after_batch(run=info, batch=outcome)
-        if progress:
-            progress("writing", min((index + 1) * target.batch_size(), len(outgoing)), len(outgoing))
-    return unreachable
-
-
 def _written_detail(
     report: RunReport, target: Target[Any], item: OutgoingItem, written: dict[str, Any]
 ) -> dict[str, Any]:
     """What a confirmed write changed (old → new, each with its reason) and the engine's verdict, for the audit
-    trail; the same rows become the real run's plan (its report keeps what was written)."""
+    trail; the same rows become the real run's plan (its first ``PLAN_CAP`` fields; the rest are counted)."""
     rows = changes(item.previous, written, item.reasons, target.identity_fields)
     room = max(0, PLAN_CAP - len(report.plan))
     report.plan.extend(

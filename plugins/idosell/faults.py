@@ -9,12 +9,14 @@ the next ``times`` matching requests (``None`` = until cleared). Kinds:
   ``fault_string``, as the real API does for a body it cannot accept (not retried by clients).
 * ``slow``: wait ``delay`` seconds, then answer normally (a client with a shorter timeout sees a timeout).
 * ``drop``: start the response and close the connection mid-body (the client sees a dropped connection).
+* ``drip``: answer normally, but send the body a few bytes at a time, ``delay`` seconds between them (a
+  per-read timeout never trips; only a deadline on the whole request stops the client waiting).
 * ``partial``: ``PUT clients/clients`` answers 207 and the items whose ``requestReference`` is in ``refs``
   fail (with ``faultCode``/``faultString``).
 
 Command-line syntax (``--fault``, repeatable): ``KIND[:key=value,...]``, e.g. ``429:times=3,retry_after=1``,
 ``500:times=10``, ``422:op=PUT clients/clients,fault_string=Invalid data``, ``slow:delay=5``,
-``drop:times=1,op=PUT clients/clients``, ``partial:refs=KH-1|KH-2``.
+``drop:times=1,op=PUT clients/clients``, ``drip:delay=0.5``, ``partial:refs=KH-1|KH-2``.
 """
 
 from __future__ import annotations
@@ -23,8 +25,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal, get_args
 
-FaultKind = Literal["429", "500", "4xx", "slow", "drop", "partial"]
-KINDS: tuple[str, ...] = ("429", "500", "4xx", "slow", "drop", "partial")
+FaultKind = Literal["429", "500", "4xx", "slow", "drop", "drip", "partial"]
+KINDS: tuple[str, ...] = ("429", "500", "4xx", "slow", "drop", "drip", "partial")
 DEFAULT_STATUS = {"500": 500, "4xx": 422}
 DEFAULT_MESSAGE = {"4xx": "sandbox: injected refusal of the request", "partial": "sandbox: injected item failure"}
 WRITE_OP = "PUT clients/clients"

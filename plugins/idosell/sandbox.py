@@ -404,6 +404,7 @@ class SandboxApp:
         found = re.fullmatch(r"/api/admin/(v\d+)/(.+?)/?", path)
         op = f"{method} {found.group(2)}" if found else f"{method} {path}"
         fault_name: str | None = None
+        fault: Fault | None = None
         if found is None or found.group(1) != self.api_version:
             response = _response(404, {"errors": {"faultCode": 404, "faultString": f"Not found: {path}"}})
         elif op not in ROUTES:
@@ -434,7 +435,20 @@ class SandboxApp:
                 response = self._dispatch(op, query, body, fault if fault and fault.kind == "partial" else None)
         self._record(method, op, path, query, body, response.status_code, bytes(response.body).decode(), fault_name)
         response.headers["date"] = formatdate(time.time() + self.clock_offset, usegmt=True)
+        if fault_name == "drip" and fault is not None:
+            await self._drip(response, fault.delay, send)
+            return
         await response(scope, receive, send)
+
+    @staticmethod
+    async def _drip(response: Response, delay: float, send: Any) -> None:
+        """The answer's body in 16-byte pieces, ``delay`` seconds apart (a server on a dying line)."""
+        await send({"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers})
+        content = bytes(response.body)
+        for start in range(0, len(content), 16):
+            await send({"type": "http.response.body", "body": content[start:start + 16], "more_body": True})
+            await asyncio.sleep(delay)
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
 
     def _auth(self, request: Request, op: str) -> Response | None:
         key = request.headers.get("x-api-key")

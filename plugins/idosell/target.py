@@ -20,6 +20,7 @@ import re
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any, ClassVar, Literal
+from urllib.parse import urlsplit
 
 import httpx
 from pydantic import Field, ValidationInfo, field_validator, model_validator
@@ -77,6 +78,9 @@ REMOVED_OPTIONS = {
 
 class IdoSellOptions(PluginOptions):
     base_url: str = Field(description="the shop's address, https://{shop-domain}")
+    allow_insecure_http: bool = Field(
+        False, description="accept an http:// base_url (the API key then travels in clear text; warned every run)",
+    )
     api_key: Secret = Field(description="Admin API key, sent as X-API-KEY")
     api_version: str = Field("v6", pattern=r"^v\d+(\.\d+)?$")
     timeout: float = Field(30.0, gt=0, description="read timeout of one request, seconds")
@@ -110,9 +114,21 @@ class IdoSellOptions(PluginOptions):
     @field_validator("base_url")
     @classmethod
     def _url(cls, v: str) -> str:
-        if not re.match(r"^https?://[^/\s]+", v):
-            raise ValueError("must be http(s)://{shop-domain}")
-        return v.rstrip("/")
+        parts = urlsplit(v.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname or any(c.isspace() for c in v.strip()):
+            raise ValueError(f"{v!r} must be https://{{shop-domain}}")
+        if parts.path.strip("/") or parts.query or parts.fragment or parts.username or parts.password:
+            raise ValueError(f"{mask(v)!r}: give the shop's address only, https://{{shop-domain}} — no path, query, "
+                             "fragment or user (the API path is added by tradecredit)")
+        return f"{parts.scheme}://{parts.netloc}"
+
+    @model_validator(mode="after")
+    def _https(self) -> IdoSellOptions:
+        # A loopback shop (the sandbox, a tunnel's local end) never puts the key on the network.
+        if self.base_url.startswith("http://") and not self.allow_insecure_http and not _loopback(self.base_url):
+            raise ValueError(f"base_url {self.base_url!r} is http://: the API key would travel in clear text; use "
+                             "https://, or set allow_insecure_http = true for a test shop on your own machine")
+        return self
 
     @field_validator("unlimited_amount")
     @classmethod
@@ -138,6 +154,11 @@ class IdoSellOptions(PluginOptions):
         return self
 
 
+def _loopback(url: str) -> bool:
+    host = urlsplit(url).hostname or ""
+    return host == "localhost" or host == "::1" or host.startswith("127.")
+
+
 def supported_modes(allow_mode: str) -> frozenset[ControlMode]:
     """IdoSell has a limit and nothing else: it blocks. ALLOW is expressible only by lifting the limit (opt-in)."""
     return frozenset({ControlMode.BLOCK, ControlMode.ALLOW}) if allow_mode == "unlimited" else frozenset(
@@ -150,12 +171,9 @@ READ_ELEMENTS = "clientId,clientLogin,clientTradeCredit"
 
 
 def _wire(payload: dict[str, Any]) -> dict[str, Any]:
-    """Ledger payload → request JSON: the decimal-string amounts become JSON numbers (the spec's ``number``).
-
-    Amounts have two decimals and far fewer than 15 significant digits, so the float's shortest repr is
-    exactly the decimal string.
-    """
-    return {k: float(v) if k in AMOUNT_FIELDS else v for k, v in payload.items()}
+    """Ledger payload → request JSON: the decimal-string amounts become JSON numbers (the spec's ``number``),
+    written digit for digit as the ledger holds them (the HTTP layer encodes ``Decimal`` exactly, no float)."""
+    return {k: Decimal(v) if k in AMOUNT_FIELDS else v for k, v in payload.items()}
 
 
 class IdoSellTarget(Target[IdoSellOptions]):
@@ -178,6 +196,9 @@ class IdoSellTarget(Target[IdoSellOptions]):
     def http(self) -> HttpClient:
         if self._http is None:
             o = self.options
+            if o.base_url.startswith("http://") and not _loopback(o.base_url):
+                log.warning("base_url %s is http:// (allow_insecure_http = true): the API key travels in clear "
+                            "text; use https:// for a real shop", o.base_url)
             self._http = HttpClient(
                 f"{o.base_url}/api/admin/{o.api_version}/",
                 headers={"X-API-KEY": o.api_key.get_secret_value(), "Content-Type": "application/json"},
@@ -207,17 +228,29 @@ class IdoSellTarget(Target[IdoSellOptions]):
             "currency (IdoSell cannot hold this customer's credit; option 'currency')"))
 
     def _get_clients(self, params: dict[str, Any], what: str) -> list[dict[str, Any]]:
-        """All result pages of ``GET clients/clients``; an empty result (faultCode 2) is an empty list."""
+        """All result pages of ``GET clients/clients``; an empty result (faultCode 2) is an empty list.
+
+        Paging is bounded: a page that brings no row not seen before (a shop ignoring ``resultsPage`` answers
+        page 0 again and again, with a page count that never ends) stops the loop, and so does ``MAX_PAGES``.
+        """
         out: list[dict[str, Any]] = []
+        seen: set[str] = set()
         page = 0
         while True:
             response = self.http.request("GET", CLIENTS, params={**params, "resultsPage": page,
                                                                  "resultsLimit": MAX_ELEMENTS}, what=what)
             body = self._json(response, what)
-            out.extend(body.get("results") or [])
-            pages = int(body.get("resultsNumberPage") or 0)
+            rows = _rows(body.get("results"), what)
+            pages = _page_count(body.get("resultsNumberPage"), what)
+            fresh = [r for r in rows if _identity(r) not in seen]
+            seen.update(_identity(r) for r in fresh)
+            out.extend(fresh)
             page += 1
-            if page >= pages or not body.get("results"):
+            if page >= pages or not rows:
+                return out
+            if not fresh or page >= MAX_PAGES:
+                log.warning("%s: the shop announces %d result pages but page %d brought no new client (it ignores "
+                            "resultsPage?); stopped after %d request(s)", what, pages, page - 1, page)
                 return out
 
     @staticmethod
@@ -226,11 +259,13 @@ class IdoSellTarget(Target[IdoSellOptions]):
             raise ConfigError(f"{what}: HTTP 404 — check base_url and api_version ({mask(response.url)})")
         if response.status_code not in (200, 207):
             raise TransientError(f"{what}: HTTP {response.status_code}: {mask(_shop_message(response))}")
-        try:
-            body = response.json()
-        except ValueError:
-            raise TransientError(f"{what}: the shop answered with invalid JSON") from None
-        return body if isinstance(body, dict) else {}
+        body = _parse_json(response)
+        if body is None:
+            raise TransientError(f"{what}: the shop answered with invalid JSON "
+                                 f"({_content_type(response)}, {len(response.content)} bytes)")
+        if not isinstance(body, dict):
+            raise TransientError(f"{what}: the shop's answer is a JSON {type(body).__name__}, not an object")
+        return body
 
     # --- matching -----------------------------------------------------------------------------------------
     def match(self, codes: list[str]) -> dict[str, dict[str, Any]]:
@@ -375,11 +410,10 @@ class IdoSellTarget(Target[IdoSellOptions]):
             # 422 and other 4xx: the shop refused the whole request; 5xx/429 were retried by the HTTP layer.
             message = mask(f"HTTP {response.status_code}: {_shop_message(response)}")
             return {i.key: ItemResult(key=i.key, status=ItemStatus.FAILED, error=message) for i in items}
-        try:
-            data = response.json()
-        except ValueError:
-            return {i.key: ItemResult(key=i.key, status=ItemStatus.FAILED, error="the shop answered with invalid JSON")
-                    for i in items}
+        data = _parse_json(response)
+        if data is None:
+            error = f"the shop answered with invalid JSON ({_content_type(response)}, {len(response.content)} bytes)"
+            return {i.key: ItemResult(key=i.key, status=ItemStatus.FAILED, error=error) for i in items}
         return self._pair(items, data)
 
     def _rematch(self, stale: list[OutgoingItem], first: Mapping[str, ItemResult]
@@ -423,27 +457,52 @@ class IdoSellTarget(Target[IdoSellOptions]):
                 for key, item in moved.items()})
         return moved, results
 
-    def _pair(self, items: list[OutgoingItem], data: dict[str, Any]) -> dict[str, ItemResult]:
+    def _pair(self, items: list[OutgoingItem], data: Any) -> dict[str, ItemResult]:
+        """The shop's verdict per item, each row tied to its item by an identity the row itself carries.
+
+        ``requestReference`` (the ERP code we sent), else the ``clientId`` or ``clientLogin`` the shop echoes.
+        Never by position: a 207 whose rows are reordered would record a refused customer as confirmed. An item
+        no row provably belongs to is failed (and sent again next run).
+        """
         rows = data.get("results") if isinstance(data, dict) else None
-        rows = rows if isinstance(rows, list) else []
-        by_ref = {str(r.get("clientsResult", {}).get("requestReference")): r for r in rows
-                  if isinstance(r, dict) and isinstance(r.get("clientsResult"), dict)}
+        rows = [r for r in rows if isinstance(r, dict)] if isinstance(rows, list) else []
+        by_ref: dict[str, list[dict[str, Any]]] = {}
+        by_id: dict[str, list[dict[str, Any]]] = {}
+        by_login: dict[str, list[dict[str, Any]]] = {}
+        for r in rows:
+            result = r.get("clientsResult")
+            result = result if isinstance(result, dict) else {}
+            if result.get("requestReference") is not None:
+                by_ref.setdefault(str(result["requestReference"]), []).append(r)
+            else:
+                if result.get("clientId") is not None:
+                    by_id.setdefault(str(result["clientId"]), []).append(r)
+                login = result.get("clientLogin", r.get("clientLogin"))
+                if login is not None:
+                    by_login.setdefault(str(login), []).append(r)
         top = data.get("errors") if isinstance(data, dict) else None
         top_message = ""
         if isinstance(top, dict) and top.get("faultCode"):
             top_message = f"{top.get('faultCode')}: {top.get('faultString', '')}"
         out: dict[str, ItemResult] = {}
-        for index, item in enumerate(items):
-            row = by_ref.get(item.code)
-            if row is None and len(rows) == len(items) and not by_ref:
-                row = rows[index]  # no references echoed: pair by position
+        for item in items:
+            row = None
+            for index, key in ((by_ref, item.code), (by_id, item.match.get("clientId")),
+                               (by_login, item.payload.get("clientLogin"))):
+                found = index.get(str(key)) if key is not None else None
+                if found:
+                    # two rows claiming one customer: which verdict is its own cannot be told
+                    row = found[0] if len(found) == 1 else None
+                    break
             if row is None:
                 error = f"the shop's answer did not mention this customer{f' ({top_message})' if top_message else ''}"
                 out[item.key] = ItemResult(key=item.key, status=ItemStatus.FAILED, error=mask(error))
-            elif row.get("resultStatus") is True and not row.get("errors"):
+                continue
+            raw_errors = row.get("errors")
+            errors = [e for e in raw_errors if isinstance(e, dict)] if isinstance(raw_errors, list) else []
+            if row.get("resultStatus") is True and not raw_errors:
                 out[item.key] = ItemResult(key=item.key, status=ItemStatus.CONFIRMED)
             else:
-                errors = [e for e in row.get("errors") or [] if isinstance(e, dict)]
                 text = "; ".join(f"{e.get('faultCode')}: {e.get('faultString', '')}" for e in errors) or "rejected"
                 stale = any(UNKNOWN_LOGIN.search(str(e.get("faultString", ""))) for e in errors)
                 out[item.key] = ItemResult(key=item.key, status=ItemStatus.FAILED, stale_match=stale,
@@ -630,15 +689,63 @@ def _differences(item: OutgoingItem, row: Mapping[str, Any] | None, currency: st
     return problems
 
 
+# A match query names ≤ 100 codes: even with several accounts per code this many pages is never needed.
+MAX_PAGES = 50
+
+
+def _parse_json(response: httpx.Response) -> Any:
+    """The body as JSON, or None when it is not JSON at all (HTML, truncated, nested beyond Python's stack)."""
+    try:
+        return response.json()
+    except (ValueError, RecursionError):  # UnicodeDecodeError and JSONDecodeError are ValueErrors
+        return None
+
+
+def _content_type(response: httpx.Response) -> str:
+    return (response.headers.get("content-type") or "no content type").split(";")[0][:60]
+
+
+def _rows(value: Any, what: str) -> list[dict[str, Any]]:
+    """``results``: a list of objects (absent or null on an empty result)."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(r, dict) for r in value):
+        raise TransientError(f"{what}: the shop's 'results' is not a list of clients ({type(value).__name__})")
+    return value
+
+
+def _page_count(value: Any, what: str) -> int:
+    if value is None or value == "":
+        return 0
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        raise TransientError(f"{what}: the shop's resultsNumberPage {str(value)[:40]!r} is not a number")
+    try:
+        return int(value)
+    except ValueError:
+        raise TransientError(f"{what}: the shop's resultsNumberPage {str(value)[:40]!r} is not a number") from None
+
+
+def _identity(row: Mapping[str, Any]) -> str:
+    return f"{row.get('clientId')}|{row.get('clientLogin')}|{row.get('clientCodeExternal')}"
+
+
 def _shop_message(response: httpx.Response) -> str:
     """The shop's own error text: ``errors.faultString``, else the start of the body."""
-    try:
-        body = response.json()
-    except ValueError:
-        return response.text[:300]
+    body = _parse_json(response)
+    if body is None:
+        return _text(response)[:300]
     if isinstance(body, dict):
         errors = body.get("errors")
         if isinstance(errors, dict) and errors.get("faultString"):
             return str(errors["faultString"])[:500]
-    return response.text[:300]
+    return _text(response)[:300]
+
+
+def _text(response: httpx.Response) -> str:
+    try:
+        return response.text
+    except (ValueError, LookupError):  # a charset Python does not know, or bytes it cannot decode
+        return response.content[:300].decode("utf-8", "replace")
 

@@ -205,6 +205,16 @@ def overdue_documents_statement(q: ReadQuery, knt_id: int, day_start: datetime, 
         .limit(limit)
     )
 
+def codes_statement(q: ReadQuery) -> Select:
+    """The codes of the cards ``read_statement`` returns (a superset: the workstation assignment is not applied).
+
+    One cheap pass before the read, so the orchestrator can find duplicate codes without holding the snapshot.
+    """
+    conditions = [or_(K.c.Knt_PodmiotTyp == KONTRAHENT, K.c.Knt_PodmiotTyp.is_(None))]
+    if not q.include_inactive:
+        conditions.append(or_(K.c.Knt_Nieaktywny == 0, K.c.Knt_Nieaktywny.is_(None)))
+    return select(K.c.Knt_Kod).where(*conditions)
+
 
 def counts_statement() -> Select:
     """``check``: how many contractor cards there are, by kind (one row)."""

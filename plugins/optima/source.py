@@ -43,9 +43,17 @@ from tradecredit.sdk import (
     normalise_code,
     record_or_rejection,
     to_money,
+    undecodable,
 )
 
-from .query import ReadQuery, counts_statement, overdue_documents_statement, read_statement, workstations_statement
+from .query import (
+    ReadQuery,
+    codes_statement,
+    counts_statement,
+    overdue_documents_statement,
+    read_statement,
+    workstations_statement,
+)
 from .schema import TABLES
 
 log = logging.getLogger(__name__)
@@ -287,6 +295,10 @@ class OptimaSource(Source[OptimaOptions]):
             "mode": mode,
         }
 
+    def keys(self, as_of: datetime) -> Iterator[str]:
+        """Every card code the read may return (one ``SELECT`` of the codes): the orchestrator's duplicate index."""
+        return (code for (code,) in self._stream(codes_statement(self.query())) if isinstance(code, str))
+
     def _mode_from_row(self, row: Any) -> ControlMode:
         """The mode from the workstation columns of the read; anything but one match is resolved on the list."""
         if row.ess_count == 1:
@@ -338,6 +350,12 @@ class OptimaSource(Source[OptimaOptions]):
         """One contractor row → a record, a rejection, or None (skipped by the options)."""
         m = row._mapping
         erp_id, raw_code = row.Knt_KntId, row.Knt_Kod
+        bad_text = undecodable(m)
+        if bad_text:
+            # one card with bytes the ERP's encoding cannot hold is bad data, not a reason to stop the read
+            shown = raw_code.encode("utf-8", "surrogateescape").decode("utf-8", "replace") \
+                if isinstance(raw_code, str) else None
+            return RejectedRow(source=self.name, erp_id=str(erp_id), code=shown, reason="; ".join(bad_text))
         code = raw_code.strip() if isinstance(raw_code, str) else raw_code
         problems = [f"{_CARD_AMOUNTS.get(key, key)} is NULL ({what}; Optima stores a default there)"
                     for key, what in _REQUIRED.items() if m[key] is None]
@@ -353,12 +371,17 @@ class OptimaSource(Source[OptimaOptions]):
         if row.sub_cent_rows:
             problems.append(f"{row.sub_cent_rows} open payment(s) in CDN.BnkZdarzenia have amounts with more than "
                             "two decimal places")
+        card: dict[str, Any] = {}  # converted once: the checked amount is the one the record gets
         for column, name in _CARD_AMOUNTS.items():
-            if m[column] is not None:
+            value = m[column]
+            if value is not None:
                 try:
-                    to_money(str(m[column]))
+                    money = to_money(str(value))
                 except MoneyError as exc:
                     problems.append(f"{name}: {exc}")
+                    continue
+                # a float stays a float: the record's Money validator rejects it with its reason
+                card[column] = value if isinstance(value, float) else money
         for flag in ("Knt_LimitFlag", "Knt_LimitPrzeterKredytFlag", "Knt_Finalny"):
             if m[flag] not in (None, 0, 1):
                 problems.append(f"{flag} = {m[flag]} is neither 0 nor 1")
@@ -367,7 +390,7 @@ class OptimaSource(Source[OptimaOptions]):
         if self.options.skip_private and row.Knt_Finalny != 0:
             return None
 
-        limit = _money(row.limit_amount)
+        limit = card["limit_amount"]
         currency_raw = row.Knt_LimitKredytuWal.strip().upper()
         currency = currency_raw or self.options.system_currency
         in_system = currency == self.options.system_currency
@@ -384,7 +407,7 @@ class OptimaSource(Source[OptimaOptions]):
         suffix = "sys" if in_system else "cur"
         recv, net, overdue_amount = (self._sum(m[f"{name}_{suffix}"]) for name in ("recv", "net", "overdue"))
         computed = net if self.options.net_payables else recv
-        stored = _money(row.stored_used)
+        stored = card["stored_used"]
         used = stored if self.options.used is UsedBasis.STORED else computed
         return record_or_rejection(
             self.name, erp_id, code,
@@ -395,7 +418,7 @@ class OptimaSource(Source[OptimaOptions]):
             credit_limit=limit,
             used=used,
             overdue=overdue_amount,
-            overdue_limit=_money(row.overdue_limit_amount) if row.Knt_LimitPrzeterKredytFlag == 1 else None,
+            overdue_limit=card["overdue_limit_amount"] if row.Knt_LimitPrzeterKredytFlag == 1 else None,
             currency=currency,
             control_mode=mode,
             as_of=as_of,

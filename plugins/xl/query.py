@@ -279,6 +279,15 @@ def credit_query(
     return stmt.order_by(k.c.Knt_GIDNumer)
 
 
+def codes_query(options: XlOptions) -> Select[Any]:
+    """The codes (``Knt_Akronim``) of the cards ``credit_query`` returns: the orchestrator's duplicate index."""
+    k = KntKarty.alias("k")
+    stmt = select(k.c.Knt_Akronim)
+    if not options.include_archived:
+        stmt = stmt.where(_in_treating_null_as_zero(k.c.Knt_Archiwalny, [0]))
+    return stmt
+
+
 def mode_query() -> Select[Any]:
     """The branch's credit-limit handling code (PcK_LimitKrObs)."""
     return select(PicoKonfig.c.PcK_LimitKrObs).where(PicoKonfig.c.PcK_PicoID == bindparam("branch_id", type_=Integer))

@@ -28,6 +28,7 @@ from tradecredit.sdk import (
     normalise_code,
     record_or_rejection,
     round_money,
+    undecodable,
 )
 
 from . import query
@@ -159,9 +160,22 @@ class XlSource(Source[XlOptions]):
             "mode": mode,
         }
 
+    def keys(self, as_of: datetime) -> Iterator[str]:
+        """Every card code the read may return (one ``SELECT`` of ``Knt_Akronim``): lets the run stream in chunks."""
+        with streaming(self.engine) as conn:
+            for (code,) in conn.execute(query.codes_query(self.opts)):
+                if isinstance(code, str):
+                    yield code
+
     def record(self, row: Mapping[Any, Any], as_of: datetime, mode: ControlMode) -> CreditRecord | RejectedRow:
         """Turn one result row into a record, or a rejection naming every problem found."""
         erp_id, code = row["erp_id"], row["code"]
+        bad_text = undecodable(row)
+        if bad_text:
+            # one card with bytes the ERP's encoding cannot hold is bad data, not a reason to stop the read
+            shown = code.encode("utf-8", "surrogateescape").decode("utf-8", "replace") if isinstance(code, str) \
+                else None
+            return RejectedRow(source=self.name, erp_id=_text(erp_id), code=shown, reason="; ".join(bad_text))
         problems: list[str] = []
         if row["payer_id"] is None:
             problems.append(

@@ -41,11 +41,13 @@ def test_every_problem_is_reported_with_its_path(host):
         "targets.shop.batch_size: Input should be a valid integer",
         "targets.bare.plugin: missing",
         "pipelines[0].name: pipeline name must be non-empty and contain no spaces",
+        # an invalid pipeline's references are still checked (issue 12: every problem at once)
+        "pipelines[0].source: no source named 'missing'",
         # still checked although other sections are wrong, under its own index
         "pipelines[1].source: no source named 'nope'",
     ):
         assert expected in text, f"{expected!r} not in:\n{text}"
-    assert len(problems) == 7
+    assert len(problems) == 8
     assert str(len(problems)) + " problem(s)" in str(info.value)
 
 

@@ -128,11 +128,13 @@ def test_a_killed_run_is_taken_over_at_once_and_marked_abandoned(host, tc_databa
 def test_a_live_holder_keeps_its_lease_however_long_it_runs(host, tc_database_url):
     """Defect 2: a live run renews its lease, so even a very short lease_timeout never lets another run in."""
     MEMORY_ROWS["default"] = [customer("A")]
-    cfg = make_config(host, tc_database_url, lease_timeout="0.4s")
-    proc, live_run = start_holder(tc_database_url, 0.4)
+    # 1.5 s rather than less: on a loaded CI machine a heartbeat every timeout/3 can be late by a few hundred ms,
+    # and a late heartbeat is exactly what the lease must treat as a hung holder.
+    cfg = make_config(host, tc_database_url, lease_timeout="1.5s")
+    proc, live_run = start_holder(tc_database_url, 1.5)
     try:
-        for _ in range(4):  # well past several lease timeouts
-            time.sleep(0.3)
+        for _ in range(4):  # well past two lease timeouts
+            time.sleep(0.9)
             with pytest.raises(LockHeldError, match=f"run {live_run}"):
                 run_pipeline(cfg, "p", host=host)
         assert FakeTarget.calls == [], "nothing was written while the live holder ran"

@@ -61,3 +61,18 @@ def test_secrets_never_in_check_output(xl_source):
     results = xl_source(url).check(xlh.AS_OF)
     assert results[0].status is CheckStatus.FAIL
     assert all("S3cr3t-pass" not in r.detail for r in results)
+
+
+def test_keys_lists_the_codes_the_read_returns_so_runs_stream(tc_sqlite_url, make_xl_db, xl_source):
+    """``Source.keys`` (issue 13): the orchestrator's duplicate index, one SELECT of the card codes."""
+    from datetime import UTC, datetime
+
+    make_xl_db(tc_sqlite_url, KntKarty=[xlh.card(1, "ACME"), xlh.card(2, "acme "),
+                                       xlh.card(3, "OLD", Knt_Archiwalny=1)])
+    as_of = datetime(2025, 3, 10, tzinfo=UTC)
+    assert sorted(xl_source(tc_sqlite_url).keys(as_of)) == ["ACME", "acme "]
+    assert sorted(xl_source(tc_sqlite_url, include_archived=True).keys(as_of)) == ["ACME", "OLD", "acme "]
+    from tradecredit.sdk import normalise_code
+
+    read = {normalise_code(r.code) for r in xl_source(tc_sqlite_url).read(as_of) if r.code}
+    assert {normalise_code(c) for c in xl_source(tc_sqlite_url).keys(as_of)} >= read, "a superset of the read"
