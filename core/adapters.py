@@ -8,7 +8,7 @@ ledger diff, batching, retries of failed customers on the next run, the report a
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 
 from .billing import CREDIT, BillingRecord, CountryTable
 from .engine import DEFAULT_POLICY, CreditPolicy, ModeMapping, ValueReason
-from .records import ControlMode, CreditRecord, RejectedRow
+from .records import ControlMode, CreditRecord, RejectedRow, normalise_code
 
 
 class PluginOptions(BaseModel):
@@ -165,6 +165,28 @@ class Source(_Adapter[OptionsT], ABC):
         ``kind = "billing"``), after its ``CreditRecord``.
         """
 
+    def read_codes(self, codes: Sequence[str], as_of: datetime) -> Iterator[CreditRecord | RejectedRow]:
+        """The records (or rejections) of just these customer codes (optional; ``tradecredit explain``).
+
+        Codes compare normalised (``normalise_code``), like matching. Override it with a query filtered by code:
+        the default reads the whole snapshot and filters it, which is correct but as slow as a run.
+        """
+        wanted = {normalise_code(c) for c in codes}
+        for item in self.read(as_of):
+            if isinstance(item, BillingRecord) or (isinstance(item, RejectedRow) and item.kind != CREDIT):
+                continue  # explain shows credit; billing data is not what it asks for
+            if item.code is not None and normalise_code(item.code) in wanted:
+                yield item
+
+    def describe(self, record: CreditRecord) -> Mapping[str, str]:
+        """The ERP fields behind each value of ``record`` (optional; ``tradecredit explain`` shows them).
+
+        Keys: ``limit``, ``used``, ``overdue``, ``overdue_limit``, ``mode``; values name the columns and their
+        values as the ERP calls them (``Knt_LimitFlag = 1; Knt_LimitKredytu = 2300.00``), without prose, so the
+        text reads the same in every language of the output. The default describes nothing.
+        """
+        return {}
+
     def keys(self, as_of: datetime) -> Iterable[str] | None:
         """The customer codes ``read`` may yield records for, cheaply (optional; e.g. one ``SELECT`` of the codes).
 
@@ -230,6 +252,12 @@ class OutgoingItem(BaseModel):
 
     def kind_parts(self) -> dict[str, dict[str, Any]]:
         return self.parts or {CREDIT: self.payload}
+    reasons: dict[str, str] = Field(default_factory=dict, description="payload key → ValueReason code of its value "
+                                    "(Target.value_reasons); reports and the audit trail show it")
+    previous: dict[str, Any] | None = Field(default=None, description="the ledger's last confirmed payload "
+                                            "(None: never confirmed, or a full refresh): the audit's old values")
+    credit: dict[str, Any] = Field(default_factory=dict, description="the engine's verdict as recorded in the "
+                                   "audit trail (core.book.credit_facts)")
 
 
 class ItemResult(BaseModel):
@@ -278,6 +306,15 @@ class Target(_Adapter[OptionsT], ABC):
     def supported_modes(self) -> frozenset[ControlMode]:
         """The modes this instance enforces: ``native_modes``, unless its options narrow or widen them."""
         return self.native_modes
+
+    def value_reasons(self, record: CreditRecord, mode: ModeMapping) -> Mapping[str, ValueReason]:
+        """Payload key → why its value is what it is (optional): the ``EffectiveCredit`` reason the key was
+        derived from (``effective_credit(record, self.context.policy, mode=mode.effective).reasons()``).
+
+        Plan rows, the audit trail and ``tradecredit explain`` show it next to the value. Keys left out show no
+        reason. The default names none.
+        """
+        return {}
 
     def unsupported(self, record: CreditRecord) -> Unsupported | None:
         """Why this target cannot represent ``record`` (e.g. its currency), or ``None``.

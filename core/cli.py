@@ -20,11 +20,12 @@ from typing import Any
 
 import click
 
+from .controller_cli import register as register_controller_commands
 from .errors import ConfigError, LockHeldError, PluginError, StateError, TradeCreditError
 from .logs import configure_logging
 from .plugins import STRICT_ENV, get_host
 from .progress import TerminalProgress
-from .report import ExitCode, RunReport, exit_code_for, exit_code_for_error, render_text
+from .report import ExitCode, RunReport, exit_code_for, exit_code_for_error, render_change, render_text
 from .secrets import mask
 
 log = logging.getLogger("tradecredit.cli")
@@ -282,6 +283,8 @@ def state_history(config_path: str, pipeline: str | None, limit: int, run_id: in
                 click.echo(
                     f"{it['at']:%Y-%m-%d %H:%M:%S} {it['outcome']:9} {it['code'] or '?':20} {it['reason'] or ''}"
                 )
+                for change in (it.get("detail") or {}).get("changes", []):  # what was written: old → new, why
+                    click.echo(f"{'':31}{render_change(change)}")
             for outcome, n in sorted(trail.get("not_repeated", {}).items()):
                 click.echo(f"… and {n} {outcome} customer(s) not repeated: the same outcome and reason as already "
                            "recorded in an earlier run (see that run, or `--run` of the run that recorded it)")
@@ -480,6 +483,9 @@ def service_install(config_path: str, target_platform: str, output_dir: str, use
 @cli.group()
 def sandbox() -> None:
     """Local stand-ins for shops, on loopback, for trying tradecredit without a real shop."""
+
+
+register_controller_commands(cli)  # explain, customers, history, console (issue 15)
 
 
 def _add_first_hour_commands() -> None:

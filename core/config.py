@@ -256,6 +256,29 @@ class ServiceConfig(PluginOptions):
         return host, int(port)
 
 
+class ConsoleConfig(PluginOptions):
+    """``[console]``: the read-only web console of ``tradecredit console`` (docs/console.md)."""
+
+    listen: str = Field("127.0.0.1:8765", description="host:port to serve on (loopback by default)")
+    password: Secret | None = Field(None, description="the console's login password (inline, env or file); "
+                                    "without it the console refuses to start")
+    session_secret: Secret | None = Field(None, description="key signing the session cookie (default: derived "
+                                          "from the password; set it to keep sessions across password changes)")
+    session_hours: float = Field(8.0, gt=0, description="a login lasts this many hours")
+    lang: Literal["pl", "en"] = Field("pl", description="the console's default language (switchable per page)")
+    time_zone: TimeZoneName = Field("Europe/Warsaw", description="time zone of the times shown")
+    serve_in_service: bool = Field(False, description="also serve the console from `tradecredit service run`")
+
+    @field_validator("listen", mode="before")
+    @classmethod
+    def _listen(cls, v: Any) -> Any:
+        return ServiceConfig._listen(v)
+
+    def address(self) -> tuple[str, int]:
+        host, _, port = self.listen.rpartition(":")
+        return host, int(port)
+
+
 class EngineConfig(PluginOptions):
     """``[engine]``: the configurable part of the credit rules, the same for every target (docs/engine.md)."""
 
@@ -366,6 +389,7 @@ class _RawConfig(PluginOptions):
     engine: EngineConfig = EngineConfig()
     service: ServiceConfig = ServiceConfig()
     billing: BillingConfig = BillingConfig()
+    console: dict[str, Any] = {}  # validated as ConsoleConfig with the plugin sections: its password may be lazy
     sources: dict[str, dict[str, Any]] = {}
     targets: dict[str, dict[str, Any]] = {}
     pipelines: list[PipelineConfig] = []
@@ -400,6 +424,7 @@ class Config(BaseModel):
     engine: EngineConfig
     service: ServiceConfig = ServiceConfig()
     billing: BillingConfig = BillingConfig()
+    console: ConsoleConfig = ConsoleConfig()
     sources: dict[str, ConfiguredAdapter[Source[Any]]]
     targets: dict[str, ConfiguredAdapter[Target[Any]]]
     pipelines: list[PipelineConfig]
@@ -429,6 +454,7 @@ class Config(BaseModel):
             "engine": self.engine.model_dump(mode="json"),
             "service": self.service.model_dump(mode="json"),
             "billing": self.billing.model_dump(mode="json"),
+            "console": _redact(self.console.model_dump(mode="json")),
             "sources": {n: dump(a) for n, a in self.sources.items()},
             "targets": {n: dump(a) for n, a in self.targets.items()},
             "pipelines": [p.model_dump(mode="json", exclude_none=True) for p in self.pipelines],
@@ -547,6 +573,7 @@ def _parse_config(data: dict[str, Any], host: Any, *, path: Path | None, secrets
         # Keep validating the plugin sections so the user sees every problem at once.
         fallback: dict[str, Any] = {  # pipelines may hold None: see _valid_pipelines
             "state": StateConfig(), "engine": EngineConfig(), "service": ServiceConfig(), "billing": BillingConfig(),
+            "console": {},
             "sources": data.get("sources") if isinstance(data.get("sources"), dict) else {},
             "targets": data.get("targets") if isinstance(data.get("targets"), dict) else {},
             "pipelines": _valid_pipelines(data.get("pipelines")),
@@ -588,6 +615,11 @@ def _parse_config(data: dict[str, Any], host: Any, *, path: Path | None, secrets
                     opts = opts.model_copy(update={"url": _resolve_sqlite(opts.url, base)})
                 adapters[section][name] = ConfiguredAdapter(name=name, plugin=plugin, registered=registered,
                                                             options=opts)
+        console = ConsoleConfig()
+        try:
+            console = ConsoleConfig.model_validate(raw.console or {})
+        except ValidationError as exc:
+            problems.extend(_problems(exc, ("console",)))
         claimed = plugin_sections(host) if extra else {}
         for name, body in extra.items():
             if name not in claimed:
@@ -631,7 +663,7 @@ def _parse_config(data: dict[str, Any], host: Any, *, path: Path | None, secrets
         raise ConfigError(f"the configuration{where} has {len(problems)} problem(s):", problems)
     state = raw.state.model_copy(update={"url": _resolve_sqlite(raw.state.url, base)})
     return Config(
-        path=path, state=state, engine=raw.engine, service=raw.service, billing=raw.billing,
+        path=path, state=state, engine=raw.engine, service=raw.service, billing=raw.billing, console=console,
         sources=adapters["sources"], targets=adapters["targets"], pipelines=list(raw.pipelines), sections=sections,
     )
 

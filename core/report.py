@@ -122,6 +122,12 @@ class PlannedChange(BaseModel):
         "dry run (Target.current); None: unknown (old is then None too)",
     )
     kind: Literal["credit", "billing"] = Field(default="credit", description="the data kind of the field")
+    reason: str | None = Field(default=None, description="why the new value is what it is: a ValueReason code "
+                               "(docs/engine.md), when the target names one (Target.value_reasons)")
+
+
+PLAN_CAP = 1000
+"""Written fields a real run's report keeps in ``plan`` (the audit trail has all): a large first sync stays small."""
 
 
 class RunReport(BaseModel):
@@ -150,6 +156,8 @@ class RunReport(BaseModel):
     unmatched_truncated: int = Field(default=0, description="unmatched codes beyond the first REPORT_LIST_LIMIT")
     failed_truncated: int = Field(default=0, description="failed customers beyond the first REPORT_LIST_LIMIT")
     plan: list[PlannedChange] = Field(default_factory=list)
+    plan_omitted: int = Field(default=0, description="a real run's plan keeps the first PLAN_CAP written fields; "
+                              "this many more were written (every one is in the audit trail)")
     degraded_modes: dict[str, int] = Field(default_factory=dict)
     warnings: list[str] = Field(default_factory=list, description="problems that did not fail the run")
     billing: BillingCounts | None = Field(default=None, description="billing data (sync = [..., \"billing\"])")
@@ -258,18 +266,29 @@ def render_text(report: RunReport, *, limit: int = 20) -> str:
         hidden = report.total("unmatched") - min(limit, len(report.unmatched))
         more = f" … and {hidden} more" if hidden > 0 else ""
         lines += ["", f"No shop account for: {shown}{more}"]
-    if report.dry_run and report.plan:
-        lines += [
-            "",
-            f"Planned changes ({len(report.plan)} field(s)). \"before\" is what the shop holds, as far as we know:",
-            "  (ledger) = last value the shop confirmed to tradecredit; (shop now) = read from the shop for this",
-            "  preview; ? = unknown (not in the ledger, and the shop did not say)",
-        ]
-        rows = [(p.code, p.field if p.kind == "credit" else f"{p.field} ({p.kind})", before_text(p), _fmt(p.new))
-                for p in report.plan[: limit * 5]]
-        lines += ["  " + r for r in text_table(rows, ("customer", "field", "before", "after sync"))]
-        if len(report.plan) > limit * 5:
-            lines.append(f"  … {len(report.plan) - limit * 5} more (use --json for all)")
+    if report.plan:
+        if report.dry_run:
+            lines += [
+                "",
+                f"Planned changes ({len(report.plan)} field(s)). \"before\" is what the shop holds, as far as we know:",
+                "  (ledger) = last value the shop confirmed to tradecredit; (shop now) = read from the shop for this",
+                "  preview; ? = unknown (not in the ledger, and the shop did not say)",
+            ]
+        else:
+            lines += [
+                "",
+                f"Written and confirmed by the shop ({len(report.plan) + report.plan_omitted} field(s)). \"before\" is "
+                "the value the shop",
+                "  had confirmed before this run (ledger); ? = never confirmed by this pipeline",
+            ]
+        rows = [(p.code, p.field if p.kind == "credit" else f"{p.field} ({p.kind})", before_text(p), _fmt(p.new),
+                 p.reason or "") for p in report.plan[: limit * 5]]
+        after = "after sync" if report.dry_run else "written"
+        lines += ["  " + r for r in text_table(rows, ("customer", "field", "before", after, "why (reason code)"))]
+        unshown = max(0, len(report.plan) - limit * 5) + report.plan_omitted
+        if unshown > 0:
+            lines.append(f"  … {unshown} more" + (" (use --json for all)" if not report.plan_omitted else
+                                                " (`state history --run` lists every one)"))
     if report.warnings:
         lines += ["", "Warnings:"] + [f"  {w}" for w in report.warnings]
     if report.durations:
@@ -301,6 +320,13 @@ def _fmt(value: Any) -> str:
 def held_text(payload: dict[str, Any]) -> str:
     """``field = value, …`` of a payload the shop confirmed (for "the shop still holds …" lines)."""
     return ", ".join(f"{k} = {_fmt(v)}" for k, v in sorted(payload.items()))
+
+
+def render_change(change: dict[str, Any]) -> str:
+    """One audit change (``core.book.changes``): ``field: old → new (reason)``; ``?`` for a never confirmed old."""
+    before = _fmt(change.get("old")) if change.get("known_old", True) else "?"
+    why = f" ({change['reason']})" if change.get("reason") else ""
+    return f"{change['field']}: {before} → {_fmt(change.get('new'))}{why}"
 
 
 _SOURCE_MARK = {"ledger": "(ledger)", "shop": "(shop now)"}

@@ -117,6 +117,7 @@ class Service:
         self.health = Health(config, self.store, [s.pipeline for s in self.schedules])
         self.metrics = ServiceMetrics(self.health)
         self.monitoring: MonitoringServer | None = None
+        self.console: Any = None  # the web console's RunningServer when [console] serve_in_service (issue 15)
         self._running = 0
         self._idle = threading.Condition()
         self.scheduler = BackgroundScheduler(
@@ -139,6 +140,13 @@ class Service:
         address = self.config.service.address()
         if address is not None:
             self.monitoring = MonitoringServer(*address, make_app(self.health, self.metrics))
+        if self.config.console.serve_in_service:
+            from .console.app import create_app as console_app  # the web stack only when the console is wanted
+            from .serving import serve_in_thread
+
+            host, port = self.config.console.address()
+            self.console = serve_in_thread(console_app(self.config), host, port)
+            log.info("console on %s/", self.console.url)
         self.scheduler.start()
         for job in self.scheduler.get_jobs():
             schedule = next(s for s in self.schedules if s.pipeline == job.id)
@@ -217,6 +225,8 @@ class Service:
             ended = self._idle.wait_for(lambda: self._running == 0, timeout=deadline)
         if self.monitoring:
             self.monitoring.stop()
+        if self.console is not None:
+            self.console.stop()
         if self._unobserve:
             self._unobserve()
         if ended:

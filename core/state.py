@@ -55,12 +55,13 @@ from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from .adapters import CheckResult, CheckStatus
 from .batches import chunks
+from .book import CREDIT_KEYS, REASON_KEYS
 from .errors import ConfigError, LockHeldError, StateError
 from .lease import Holder, Lease, LeaseLostError, process_gone
 from .records import normalise_code
 from .secrets import mask
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +115,8 @@ run_items = Table(
     Column("reason", Text),
     Column("payload", Text),
     Column("at", DateTime(timezone=True), nullable=False),
+    # v3: what a row changed and why (JSON: {"changes": [{field, old, new, reason}], "credit": {…}}; ItemRecord)
+    Column("detail", Text),
 )
 
 locks = Table(
@@ -195,8 +198,14 @@ def _migration_2(conn: Connection) -> None:
     conn.execute(text("CREATE INDEX IF NOT EXISTS ix_tc_runs_pipeline_id ON tc_runs (pipeline, id)"))
 
 
+def _migration_3(conn: Connection) -> None:
+    """The audit trail keeps old → new and the reason of every written value; a customer's history is indexed."""
+    _add_missing_columns(conn, run_items, ["detail"])
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_tc_run_items_customer ON tc_run_items (customer_key, id)"))
+
+
 # version → step; append new steps, never edit old ones.
-MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _migration_1, 2: _migration_2}
+MIGRATIONS: dict[int, Callable[[Connection], None]] = {1: _migration_1, 2: _migration_2, 3: _migration_3}
 
 STICKY_OUTCOMES = frozenset({"rejected", "unmatched", "unsupported"})
 """Outcomes that repeat run after run while nothing changes: recorded once per customer, then counted."""
@@ -235,6 +244,15 @@ def _loads(text: str, what: str) -> Any:
         return json.loads(text)
     except (TypeError, ValueError) as exc:
         raise StateError(f"the state store is corrupt: {what} is not valid JSON ({exc})") from None
+
+
+def _item_dict(row: Any) -> dict[str, Any]:
+    item = dict(row)
+    detail = item.get("detail")
+    payload = _loads(item["payload"], f"audit row {item.get('id')} payload") if detail and item.get("payload") else None
+    item["detail"] = _expand_detail(_loads(detail, f"audit row {item.get('id')} detail"), payload) if detail else None
+    item["at"] = _aware(item["at"])
+    return item
 
 
 @dataclass(frozen=True)
@@ -339,6 +357,48 @@ class ItemRecord:
     outcome: str  # written | unchanged | failed | rejected | unmatched | unsupported
     reason: str | None = None
     payload: Mapping[str, Any] | str | None = None  # a str is the payload's canonical JSON (``dumps``) already
+    # v3: {"changes": [{field, old, new, reason}], "credit": {…}} (written), {"reason_code": …} (unsupported)
+    detail: Mapping[str, Any] | None = None
+
+
+def _item_detail(item: ItemRecord) -> str | None:
+    """The detail column, compact: a first write keeps only each field's reason (its new values are the row's
+    payload, its old ones unknown), a later one ``[field, old, new, reason]`` rows; the engine's verdict is a
+    list in ``CREDIT_KEYS`` order. Not masked, like the payload next to it: it holds only values derived from the
+    record (masking every row's text would cost as much as the write itself).
+    """
+    if not item.detail:
+        return None
+    detail = dict(item.detail)
+    rows = detail.pop("changes", None)
+    if rows is not None:
+        if rows and not any(r.get("known_old", True) for r in rows):
+            detail["r"] = {r["field"]: r.get("reason") for r in rows}
+        else:
+            detail["c"] = [[r["field"], r["old"], r["new"], r.get("reason")] for r in rows]
+    credit = detail.pop("credit", None)
+    if credit is not None:
+        reasons = credit.get("reasons") or {}
+        detail["k"] = [credit.get(key) if key != "reasons" else [reasons.get(r) for r in REASON_KEYS]
+                       for key in CREDIT_KEYS]
+    return dumps(detail)
+
+
+def _expand_detail(detail: dict[str, Any], payload: Mapping[str, Any] | None) -> dict[str, Any]:
+    """``_item_detail`` backwards: ``changes`` as ``{field, old, new, known_old, reason}`` rows, ``credit`` a dict."""
+    if "r" in detail:
+        new = payload or {}
+        detail["changes"] = [{"field": f, "old": None, "new": new.get(f), "known_old": False, "reason": why}
+                             for f, why in detail.pop("r").items()]
+    if "c" in detail:
+        detail["changes"] = [{"field": f, "old": old, "new": new, "known_old": True, "reason": why}
+                             for f, old, new, why in detail.pop("c")]
+    if "k" in detail:
+        credit = dict(zip(CREDIT_KEYS, detail.pop("k"), strict=False))
+        credit["reasons"] = dict(zip(REASON_KEYS, credit.get("reasons") or (), strict=False))
+        detail["credit"] = credit
+    return detail
+
 
 
 def _text(payload: Mapping[str, Any] | str) -> str:
@@ -536,11 +596,78 @@ class StateStore:
         return out
 
     def run_items(self, run_id: int) -> list[dict[str, Any]]:
+        """The audit rows of one run; ``detail`` decoded (None in rows written before schema v3)."""
         if self.empty:
             return []
         with self.engine.connect() as conn:
             rows = conn.execute(select(run_items).where(run_items.c.run_id == run_id).order_by(run_items.c.id))
-            return [dict(r) for r in rows.mappings()]
+            return [_item_dict(r) for r in rows.mappings()]
+
+    def customer_items(self, code: str, pipeline: str | None = None, limit: int = 500) -> list[dict[str, Any]]:
+        """A customer's audit rows, newest first, with their run's pipeline and target (``tradecredit history``)."""
+        if self.empty:
+            return []
+        key = normalise_code(code)
+        query = (
+            select(run_items, runs.c.pipeline, runs.c.target, runs.c.status.label("run_status"))
+            .join(runs, runs.c.id == run_items.c.run_id)
+            .where(or_(run_items.c.customer_key == key, run_items.c.code == code))
+            .order_by(run_items.c.id.desc()).limit(limit)
+        )
+        if pipeline:
+            query = query.where(runs.c.pipeline == pipeline)
+        with self.engine.connect() as conn:
+            return [_item_dict(r) for r in conn.execute(query).mappings()]
+
+    def run(self, run_id: int) -> dict[str, Any] | None:
+        """One run row with its counts and its saved report decoded (None: no such run)."""
+        if self.empty:
+            return None
+        with self.engine.connect() as conn:
+            row = conn.execute(select(runs).where(runs.c.id == run_id)).mappings().first()
+        if row is None:
+            return None
+        item = dict(row)
+        item["counts"] = _loads(item["counts"], f"run {run_id} counts") if item["counts"] else {}
+        item["report"] = _loads(item["report"], f"run {run_id} report") if item["report"] else None
+        item["started_at"], item["finished_at"] = _aware(item["started_at"]), _aware(item["finished_at"])
+        return item
+
+    def book(self, pipeline: str | None = None, *, key: str | None = None) -> list[dict[str, Any]]:
+        """Every customer the shops confirmed (the ledger), with the audit row of the write that confirmed it
+        (its ``detail``: the engine's verdict then; None when that run was pruned or predates schema v3)."""
+        if self.empty:
+            return []
+        query = (
+            select(ledger, run_items.c.detail, run_items.c.at.label("written_at"))
+            .outerjoin(run_items, (run_items.c.run_id == ledger.c.run_id)
+                       & (run_items.c.customer_key == ledger.c.customer_key) & (run_items.c.outcome == "written"))
+            .order_by(ledger.c.pipeline, ledger.c.code)
+        )
+        if pipeline:
+            query = query.where(ledger.c.pipeline == pipeline)
+        if key is not None:  # one customer (``explain``), by its normalised code
+            query = query.where(ledger.c.customer_key == key)
+        out: dict[tuple[str, str, str], dict[str, Any]] = {}
+        with self.engine.connect() as conn:
+            for r in conn.execute(query).mappings():
+                row = dict(r)
+                row["payload"] = _loads(row["payload"], f"ledger entry {row['code']!r}")
+                row["detail"] = (_expand_detail(_loads(row["detail"], "audit detail"), row["payload"])
+                                 if row["detail"] else None)
+                row["confirmed_at"] = _aware(row["confirmed_at"])
+                out[(row["pipeline"], row["target"], row["customer_key"])] = row  # the last write of that run
+        return list(out.values())
+
+    def sticky_outcomes(self, pipeline: str | None = None) -> list[dict[str, Any]]:
+        """The customers whose last recorded outcome is rejected, unmatched or unsupported (``tc_outcomes``)."""
+        if self.empty:
+            return []
+        query = select(outcomes).order_by(outcomes.c.pipeline, outcomes.c.ident)
+        if pipeline:
+            query = query.where(outcomes.c.pipeline == pipeline)
+        with self.engine.connect() as conn:
+            return [{**dict(r), "since": _aware(r["since"])} for r in conn.execute(query).mappings()]
 
     def run_trail(self, run_id: int) -> dict[str, Any]:
         """What the audit trail of a run left out because it repeated an earlier run (see ``record_outcomes``)."""
@@ -662,7 +789,8 @@ class StateStore:
     def _item_row(run_id: int, item: ItemRecord, now: datetime) -> dict[str, Any]:
         return {"run_id": run_id, "customer_key": item.key, "code": item.code, "outcome": item.outcome,
                 "reason": mask(item.reason) if item.reason else None,
-                "payload": _text(item.payload) if item.payload is not None else None, "at": now}
+                "payload": _text(item.payload) if item.payload is not None else None, "at": now,
+                "detail": _item_detail(item)}
 
     # --- retention -------------------------------------------------------------------------------------
     def prune(

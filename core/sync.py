@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -33,13 +33,14 @@ from .adapters import (
 from .batches import chunks
 from .billing import BILLING, CREDIT, BillingRecord, CountryTable, ledger_target
 from .billing_sync import BillingSync, outcome_key, split_written
+from .book import changes, credit_facts
 from .config import Config, ConfiguredAdapter, load_config
-from .engine import DEFAULT_POLICY, CreditPolicy, ModeMapping, degrade_mode
+from .engine import DEFAULT_POLICY, CreditPolicy, ModeMapping, degrade_mode, effective_credit
 from .errors import ConfigError, DataError, RunFailed, TradeCreditError, TransientError
 from .lease import Lease, LeaseLostError, StopRequested
 from .plugins import PluginHost, get_host
 from .records import ControlMode, CreditRecord, RejectedRow, normalise_code
-from .report import PlannedChange, Problem, RunReport, completed_status, error_kind
+from .report import PLAN_CAP, PlannedChange, Problem, RunReport, completed_status, error_kind
 from .secrets import mask
 from .state import ItemRecord, OutcomeRecorder, StateCache, StateStore, dumps
 
@@ -173,6 +174,7 @@ def _recent(checked: Any, as_of: datetime) -> bool:
 def diff_fields(
     old: dict[str, Any] | None, new: dict[str, Any], code: str, *,
     old_source: Literal["ledger", "shop"] | None = "ledger", hidden: frozenset[str] = frozenset(),
+    reasons: Mapping[str, str] | None = None,
 ) -> list[PlannedChange]:
     """The plan rows of one customer: fields whose value would change, and fields whose old value is unknown.
 
@@ -180,13 +182,16 @@ def diff_fields(
     (partial: a key missing there is unknown). ``hidden`` are the target's identity fields.
     """
     known = old or {}
+    why = reasons or {}
     keys = set(new) | (set(known) if old_source == "ledger" else set())
     rows = []
     for k in sorted(keys - hidden):
         if k not in known:
-            rows.append(PlannedChange(code=code, field=k, old=None, new=new.get(k), old_source=None))
+            rows.append(PlannedChange(code=code, field=k, old=None, new=new.get(k), old_source=None,
+                                      reason=why.get(k)))
         elif known[k] != new.get(k):
-            rows.append(PlannedChange(code=code, field=k, old=known[k], new=new.get(k), old_source=old_source))
+            rows.append(PlannedChange(code=code, field=k, old=known[k], new=new.get(k), old_source=old_source,
+                                      reason=why.get(k)))
     return rows
 
 
@@ -565,7 +570,8 @@ class _Stream:
                 problem = Problem(code=record.code, erp_id=record.erp_id, reason=self._mask(why_not.reason),
                                   currency=record.currency, reason_code=why_not.reason_code.value)
                 report.note("unsupported", problem)
-                self.sticky_items.append(ItemRecord(None, problem.code, "unsupported", problem.reason))
+                self.sticky_items.append(ItemRecord(None, problem.code, "unsupported", problem.reason,
+                                                    detail={"reason_code": problem.reason_code}))
             self.to_match.extend(asking)
             take = len(self.to_match) if final else len(self.to_match) // MATCH_AHEAD * MATCH_AHEAD
             ready, self.to_match = self.to_match[:take], self.to_match[take:]
@@ -618,11 +624,15 @@ class _Stream:
                 if self.confirms:
                     self.unchanged[record.code] = key
                 continue
-            # Built from values validated already: no second validation of the record per customer.
-            items.append(OutgoingItem.model_construct(key=key, code=record.code, payload=payload, match=match,
-                                                      record=record, mode=mode, parts={}, billing=None))
             # Decoding the old payload of every changed customer also makes a corrupt entry a loud error.
             old = previous.payload if previous is not None else None
+            # The engine's verdict and the reason of each value travel with the item into the plan and the audit.
+            verdict = effective_credit(record, target.context.policy, mode=mode.effective)
+            # Built from values validated already: no second validation of the record per customer.
+            items.append(OutgoingItem.model_construct(
+                key=key, code=record.code, payload=payload, match=match, record=record, mode=mode, parts={},
+                billing=None, reasons={k: v.value for k, v in target.value_reasons(record, mode).items()},
+                previous=old, credit=credit_facts(record, verdict)))
             if self.info.dry_run and old is not None:
                 self.ledger_payloads[key] = old
         if self.billing is not None:
@@ -661,7 +671,8 @@ class _Stream:
                     for kind, part in split_written(item, shown).items():
                         (confirmed if kind == CREDIT else other_kinds.setdefault(kind, [])).append(
                             (item.key, item.code, dumps(part)))
-                trail.append(ItemRecord(item.key, item.code, "written", None, written))
+                detail = _written_detail(report, target, item, shown)
+                trail.append(ItemRecord(item.key, item.code, "written", None, written, detail))
                 outcome.confirmed.append(item.key)
                 outcome.records[item.key] = item.record
                 continue
@@ -672,7 +683,7 @@ class _Stream:
             else:
                 reason = "not confirmed: the shop's answer did not mention this customer"
             report.note("failed", Problem(code=item.code, erp_id=item.record.erp_id, reason=reason))
-            trail.append(ItemRecord(item.key, item.code, "failed", reason, item.payload))
+            trail.append(ItemRecord(item.key, item.code, "failed", reason, item.payload, {"credit": item.credit}))
             outcome.failed.append(item.key)
         self.store.record_batch(info.run_id, info.pipeline, self.target_name, confirmed, trail)
         # Billing's entries in a transaction of their own (fenced by the lease like credit's): if it fails, the next
@@ -765,9 +776,10 @@ def _plan(
         for kind, part in item.kind_parts().items():
             old = ledgers[kind].get(item.key)
             if old is not None:
-                rows = diff_fields(old, part, item.code, old_source="ledger", hidden=hidden)
+                rows = diff_fields(old, part, item.code, old_source="ledger", hidden=hidden, reasons=item.reasons)
             else:
-                rows = diff_fields(shop.get(item.key), part, item.code, old_source="shop", hidden=hidden)
+                rows = diff_fields(shop.get(item.key), part, item.code, old_source="shop", hidden=hidden,
+                                   reasons=item.reasons)
             report.plan.extend(r.model_copy(update={"kind": kind}) if kind != CREDIT else r for r in rows)
 
 
@@ -788,3 +800,20 @@ def _confirm_unchanged(
             f"{len(unknown)} unchanged customer(s) are unknown to the shop and will be sent again next run: "
             + ", ".join(unknown[:10]) + (" …" if len(unknown) > 10 else "")
         )
+
+
+def _written_detail(
+    report: RunReport, target: Target[Any], item: OutgoingItem, written: dict[str, Any]
+) -> dict[str, Any]:
+    """What a confirmed write changed (old → new, each with its reason) and the engine's verdict, for the audit
+    trail; the same rows become the real run's plan (its first ``PLAN_CAP`` fields; the rest are counted)."""
+    rows = changes(item.previous, written, item.reasons, target.identity_fields)
+    room = max(0, PLAN_CAP - len(report.plan))
+    kind_of = {field: kind for kind, part in item.kind_parts().items() for field in part}
+    report.plan.extend(
+        PlannedChange(code=item.code, field=r["field"], old=r["old"], new=r["new"], reason=r["reason"],
+                      old_source="ledger" if r["known_old"] else None, kind=kind_of.get(r["field"], CREDIT))
+        for r in rows[:room]
+    )
+    report.plan_omitted += len(rows) - min(room, len(rows))
+    return {"changes": rows, "credit": item.credit}

@@ -9,7 +9,9 @@ płatności" turns all of it on or off.
 
 from __future__ import annotations
 
+import hashlib
 import hmac
+import secrets
 import threading
 from collections import deque
 from dataclasses import dataclass, field
@@ -18,6 +20,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
+from zoneinfo import ZoneInfo
 
 from pydantic import ValidationError
 from starlette.applications import Starlette
@@ -33,6 +36,8 @@ from .store import PRODUCTS, Customer, StorefrontStore
 
 HERE = Path(__file__).parent
 CUSTOMER_COOKIE = "tc_customer"
+ADMIN_COOKIE = "tc_shop_admin"
+SHOP_TIME_ZONE = ZoneInfo("Europe/Warsaw")  # customers and the admin read Polish time, never UTC
 LOGIN_LIST = 100  # customers listed on the test login page (any code can be typed in)
 PAYMENT_LABELS = {
     PaymentForm.TRANSFER: "Przelew (płatność odroczona)",
@@ -61,19 +66,33 @@ def _pln(amount: Decimal | None, currency: str = "PLN") -> str:
     return "" if amount is None else format_pln(amount, currency)
 
 
+def _local(moment: datetime | None) -> str:
+    """``01.12.2026 14:50`` in Europe/Warsaw (a naive moment is UTC, as the store keeps it)."""
+    if moment is None:
+        return ""
+    aware = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return aware.astimezone(SHOP_TIME_ZONE).strftime("%d.%m.%Y %H:%M")
+
+
 def create_app(
     store: StorefrontStore,
     api_key: str,
     *,
     faults: FeedFaults | None = None,
+    admin_password: str | None = None,
 ) -> Starlette:
     """Build the storefront ASGI app over ``store``; the feed accepts requests carrying ``api_key``.
 
     Customers are decided by the policy their feed item carries, else by ``store.default_policy``.
+    ``admin_password`` protects ``/admin`` with a login (``None``: the demo admin page is open, and says so).
     """
     templates = Jinja2Templates(directory=str(HERE / "templates"))
     templates.env.filters["pln"] = _pln
     templates.env.filters["rate"] = lambda rate: f"{rate.normalize():f}%"
+    templates.env.filters["local"] = _local
+    # The admin session: an HMAC of the password under a per-process key (a restart logs the admin out).
+    admin_key = secrets.token_bytes(32)
+    admin_token = hmac.new(admin_key, (admin_password or "").encode(), hashlib.sha256).hexdigest()
     faults = faults or FeedFaults()
 
     # --- the credit feed (JSON) ---------------------------------------------------------------------------
@@ -152,7 +171,7 @@ def create_app(
             request,
             name,
             {"customer": customer, "view": view, "pending": pending, "limits_enabled": enabled,
-             "currency": customer.item.currency if customer else "PLN",
+             "currency": customer.item.currency if customer else "PLN", "admin_protected": bool(admin_password),
              "LimitState": LimitState, "ValueReason": ValueReason, **context},
             status_code=status_code,
         )
@@ -207,8 +226,8 @@ def create_app(
         action = str(form.get("action") or "review")
         if not any(quantities.values()):
             return page(request, "checkout.html", 400, error="Koszyk jest pusty.", **context)
-        if action == "edit":
-            return page(request, "checkout.html", **context)
+        if action == "edit":  # "Przelicz koszyk" and "Zmień zamówienie": the cart again, with its total
+            return page(request, "checkout.html", cart=store.quote(customer.code, quantities), **context)
         summary = store.quote(customer.code, quantities)
         if action != "place":
             return page(request, "summary.html", summary=summary, **context)
@@ -225,7 +244,27 @@ def create_app(
             return page(request, "home.html", 404, products=PRODUCTS, error="Nie znaleziono zamówienia.")
         return page(request, "order.html", order=order, warning=order.message, payment_labels=PAYMENT_LABELS)
 
+    def admin_ok(request: Request) -> bool:
+        given = request.cookies.get(ADMIN_COOKIE, "")
+        return admin_password is None or hmac.compare_digest(given, admin_token)
+
+    async def admin_login(request: Request) -> Response:
+        if admin_password is None:
+            return RedirectResponse("/admin", status_code=303)
+        if request.method == "POST":
+            form = await request.form()
+            given = str(form.get("password") or "")
+            if hmac.compare_digest(hashlib.sha256(given.encode()).digest(),
+                                   hashlib.sha256(admin_password.encode()).digest()):
+                response = RedirectResponse("/admin", status_code=303)
+                response.set_cookie(ADMIN_COOKIE, admin_token, httponly=True, samesite="strict")
+                return response
+            return page(request, "admin_login.html", 401, error="Nieprawidłowe hasło.")
+        return page(request, "admin_login.html")
+
     async def admin(request: Request) -> Response:
+        if not admin_ok(request):
+            return RedirectResponse("/admin/logowanie", status_code=303)
         if request.method == "POST":
             form = await request.form()
             action = form.get("action")
@@ -250,6 +289,7 @@ def create_app(
         Route("/zamowienie", checkout, methods=["GET", "POST"]),
         Route("/zamowienie/{order_id:int}", order_page),
         Route("/admin", admin, methods=["GET", "POST"]),
+        Route("/admin/logowanie", admin_login, methods=["GET", "POST"]),
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     return Starlette(routes=routes)

@@ -22,16 +22,18 @@ from tradecredit.sdk import needs_sandbox_extra, serve_forever
                    "config's [engine] policy, i.e. by a version-1 feed; the eshop target always sends it)")
 @click.option("--stale-fallback", type=click.Choice(["decide", "warn", "block", "allow"]), default="decide",
               show_default=True, help="what checkout does with stale data (same fallback rule as --max-age-hours)")
+@click.option("--admin-password", envvar="TRADECREDIT_ESHOP_ADMIN_PASSWORD", default=None,
+              help="protect /admin with this password (or $TRADECREDIT_ESHOP_ADMIN_PASSWORD; default: open demo page)")
 @needs_sandbox_extra("tradecredit sandbox eshop")
 def sandbox_eshop(
     host: str, port: int, db: Path, api_key: str | None, limits: bool | None, max_age_hours: float,
-    stale_fallback: str,
+    stale_fallback: str, admin_password: str | None,
 ) -> None:
     """A B2B storefront (Comarch e-Sklep stand-in) that receives the credit feed, on loopback."""
     from .storefront import open_storefront, stale_policy  # the web stack: only with the sandbox extra
 
     shop = open_storefront(db, api_key=api_key, limits_enabled=limits,
-                           policy=stale_policy(max_age_hours, stale_fallback))
+                           policy=stale_policy(max_age_hours, stale_fallback), admin_password=admin_password)
     base = f"http://{host}:{port}"
     click.echo(f"storefront  {base}/   (admin: {base}/admin, state: {db.resolve()})")
     click.echo(f"feed        POST {base}/api/credit-feed/v1/customers  X-API-Key: {shop.api_key}")

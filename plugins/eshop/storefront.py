@@ -32,9 +32,10 @@ class Storefront:
     store: StorefrontStore
     api_key: str
     faults: FeedFaults = field(default_factory=FeedFaults)
+    admin_password: str | None = None  # protects /admin with a login (None: the open demo admin page)
 
     def __post_init__(self) -> None:
-        self.app = create_app(self.store, self.api_key, faults=self.faults)
+        self.app = create_app(self.store, self.api_key, faults=self.faults, admin_password=self.admin_password)
 
     @property
     def default_policy(self) -> CreditPolicy:
@@ -139,13 +140,14 @@ def open_storefront(
     api_key: str | None = None,
     limits_enabled: bool | None = None,
     policy: StalePolicy | CreditPolicy | None = None,
+    admin_password: str | None = None,
 ) -> Storefront:
     """A storefront over the SQLite file ``db`` (created when missing).
 
     ``api_key`` None: the key stored in ``db``, or a new random one stored there (so a restart keeps it).
     ``policy``: for customers whose feed item carries no policy (feed version 1); the target sends the config's.
     """
-    return Storefront(**_parts(db, api_key, limits_enabled, policy))
+    return Storefront(**_parts(db, api_key, limits_enabled, policy), admin_password=admin_password)
 
 
 def start_storefront(
@@ -156,15 +158,18 @@ def start_storefront(
     port: int = 0,
     limits_enabled: bool | None = None,
     policy: StalePolicy | CreditPolicy | None = None,
+    admin_password: str | None = None,
 ) -> RunningStorefront:
     """Serve a storefront in a background thread on ``host:port`` (0: a free port).
 
     ``db`` None keeps the state in a temporary directory removed by ``stop()``. ``limits_enabled`` sets the
     admin switch (None: keep what the database has; a new database starts with the switch off).
+    ``admin_password`` puts ``/admin`` behind a login (the demo passes the console's password).
     """
     tempdir = Path(tempfile.mkdtemp(prefix="tradecredit-eshop-")) if db is None else None
     path = tempdir / "eshop.db" if tempdir is not None else Path(str(db))
-    running = RunningStorefront(**_parts(path, api_key, limits_enabled, policy), _tempdir=tempdir)
+    running = RunningStorefront(**_parts(path, api_key, limits_enabled, policy), _tempdir=tempdir,
+                                admin_password=admin_password)
     try:
         running.server = serve_in_thread(running.app, host=host, port=port)
     except BaseException:

@@ -32,6 +32,8 @@ from tradecredit.sdk import (
     Target,
     TradeCreditError,
     Unsupported,
+    ValueReason,
+    effective_credit,
     normalise_code,
 )
 
@@ -128,6 +130,14 @@ class EshopTarget(Target[EshopOptions]):
             return {"billing": feed.billing_payload(billing, self.opts.billing_fields)}
         except ValidationError as exc:
             raise ValueError(feed.validation_message(exc)) from None
+    def value_reasons(self, record: CreditRecord, mode: ModeMapping) -> dict[str, ValueReason]:
+        """The storefront gets the ERP's own values and applies the rules itself; the limit and what remains of it
+        carry the engine's limit reason (e.g. ``zero_because_lapsed``), the rest come from the ERP."""
+        decided = effective_credit(record, self.context.policy, mode=mode.effective)
+        erp = ValueReason.FROM_ERP
+        return {"credit_limit": decided.limit_reason, "remaining": decided.limit_reason, "used": erp,
+                "overdue": erp, "overdue_limit": erp, "limit_state": decided.limit_reason,
+                "control_mode": decided.shop_limit_reason if decided.deferred_blocked else erp}
 
     def write(self, items: list[OutgoingItem]) -> list[ItemResult]:
         """One batch upsert. ``as_of`` is added here, outside the ledger-compared payload; an item with billing

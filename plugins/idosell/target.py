@@ -51,6 +51,7 @@ from tradecredit.sdk import (
     Target,
     TransientError,
     Unsupported,
+    ValueReason,
     check_lengths,
     degrade_mode,
     effective_credit,
@@ -388,6 +389,11 @@ class IdoSellTarget(Target[IdoSellOptions]):
         chosen = {k: v for k, v in values.items() if k in self.options.billing_fields and v is not None}
         check_lengths(chosen, self._max_lengths)
         return {"clientLogin": str(match["clientLogin"]), **chosen}
+    def value_reasons(self, record: CreditRecord, mode: ModeMapping) -> dict[str, ValueReason]:
+        """The limit is the engine's shop limit, the balance its shop debt: each carries that value's reason."""
+        decided = self.shop_values(record, mode)[2]
+        return {"clientTradeCreditLimitExternal": decided.shop_limit_reason,
+                "clientBalanceAmountExternal": decided.shop_debt_reason}
 
     def shop_values(self, record: CreditRecord, mode: ModeMapping) -> tuple[Decimal, Decimal, EffectiveCredit]:
         """(limit, balance) IdoSell gets, mapped from the engine's decision, and that decision (with its reasons).

@@ -8,6 +8,7 @@ the cards assigned to that workstation (``CDN.KntESklepy``). Every statement her
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -155,8 +156,12 @@ def assigned_to_workstation(workstation: int | str | None) -> ColumnElement:
     )
 
 
-def read_statement(q: ReadQuery, day_start: datetime) -> Select:
-    """The one statement of a run: one row per contractor card, ordered by ``Knt_KntId``."""
+def read_statement(q: ReadQuery, day_start: datetime, codes: Sequence[str] | None = None) -> Select:
+    """The one statement of a run: one row per contractor card, ordered by ``Knt_KntId``.
+
+    ``codes`` (``tradecredit explain``): only the cards with these codes, compared trimmed and case-insensitively
+    (a code with inner runs of spaces is not found this way; the run reads it).
+    """
     pay = payments_aggregate(q, day_start)
     amounts = [
         _amount(K.c.Knt_LimitKredytu, q).label("limit_amount"),
@@ -184,8 +189,24 @@ def read_statement(q: ReadQuery, day_start: datetime) -> Select:
         conditions.append(or_(K.c.Knt_Nieaktywny == 0, K.c.Knt_Nieaktywny.is_(None)))
     if q.only_assigned:
         conditions.append(assigned_to_workstation(q.workstation))
+    if codes is not None:
+        conditions.append(func.lower(func.trim(K.c.Knt_Kod)).in_(sorted({c.strip().lower() for c in codes})))
     return select(*columns).select_from(source).where(*conditions).order_by(K.c.Knt_KntId)
 
+
+def overdue_documents_statement(q: ReadQuery, knt_id: int, day_start: datetime, limit: int = 20) -> Select:
+    """``explain``: the open receivables of one card due before ``day_start`` (what its overdue is made of),
+    the oldest first: the document number, its due date and what is still open in the system currency."""
+    open_sys = Z.c.BZd_KwotaSys - Z.c.BZd_KwotaRozSys
+    return (
+        select(Z.c.BZd_NumerPelny, Z.c.BZd_Termin, _amount(open_sys, q).label("open_sys"))
+        .where(
+            Z.c.BZd_PodmiotID == knt_id, Z.c.BZd_PodmiotTyp == KONTRAHENT, Z.c.BZd_Rozliczono == 1,
+            Z.c.BZd_Stan > 0, Z.c.BZd_Kierunek > 0, Z.c.BZd_Termin < literal(day_start, DateTime),
+        )
+        .order_by(Z.c.BZd_Termin, Z.c.BZd_BZdID)
+        .limit(limit)
+    )
 
 def codes_statement(q: ReadQuery) -> Select:
     """The codes of the cards ``read_statement`` returns (a superset: the workstation assignment is not applied).

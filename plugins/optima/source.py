@@ -51,12 +51,20 @@ from tradecredit.sdk import (
     mask,
     mode_from_code,
     mssql_url,
+    normalise_code,
     record_or_rejection,
     to_money,
     undecodable,
 )
 
-from .query import ReadQuery, codes_statement, counts_statement, read_statement, workstations_statement
+from .query import (
+    ReadQuery,
+    codes_statement,
+    counts_statement,
+    overdue_documents_statement,
+    read_statement,
+    workstations_statement,
+)
 from .schema import BILLING_COLUMN_NAMES, TABLES
 
 log = logging.getLogger(__name__)
@@ -268,6 +276,45 @@ class OptimaSource(Source[OptimaOptions]):
             # No card came back (an empty database, or no card assigned to the workstation): the workstation
             # setting was never seen, so check it on its own; a wrong one must not pass as "no customers".
             self._mode_of(self._pick_workstation(self._workstations()))
+
+    def read_codes(self, codes: Sequence[str], as_of: datetime) -> Iterator[CreditRecord | RejectedRow]:
+        """Only these customers: the run's statement filtered by ``Knt_Kod`` (``tradecredit explain``)."""
+        mode: ControlMode | None = self.options.control_mode
+        wanted = {normalise_code(c) for c in codes}
+        for row in self._stream(read_statement(self.query(), self.day_start(as_of), codes)):
+            if mode is None:
+                mode = self._mode_from_row(row)
+            result = self.build(row, mode, as_of)
+            if result is not None and result.code is not None and normalise_code(result.code) in wanted:
+                yield result
+
+    def describe(self, record: CreditRecord) -> dict[str, str]:
+        """The CDN columns behind the values (``tradecredit explain``): only names and values, no prose."""
+        x = record.extra
+        limit = (f"Knt_LimitFlag = 1; Knt_LimitKredytu = {record.credit_limit}; "
+                 f"Knt_LimitKredytuWal = {record.currency}" if record.limit_state is LimitState.LIMITED
+                 else "Knt_LimitFlag = 0")
+        stored = f"Knt_LimitKredytuWykorzystany = {x.get('stored_used')}"
+        computed = f"Σ CDN.BnkZdarzenia ({x.get('open_payments', 0)}) = {x.get('computed_used')}"
+        used = " | ".join([stored, computed] if x.get("used_basis") == UsedBasis.STORED.value else [computed, stored])
+        day = self.day_start(record.as_of).date().isoformat()
+        mode = (f"control_mode = {self.options.control_mode.value}" if self.options.control_mode is not None
+                else "CDN.eSklepStanowiska.ESS_KontrolaLimituPlat"
+                     + (f" [workstation = {self.options.workstation}]" if self.options.workstation is not None else "")
+                     + f" → {record.control_mode.value}")
+        overdue = f"Σ CDN.BnkZdarzenia BZd_Termin < {day} = {record.overdue}"
+        if record.overdue > 0:
+            documents = self._stream(overdue_documents_statement(self.query(), int(record.erp_id),
+                                                                 self.day_start(record.as_of)))
+            overdue += ": " + "; ".join(
+                f"{d.BZd_NumerPelny} ({d.BZd_Termin:%Y-%m-%d}) {to_money(d.open_sys, strict=False)}" for d in documents)
+        return {
+            "limit": limit, "used": f"{used} [used = {x.get('used_basis')}]",
+            "overdue": overdue,
+            "overdue_limit": (f"Knt_LimitPrzeterKredytFlag = 1; Knt_LimitPrzeterKredytWartosc = {record.overdue_limit}"
+                              if record.overdue_limit is not None else "Knt_LimitPrzeterKredytFlag = 0"),
+            "mode": mode,
+        }
 
     def keys(self, as_of: datetime) -> Iterator[str]:
         """Every card code the read may return (one ``SELECT`` of the codes): the orchestrator's duplicate index."""

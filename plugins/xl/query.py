@@ -9,6 +9,7 @@ plugin turns the integers into ``Decimal`` itself. Currency conversion of the li
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import BigInteger, Integer, and_, bindparam, case, cast, func, literal, or_, select
@@ -215,9 +216,15 @@ def function_args(kind: str, arity: int, options: XlOptions, payer: Any) -> list
     return prefix + [literal(0)] * (arity - len(prefix))
 
 
-def credit_query(options: XlOptions, arity: dict[str, int] | None = None, *, billing: bool = False) -> Select[Any]:
+def credit_query(
+    options: XlOptions, arity: dict[str, int] | None = None, codes: Sequence[str] | None = None, *,
+    billing: bool = False,
+) -> Select[Any]:
     """One statement: every card with its payer, the payer's valid limit and the payer's exposure (and, with
-    ``billing``, the card's own billing columns)."""
+    ``billing``, the card's own billing columns).
+
+    ``codes`` (``tradecredit explain``): only the cards with these codes (``Knt_Akronim``, trimmed, any case).
+    """
     k = KntKarty.alias("k")
     p = KntKarty.alias("p")
     paying = _paying_cards()
@@ -271,6 +278,8 @@ def credit_query(options: XlOptions, arity: dict[str, int] | None = None, *, bil
     stmt = select(*columns).select_from(joined)
     if not options.include_archived:
         stmt = stmt.where(_in_treating_null_as_zero(k.c.Knt_Archiwalny, [0]))
+    if codes is not None:
+        stmt = stmt.where(func.lower(func.trim(k.c.Knt_Akronim)).in_(sorted({c.strip().lower() for c in codes})))
     return stmt.order_by(k.c.Knt_GIDNumer)
 
 

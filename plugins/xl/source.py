@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, ClassVar
@@ -35,6 +35,7 @@ from tradecredit.sdk import (
     install_read_only_guard,
     mask,
     mode_from_code,
+    normalise_code,
     record_or_rejection,
     round_money,
     undecodable,
@@ -159,6 +160,43 @@ class XlSource(Source[XlOptions]):
             postal_code=text("Knt_KodP"), city=text("Knt_Miasto"), region=text("Knt_Wojewodztwo"),
             phone=text("Knt_Telefon1") or text("Knt_Telefon2"), email=text("Knt_EMail"),
         )
+
+    def read_codes(self, codes: Sequence[str], as_of: datetime) -> Iterator[CreditRecord | RejectedRow]:
+        """Only these customers: the run's statement filtered by ``Knt_Akronim`` (``tradecredit explain``)."""
+        params = self.params(as_of)
+        wanted = {normalise_code(c) for c in codes}
+        with streaming(self.engine) as conn:
+            mode, _ = self.control_mode(conn)
+            arity = self.function_arity(conn) if self.opts.used == "functions" else None
+            result = conn.execute(query.credit_query(self.opts, arity, codes=codes), params)
+            for row in result.mappings():
+                item = self.record(row, as_of, mode)
+                if item.code is not None and normalise_code(item.code) in wanted:
+                    yield item
+
+    def describe(self, record: CreditRecord) -> dict[str, str]:
+        """The CDN columns behind the values (``tradecredit explain``): only names and values, no prose."""
+        x = record.extra
+        payer = f"[payer = {record.payer_code or record.code}]"
+        if record.limit_state is LimitState.UNLIMITED:
+            limit = f"Knt_LimitTerminowy = 0 {payer}"
+        elif record.limit_state is LimitState.LAPSED:
+            limit = f"Knt_LimitTerminowy = 1; CDN.KntLimityK: — {payer}"
+        else:
+            limit = (f"CDN.KntLimityK.KLK_Id = {x.get('limit_id')}; KLK_MaxLimitWart = "
+                     f"{x.get('limit_original') or record.credit_limit}; KLK_DataOd–KLK_DataDo = "
+                     f"{record.valid_from}–{record.valid_to} {payer}")
+        parts = [f"Σ CDN.TraPlat TrP_Pozostaje = {x.get('receivables')}"]
+        parts += [f"{key} = {x[key]}" for key in ("reservations", "documents_without_payments") if key in x]
+        mode = (f"control_mode = {self.opts.control_mode.value}" if self.opts.control_mode is not None
+                else f"CDN.PicoKonfig.PcK_LimitKrObs [branch = {self.opts.branch_id}] → {record.control_mode.value}")
+        return {
+            "limit": limit, "used": " + ".join(parts) + f" [used = {self.opts.used}]",
+            "overdue": f"Σ CDN.TraPlat TrP_Termin < {self.local(record.as_of).date()} = {record.overdue}",
+            "overdue_limit": f"KLK_LimitPoTerminie = {record.overdue_limit} "
+                             f"[overdue_limit = {self.opts.overdue_limit}]",
+            "mode": mode,
+        }
 
     def keys(self, as_of: datetime) -> Iterator[str]:
         """Every card code the read may return (one ``SELECT`` of ``Knt_Akronim``): lets the run stream in chunks."""

@@ -116,7 +116,7 @@ def test_check_reports_each_adapter_and_pipeline(config_file):
     assert not (config_file.parent / "state.db").exists(), "check must not create the state store"
     invoke("run", "-c", str(config_file))
     after = invoke("check", "-c", str(config_file))
-    assert "OK   state: schema — version 2 (current)" in after.output
+    assert "OK   state: schema — version 3 (current)" in after.output
     assert "OK   state: locks — lock table present, no run in progress" in after.output
 
 

@@ -328,7 +328,7 @@ def test_a_v1_store_upgrades_and_its_crashed_lock_is_taken_over(host, tc_databas
     report = run_pipeline(make_config(host, tc_database_url), "p", host=host)
     assert report.status == "ok" and (report.counts.unchanged, report.counts.written) == (1, 1)
     store = StateStore.open(tc_database_url)
-    assert store.schema_version() == SCHEMA_VERSION == 2
+    assert store.schema_version() == SCHEMA_VERSION == 3
     assert next(r for r in store.history() if r["id"] == 7)["status"] == "abandoned"
     with store.engine.connect() as conn:
         assert len(conn.execute(select(lease_events)).all()) == 1

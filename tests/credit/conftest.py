@@ -4,6 +4,7 @@ PostgreSQL, the IdoSell sandbox and the e-Sklep storefront over real HTTP, and o
 from __future__ import annotations
 
 import itertools
+import json
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -122,6 +123,32 @@ def make_xl(url: str, cards: list[dict[str, Any]], limits: list[dict[str, Any]] 
 
 
 # --- shops and the config ----------------------------------------------------------------------------------
+def toml(data: dict[str, Any]) -> str:
+    """The few shapes the test configs use, as TOML (tables, nested tables, arrays of pipeline tables)."""
+    def value(v: Any) -> str:
+        return json.dumps(v) if not isinstance(v, bool) else str(v).lower()
+
+    out: list[str] = []
+
+    def table(prefix: str, body: dict[str, Any]) -> None:
+        out.append(f"[{prefix}]")
+        nested = {k: v for k, v in body.items() if isinstance(v, dict)}
+        out.extend(f"{k} = {value(v)}" for k, v in body.items() if k not in nested)
+        for k, v in nested.items():
+            table(f"{prefix}.{k}", v)
+
+    for section in ("state", "engine", "console"):
+        if section in data:
+            table(section, data[section])
+    for section in ("sources", "targets"):
+        for name, body in data[section].items():
+            table(f"{section}.{name}", body)
+    for p in data["pipelines"]:
+        out.append("[[pipelines]]")
+        out.extend(f"{k} = {value(v)}" for k, v in p.items())
+    return "\n".join(out) + "\n"
+
+
 def login_of(code: str) -> str:
     return "shop_" + "".join(ch if ch.isalnum() else "_" for ch in code.lower())
 

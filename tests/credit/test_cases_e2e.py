@@ -33,6 +33,7 @@ from .conftest import (
     xl_payment,
 )
 from .conftest import login_of as login
+from .conftest import toml as _toml
 
 D = Decimal
 UNLIMITED = D("999999999.99")
@@ -252,32 +253,6 @@ def test_case_8_xl_empty_due_dates_are_not_overdue_and_a_null_credit_type_is_rej
         assert problem.code == "NULL-TYPE" and "Knt_LimitTerminowy is NULL" in problem.reason
         assert report.status == "partial"
     assert world.idosell_limit("NULL-TYPE") is None and world.storefront.customer("NULL-TYPE") is None
-
-
-def _toml(data: dict[str, Any]) -> str:
-    """The few shapes the test configs use, as TOML."""
-    def value(v: Any) -> str:
-        return json.dumps(v) if not isinstance(v, bool) else str(v).lower()
-
-    out: list[str] = []
-
-    def table(prefix: str, body: dict[str, Any]) -> None:
-        out.append(f"[{prefix}]")
-        nested = {k: v for k, v in body.items() if isinstance(v, dict)}
-        out.extend(f"{k} = {value(v)}" for k, v in body.items() if k not in nested)
-        for k, v in nested.items():
-            table(f"{prefix}.{k}", v)
-
-    for section in ("state", "engine"):
-        if section in data:
-            table(section, data[section])
-    for section in ("sources", "targets"):
-        for name, body in data[section].items():
-            table(f"{section}.{name}", body)
-    for p in data["pipelines"]:
-        out.append("[[pipelines]]")
-        out.extend(f"{k} = {value(v)}" for k, v in p.items())
-    return "\n".join(out) + "\n"
 
 
 def test_case_9_status_partial_is_exit_4_in_the_report_json_and_history(tc_database_url, world, tmp_path: Path):

@@ -277,3 +277,81 @@ def test_customer_zone_shows_the_billing_data_the_target_sent(page, shop, target
     assert page.inner_text("#zone-billing-email") == "info@alfa.de"
     assert page.inner_text("#zone-billing-payment-days") == "30 dni"
     assert page.locator("#zone-billing-phone").count() == 0  # no phone on the card: not shown
+# --- storefront polish (issue 15) ------------------------------------------------------------------------------
+def test_times_are_shown_in_polish_time_not_utc(page, shop, send, make_record):
+    from zoneinfo import ZoneInfo
+
+    send(make_record("K1", limit="10000.00", used="0.00"))
+    placed = shop.place_order("K1", {"papier": 1}).order
+    assert placed is not None
+    login(page, shop, "K1")
+    page.goto(shop.url + "/strefa-klienta")
+    warsaw = ZoneInfo("Europe/Warsaw")
+    assert page.inner_text("#zone-orders tbody tr td:nth-child(2)") == (
+        placed.placed_at.astimezone(warsaw).strftime("%d.%m.%Y %H:%M"))
+    fresh = shop.customer("K1").fresh_as_of.astimezone(warsaw).strftime("%d.%m.%Y %H:%M")
+    assert page.inner_text("#zone-as-of") == f"Dane z systemu ERP z {fresh} (czas polski)."
+    page.goto(shop.url + "/admin")
+    assert page.inner_text("#admin-customers tbody tr td.when") == fresh
+
+
+def test_the_cart_total_is_shown_before_the_order_is_placed(page, shop, send, make_record):
+    send(make_record("K1", limit="10000.00", used="2500.00"))
+    login(page, shop, "K1")
+    page.goto(shop.url + "/zamowienie")
+    page.fill("#qty-toner", "2")
+    page.click("#recalculate")
+    page.wait_for_load_state()
+    expected = shop.store.quote("K1", {"toner": 2}).totals.gross
+    assert page.inner_text("#cart-gross") == format_pln(expected)
+    assert page.inner_text("#cart-available") == pln("7500.00")
+    assert shop.orders() == []  # recalculating places nothing
+    page.check("#pay-przelew")
+    page.click("#review-order")
+    page.wait_for_load_state()
+    assert page.inner_text("#total-gross") == format_pln(expected)
+    assert page.inner_text("#summary-available") == pln("7500.00")
+
+
+def test_admin_is_a_demo_behind_a_login_and_its_table_fits_1280_px(browser, tmp_path, send, make_record):
+    from tradecredit.plugins.eshop import start_storefront
+
+    from .helpers import API_KEY, make_target, write_records
+
+    with start_storefront(tmp_path / "admin.db", api_key=API_KEY, limits_enabled=True,
+                          admin_password="admin-Haslo-77") as shop:
+        target = make_target(shop.url)
+        try:
+            write_records(target, *[make_record(f"K{i:03d}", name=f"Przedsiębiorstwo Handlowo-Usługowe Nr {i} "
+                                                "Spółka z ograniczoną odpowiedzialnością sp.k.",
+                                                overdue_limit="1000.00") for i in range(1, 6)])
+        finally:
+            target.close()
+        context = browser.new_context(locale="pl-PL", viewport={"width": 1280, "height": 800})
+        page = context.new_page()
+        try:
+            page.goto(shop.url + "/admin")
+            assert page.url == shop.url + "/admin/logowanie"
+            assert "sklep demonstracyjny" in page.inner_text("#admin-demo")
+            page.fill("#admin-password", "zle-haslo")
+            page.click("#admin-login")
+            assert page.inner_text("#page-error") == "Nieprawidłowe hasło."
+            page.fill("#admin-password", "admin-Haslo-77")
+            page.click("#admin-login")
+            page.wait_for_url(shop.url + "/admin")
+            assert "To jest sklep demonstracyjny tradecredit" in page.inner_text("#admin-demo")
+            assert page.locator("#admin-customers tbody tr").count() == 5
+            fits = page.evaluate("""() => {
+                const table = document.querySelector('#admin-customers');
+                return table.getBoundingClientRect().right <= document.documentElement.clientWidth
+                    && table.scrollWidth <= table.parentElement.clientWidth;
+            }""")
+            assert fits, "the admin customers table is wider than the page at 1280 px"
+            footer = page.inner_text("#site-footer")
+            assert footer == ("Sklep demonstracyjny tradecredit · dane o kredycie kupieckim z systemu Comarch ERP, "
+                              "przesyłane przez kanał danych kredytowych")
+            if os.environ.get("TRADECREDIT_UPDATE_SCREENSHOTS"):
+                DOCS_IMG.mkdir(parents=True, exist_ok=True)
+                page.screenshot(path=str(DOCS_IMG / "eshop-admin.png"), full_page=True)
+        finally:
+            context.close()

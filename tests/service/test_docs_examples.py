@@ -28,6 +28,7 @@ def test_every_toml_example_validates(name, monkeypatch):
     monkeypatch.setenv("TC_WEBHOOK_URL", "https://hooks.example/T1/secret")
     monkeypatch.setenv("TC_SMTP_PASSWORD", "pw-12345")
     monkeypatch.setenv("IDOSELL_API_KEY", "key-12345")
+    monkeypatch.setenv("TC_CONSOLE_PASSWORD", "console-12345")
     host = PluginHost(strict=True).load_entrypoints(only=["optima", "idosell", "eshop", "notify"])
     found = blocks(name)
     assert found, f"{name} has no toml example"
