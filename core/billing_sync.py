@@ -8,8 +8,9 @@ change of one kind never resends the other, because each kind is compared with i
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 from .adapters import OutgoingItem, Target
@@ -56,12 +57,14 @@ class BillingSync:
     def merge(
         self, report: RunReport, target: Target[Any], records: Mapping[str, CreditRecord],
         matches: Mapping[str, dict[str, Any]], outgoing: list[OutgoingItem], unchanged: Iterable[str] = (),
+        reject: Callable[[Problem], None] | None = None,
     ) -> list[OutgoingItem]:
         """Credit's outgoing items with each changed customer's billing part added (or a billing-only item).
 
         ``unchanged`` are the keys of customers whose credit is unchanged: one sent for its billing data is counted
         as sent, not as unchanged (``counts`` counts customers once). Works on the whole read or on one chunk of
         it at a time: each call takes the billing data of ``records`` and the rejections read since the last call.
+        Its rejected customers go to ``reject`` (the run's: report and audit trail), else only to the report.
         """
         credit_unchanged = set(unchanged)
         report.billing = self.counts
@@ -109,8 +112,9 @@ class BillingSync:
             if entry is not None:
                 problem.shop_holds = entry.payload
         self.counts.rejected += len(problems)
-        report.rejected.extend(problems)
-        report.counts.rejected = len(report.rejected)
+        for problem in problems:  # the run's ``reject`` also records it in the audit trail
+            (reject or partial(report.note, "rejected"))(problem)
+        report.counts.rejected = report.total("rejected")
         return result
 
 

@@ -92,6 +92,14 @@ class Problem(BaseModel):
 
 RunStatus = Literal["ok", "partial", "failed", "locked"]
 
+REPORT_LIST_LIMIT = 1000
+"""Entries a run report keeps of each per-customer list (``rejected``, ``unsupported``, ``unmatched``, ``failed``);
+the rest is counted in ``<list>_truncated`` (and every customer in ``counts``). Without it the lists grow with the
+customers: ~100k entries, ~70 MiB, at 1M customers. The audit trail (``tc_outcomes``/``tc_run_items``) still has
+every customer."""
+
+ListName = Literal["rejected", "unsupported", "unmatched", "failed"]
+
 
 def completed_status(counts: Counts) -> RunStatus:
     """The status of a run that completed: ``partial`` ⇔ customers failed or were rejected (⇔ exit code 4).
@@ -142,6 +150,11 @@ class RunReport(BaseModel):
     )
     unmatched: list[str] = Field(default_factory=list)
     failed: list[Problem] = Field(default_factory=list)
+    rejected_truncated: int = Field(default=0, description="rejected customers beyond the first REPORT_LIST_LIMIT")
+    unsupported_truncated: int = Field(default=0, description="unsupported customers beyond the first "
+                                       "REPORT_LIST_LIMIT")
+    unmatched_truncated: int = Field(default=0, description="unmatched codes beyond the first REPORT_LIST_LIMIT")
+    failed_truncated: int = Field(default=0, description="failed customers beyond the first REPORT_LIST_LIMIT")
     plan: list[PlannedChange] = Field(default_factory=list)
     plan_omitted: int = Field(default=0, description="a real run's plan keeps the first PLAN_CAP written fields; "
                               "this many more were written (every one is in the audit trail)")
@@ -165,6 +178,18 @@ class RunReport(BaseModel):
 
     def to_json(self) -> str:
         return mask(self.model_dump_json(indent=2))
+
+    def note(self, name: ListName, entry: Problem | str) -> None:
+        """Add ``entry`` to the list ``name``, or only count it once the list holds ``REPORT_LIST_LIMIT``."""
+        entries: list[Any] = getattr(self, name)
+        if len(entries) < REPORT_LIST_LIMIT:
+            entries.append(entry)
+        else:
+            setattr(self, f"{name}_truncated", getattr(self, f"{name}_truncated") + 1)
+
+    def total(self, name: ListName) -> int:
+        """Every entry of the list ``name``: those kept and those only counted."""
+        return len(getattr(self, name)) + int(getattr(self, f"{name}_truncated"))
 
 
 def exit_code_for(outcomes: Iterable[RunReport | BaseException]) -> ExitCode:
@@ -220,10 +245,15 @@ def render_text(report: RunReport, *, limit: int = 20) -> str:
     if report.degraded_modes:
         lines += ["", "Control modes the target cannot enforce natively:"]
         lines += [f"  {k}: {v} customer(s)" for k, v in sorted(report.degraded_modes.items())]
-    for title, problems in (("Rejected", report.rejected), ("Unsupported by the shop (not written, not an error)",
-                                                              report.unsupported), ("Failed writes", report.failed)):
+    lists: tuple[tuple[str, ListName], ...] = (
+        ("Rejected", "rejected"), ("Unsupported by the shop (not written, not an error)", "unsupported"),
+        ("Failed writes", "failed"))
+    for title, name in lists:
+        problems: list[Problem] = getattr(report, name)
         if problems:
-            lines += ["", f"{title} ({len(problems)}), by reason:"]
+            lines += ["", f"{title} ({report.total(name)}), by reason:"]
+            if report.total(name) > len(problems):
+                lines.append(f"  (the first {len(problems)} of them; the audit trail has every customer)")
             lines += _by_reason(problems, limit)
     held = [p for p in (*report.rejected, *report.unsupported) if p.shop_holds]
     if held:
@@ -233,7 +263,8 @@ def render_text(report: RunReport, *, limit: int = 20) -> str:
             lines.append(f"  … and {len(held) - limit} more (use --json for all)")
     if report.unmatched:
         shown = ", ".join(report.unmatched[:limit])
-        more = f" … and {len(report.unmatched) - limit} more" if len(report.unmatched) > limit else ""
+        hidden = report.total("unmatched") - min(limit, len(report.unmatched))
+        more = f" … and {hidden} more" if hidden > 0 else ""
         lines += ["", f"No shop account for: {shown}{more}"]
     if report.plan:
         if report.dry_run:

@@ -317,14 +317,15 @@ def describe_lease(row: Any, now: datetime) -> str:
 
 
 def capped_report(report: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    """A run report as saved with the run: each list cut to ``REPORT_LIST_CAP`` entries, the rest counted."""
+    """A run report as saved with the run: each list cut to ``REPORT_LIST_CAP`` entries, the rest counted (added
+    to what the run report had counted beyond its own, larger limit already)."""
     if report is None:
         return None
     out = dict(report)
     for key, value in report.items():
         if isinstance(value, list) and len(value) > REPORT_LIST_CAP:
             out[key] = value[:REPORT_LIST_CAP]
-            out[f"{key}_truncated"] = len(value) - REPORT_LIST_CAP
+            out[f"{key}_truncated"] = int(report.get(f"{key}_truncated") or 0) + len(value) - REPORT_LIST_CAP
     return out
 
 
@@ -773,58 +774,16 @@ class StateStore:
         ``settled`` are the keys of customers that were unchanged this run: one of them that had a sticky outcome
         before gets an ``unchanged`` row (its outcome changed back). ``complete=False`` (a run that stopped before
         reading everyone) keeps the outcomes of customers it did not see. Returns the trail saved with the run.
+        A run streams them instead through ``outcome_recorder`` (chunk by chunk), which this is one call of.
         """
+        recorder = self.outcome_recorder(run_id, pipeline, target)
+        recorder.add(items)
+        return recorder.finish(settled, complete=complete)
+
+    def outcome_recorder(self, run_id: int, pipeline: str, target: str) -> OutcomeRecorder:
+        """``record_outcomes`` in steps: ``add`` each chunk's sticky outcomes as the run goes, then ``finish``."""
         self._writable()
-        now = utcnow()
-        where = (outcomes.c.pipeline == pipeline, outcomes.c.target == target)
-        repeated: dict[str, int] = {}
-        rows: list[dict[str, Any]] = []
-        current: set[str] = set()
-        changed: dict[str, dict[str, Any]] = {}  # ident → its new tc_outcomes row
-
-        def flush(conn: Connection) -> None:
-            # Written every 1,000 items: a first sync at 1M customers has ~100k of them, and their rows as dicts
-            # at once were the run's peak of memory.
-            if changed:
-                _upsert(conn, outcomes, list(changed.values()), ("pipeline", "target", "ident"))
-                changed.clear()
-            if rows:
-                conn.execute(insert(run_items), rows)
-                rows.clear()
-
-        with self.engine.begin() as conn:
-            before = {r.ident: r for r in conn.execute(select(outcomes).where(*where))}
-            for item in items:
-                if len(rows) >= 1000:
-                    flush(conn)
-                ident = item.key or (normalise_code(item.code) if item.code else None)
-                reason = mask(item.reason) if item.reason else None
-                previous = before.get(ident) if ident else None
-                if previous is not None and (previous.outcome, previous.reason) == (item.outcome, reason):
-                    repeated[item.outcome] = repeated.get(item.outcome, 0) + 1
-                    current.add(ident)  # type: ignore[arg-type]
-                    continue
-                rows.append(self._item_row(run_id, item, now))
-                if ident is not None and ident not in current:
-                    current.add(ident)
-                    changed[ident] = {"pipeline": pipeline, "target": target, "ident": ident, "code": item.code,
-                                      "outcome": item.outcome, "reason": reason, "run_id": run_id, "since": now}
-            flush(conn)
-            # A run that stopped early (shop unreachable) did not see everyone: absence then proves nothing.
-            gone = [ident for ident in before if ident not in current] if complete else []
-            settled_keys = set(settled)
-            for ident in gone:
-                if ident in settled_keys:
-                    was = before[ident]
-                    rows.append(self._item_row(run_id, ItemRecord(
-                        ident, was.code, "unchanged", f"no longer {was.outcome} (recorded in run #{was.run_id})"
-                    ), now))
-            for chunk in chunks(gone, 500):
-                conn.execute(delete(outcomes).where(*where, outcomes.c.ident.in_(chunk)))
-            flush(conn)
-            trail = {"not_repeated": repeated} if repeated else {}
-            conn.execute(update(runs).where(runs.c.id == run_id).values(trail=dumps(trail) if trail else None))
-        return trail
+        return OutcomeRecorder(self, run_id, pipeline, target)
 
     @staticmethod
     def _item_row(run_id: int, item: ItemRecord, now: datetime) -> dict[str, Any]:
@@ -1180,3 +1139,72 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     # next run then sends those confirmed customers again (never skips one), and the file stays consistent.
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.close()
+
+
+class OutcomeRecorder:
+    """The sticky outcomes of one run, recorded chunk by chunk (see ``StateStore.record_outcomes``): the run's
+    report keeps only the first entries of its lists, so the outcomes cannot wait for the end of the run.
+
+    What it holds grows with the outcomes recorded before (``before``, few after a first sync) and with the
+    idents seen this run (a set of strings: ~100k at 1M customers), not with the rows written."""
+
+    def __init__(self, store: StateStore, run_id: int, pipeline: str, target: str) -> None:
+        self.store, self.run_id, self.pipeline, self.target = store, run_id, pipeline, target
+        self.where = (outcomes.c.pipeline == pipeline, outcomes.c.target == target)
+        self.now = utcnow()
+        self.repeated: dict[str, int] = {}
+        self.current: set[str] = set()
+        with store.engine.connect() as conn:
+            self.before = {r.ident: r for r in conn.execute(select(outcomes).where(*self.where))}
+
+    def add(self, items: Iterable[ItemRecord]) -> None:
+        """Record one chunk's sticky outcomes (in one transaction, rows written every 1,000)."""
+        rows: list[dict[str, Any]] = []
+        changed: dict[str, dict[str, Any]] = {}  # ident → its new tc_outcomes row
+
+        def flush(conn: Connection) -> None:
+            if changed:
+                _upsert(conn, outcomes, list(changed.values()), ("pipeline", "target", "ident"))
+                changed.clear()
+            if rows:
+                conn.execute(insert(run_items), rows)
+                rows.clear()
+
+        with self.store.engine.begin() as conn:
+            for item in items:
+                if len(rows) >= 1000:
+                    flush(conn)
+                ident = item.key or (normalise_code(item.code) if item.code else None)
+                reason = mask(item.reason) if item.reason else None
+                previous = self.before.get(ident) if ident else None
+                if previous is not None and (previous.outcome, previous.reason) == (item.outcome, reason):
+                    self.repeated[item.outcome] = self.repeated.get(item.outcome, 0) + 1
+                    self.current.add(ident)  # type: ignore[arg-type]
+                    continue
+                rows.append(StateStore._item_row(self.run_id, item, self.now))
+                if ident is not None and ident not in self.current:
+                    self.current.add(ident)
+                    changed[ident] = {"pipeline": self.pipeline, "target": self.target, "ident": ident,
+                                      "code": item.code, "outcome": item.outcome, "reason": reason,
+                                      "run_id": self.run_id, "since": self.now}
+            flush(conn)
+
+    def finish(self, settled: Iterable[str] = (), *, complete: bool = True) -> dict[str, Any]:
+        """Forget the outcomes of customers no longer in one, and save the run's trail (returned)."""
+        before, where = self.before, self.where
+        with self.store.engine.begin() as conn:
+            # A run that stopped early (shop unreachable) did not see everyone: absence then proves nothing.
+            gone = [ident for ident in before if ident not in self.current] if complete else []
+            settled_keys = set(settled)
+            rows = [StateStore._item_row(self.run_id, ItemRecord(
+                ident, before[ident].code, "unchanged",
+                f"no longer {before[ident].outcome} (recorded in run #{before[ident].run_id})"), self.now)
+                for ident in gone if ident in settled_keys]
+            for chunk in chunks(gone, 500):
+                conn.execute(delete(outcomes).where(*where, outcomes.c.ident.in_(chunk)))
+            for chunk in chunks(rows, 1000):
+                conn.execute(insert(run_items), chunk)
+            trail = {"not_repeated": self.repeated} if self.repeated else {}
+            conn.execute(update(runs).where(runs.c.id == self.run_id).values(trail=dumps(trail) if trail else None))
+        return trail
+

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from itertools import chain, islice
+from itertools import islice
 from pathlib import Path
 from typing import Any, Literal
 
@@ -42,7 +42,7 @@ from .plugins import PluginHost, get_host
 from .records import ControlMode, CreditRecord, RejectedRow, normalise_code
 from .report import PLAN_CAP, PlannedChange, Problem, RunReport, completed_status, error_kind
 from .secrets import mask
-from .state import ItemRecord, StateCache, StateStore, dumps
+from .state import ItemRecord, OutcomeRecorder, StateCache, StateStore, dumps
 
 log = logging.getLogger(__name__)
 
@@ -432,7 +432,7 @@ def _execute(
                 continue
             _refuse_unasked_billing(source, item)
             if isinstance(item, RejectedRow):
-                report.rejected.append(Problem(code=item.code, erp_id=item.erp_id, reason=item.reason))
+                run.reject(Problem(code=item.code, erp_id=item.erp_id, reason=item.reason))
             elif isinstance(item, CreditRecord):
                 key = item.key
                 if suspects.maybe(key):
@@ -449,7 +449,7 @@ def _execute(
             finished = False  # the shop is gone: the rest is not read (the next run sends it)
             break
     if finished:
-        run.feed(_settle_duplicates(report, held), final=True)
+        run.feed(_settle_duplicates(run.reject, held), final=True)
     run.finish(complete=finished)
 
 
@@ -488,7 +488,7 @@ def _snapshot(source: Source[Any], as_of: datetime) -> tuple[_KeyIndex, Iterator
     return _KeyIndex(i.code for i in items if isinstance(i, CreditRecord)), iter(items)
 
 
-def _settle_duplicates(report: RunReport, held: dict[str, list[CreditRecord]]) -> list[CreditRecord]:
+def _settle_duplicates(reject: Callable[[Problem], None], held: dict[str, list[CreditRecord]]) -> list[CreditRecord]:
     """Reject every customer whose code collides with another's; return the held records that collide with none."""
     single: list[CreditRecord] = []
     for group in held.values():
@@ -497,7 +497,7 @@ def _settle_duplicates(report: RunReport, held: dict[str, list[CreditRecord]]) -
             continue
         codes = ", ".join(repr(r.code) for r in group)
         for r in group:
-            report.rejected.append(Problem(
+            reject(Problem(
                 code=r.code, erp_id=r.erp_id,
                 reason=f"duplicate customer code: {codes} differ only by case or spaces and would "
                 "update the same shop account; fix the codes in the ERP",
@@ -533,6 +533,23 @@ class _Stream:
         self.planned: list[OutgoingItem] = []  # dry run: the plan's items
         self.ledger_payloads: dict[str, dict[str, Any]] = {}  # dry run: key → last confirmed payload
         self.billing: BillingSync | None = None  # sync = [..., "billing"]: core/billing_sync.py
+        self.sticky_items: list[ItemRecord] = []  # this chunk's rejected/unsupported/unmatched (audit trail)
+        self.outcomes: OutcomeRecorder | None = None  # opened with the first chunk that has one (not in a dry run)
+
+    def reject(self, problem: Problem) -> None:
+        """A rejected customer: into the report (its first entries) and into the audit trail (every one)."""
+        self.report.note("rejected", problem)
+        self.sticky_items.append(ItemRecord(outcome_key(problem), problem.code, "rejected", problem.reason))
+
+    def _record_sticky(self) -> None:
+        """Record this chunk's sticky outcomes now: the report keeps only the first of them (REPORT_LIST_LIMIT)."""
+        if self.info.dry_run or (not self.sticky_items and self.outcomes is not None):
+            return
+        assert self.info.run_id is not None
+        if self.outcomes is None:
+            self.outcomes = self.store.outcome_recorder(self.info.run_id, self.pipeline, self.target_name)
+        items, self.sticky_items = self.sticky_items, []
+        self.outcomes.add(items)
 
     def _mask(self, reason: object) -> str:
         text = str(reason)
@@ -550,10 +567,11 @@ class _Stream:
                 if why_not is None:
                     asking.append(record)
                     continue
-                report.unsupported.append(Problem(
-                    code=record.code, erp_id=record.erp_id, reason=self._mask(why_not.reason),
-                    currency=record.currency, reason_code=why_not.reason_code.value,
-                ))
+                problem = Problem(code=record.code, erp_id=record.erp_id, reason=self._mask(why_not.reason),
+                                  currency=record.currency, reason_code=why_not.reason_code.value)
+                report.note("unsupported", problem)
+                self.sticky_items.append(ItemRecord(None, problem.code, "unsupported", problem.reason,
+                                                    detail={"reason_code": problem.reason_code}))
             self.to_match.extend(asking)
             take = len(self.to_match) if final else len(self.to_match) // MATCH_AHEAD * MATCH_AHEAD
             ready, self.to_match = self.to_match[:take], self.to_match[take:]
@@ -561,7 +579,9 @@ class _Stream:
         with _timed(report, "diff"):
             self._diff(ready, matches)
         if self.info.dry_run:
+            self.sticky_items.clear()  # a dry run records nothing
             return
+        self._record_sticky()
         with _timed(report, "write"):
             size = self.target.batch_size()
             take = len(self.to_write) if final else len(self.to_write) // size * size
@@ -574,7 +594,8 @@ class _Stream:
         matched = [r for r in ready if r.code in matches]
         for record in ready:
             if record.code not in matches:
-                report.unmatched.append(record.code)
+                report.note("unmatched", record.code)
+                self.sticky_items.append(ItemRecord(None, record.code, "unmatched", "no shop account with this code"))
         # The ledger rows of this chunk only (one IN query); a full refresh compares with nothing.
         ledger = {} if self.info.full_refresh or not matched else self.store.load_ledger(
             self.pipeline, self.target_name, [r.key for r in matched])
@@ -589,7 +610,7 @@ class _Stream:
                 )
                 payload = target.payload(record, match, mode)
             except (ValueError, DataError) as exc:
-                report.rejected.append(Problem(code=record.code, erp_id=record.erp_id, reason=mask(exc)))
+                self.reject(Problem(code=record.code, erp_id=record.erp_id, reason=mask(exc)))
                 continue
             if mode.degraded:
                 label = f"{mode.requested.value} → {mode.effective.value}"
@@ -615,7 +636,8 @@ class _Stream:
             if self.info.dry_run and old is not None:
                 self.ledger_payloads[key] = old
         if self.billing is not None:
-            items = self.billing.merge(report, target, {r.key: r for r in matched}, matches, items, unchanged)
+            items = self.billing.merge(report, target, {r.key: r for r in matched}, matches, items, unchanged,
+                                       reject=self.reject)
         counts.to_write += len(items)
         (self.planned if self.info.dry_run else self.to_write).extend(items)
 
@@ -660,7 +682,7 @@ class _Stream:
                 reason = mask(f"not confirmed: the shop could not be reached after retries ({self.unreachable})")
             else:
                 reason = "not confirmed: the shop's answer did not mention this customer"
-            report.failed.append(Problem(code=item.code, erp_id=item.record.erp_id, reason=reason))
+            report.note("failed", Problem(code=item.code, erp_id=item.record.erp_id, reason=reason))
             trail.append(ItemRecord(item.key, item.code, "failed", reason, item.payload, {"credit": item.credit}))
             outcome.failed.append(item.key)
         self.store.record_batch(info.run_id, info.pipeline, self.target_name, confirmed, trail)
@@ -696,9 +718,9 @@ class _Stream:
                 pending, self.to_write = self.to_write, []
                 for start in range(0, len(pending), size):
                     self._write_batch(pending[start:start + size])
-        counts.unmatched = len(report.unmatched)
-        counts.rejected = len(report.rejected)
-        counts.unsupported = len(report.unsupported)
+        counts.unmatched = report.total("unmatched")
+        counts.rejected = report.total("rejected")
+        counts.unsupported = report.total("unsupported")
         self._shop_holds()
         if info.dry_run:
             _plan(report, self.target, self.planned, self.ledger_payloads, self.progress,
@@ -711,16 +733,10 @@ class _Stream:
         if self.unchanged and self.unreachable is None:
             with _timed(report, "confirm unchanged"):
                 _confirm_unchanged(report, self.store, self.target, self.unchanged, info)
-        assert info.run_id is not None
-        sticky = chain(  # generated as record_outcomes goes: ~100k of them at 1M customers
-            (ItemRecord(outcome_key(p), p.code, "rejected", p.reason) for p in report.rejected),
-            (ItemRecord(None, p.code, "unsupported", p.reason, detail={"reason_code": p.reason_code})
-             for p in report.unsupported),
-            (ItemRecord(None, code, "unmatched", "no shop account with this code") for code in report.unmatched),
-        )
-        # Only outcomes that changed since they were last recorded get an audit row; the rest is counted.
-        self.store.record_outcomes(info.run_id, info.pipeline, self.target_name, sticky, settled=self.settled,
-                                   complete=complete)
+        self._record_sticky()
+        assert self.outcomes is not None
+        # Only outcomes that changed since they were last recorded got an audit row; the rest is counted.
+        self.outcomes.finish(self.settled, complete=complete)
         if self.unreachable is not None:
             # The run could not complete, exactly as when the shop is unreachable while matching (exit 1): the
             # remaining customers were never tried. Confirmed batches stay in the ledger.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -10,7 +11,8 @@ from sqlalchemy import func, select, update
 from tradecredit import CreditRecord, LimitState, RejectedRow, run_pipeline
 from tradecredit.core.config import parse_config
 from tradecredit.core.plugins import PluginHost
-from tradecredit.core.state import REPORT_LIST_CAP, StateStore, run_items, runs
+from tradecredit.core.report import REPORT_LIST_LIMIT, render_text
+from tradecredit.core.state import REPORT_LIST_CAP, StateStore, outcomes, run_items, runs
 from tradecredit.testing import MEMORY_ROWS, FakeTarget, testing_plugin
 
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
@@ -91,13 +93,37 @@ def test_a_customer_that_leaves_a_sticky_outcome_unchanged_gets_a_row(host, tc_d
 def test_the_saved_report_is_capped_however_many_customers(host, tc_database_url):
     MEMORY_ROWS["default"] = [rec(f"X{i}") for i in range(500)]
     report = run_pipeline(make_config(host, tc_database_url), "p", host=host)
-    assert len(report.unmatched) == 500, "the caller gets the whole report"
+    assert len(report.unmatched) == 500 and report.unmatched_truncated == 0, "under the limit: the whole list"
     store = StateStore.open(tc_database_url)
     saved = store.engine.connect().execute(select(runs.c.report)).scalar()
     import json
 
     data = json.loads(saved)
     assert len(data["unmatched"]) == REPORT_LIST_CAP and data["unmatched_truncated"] == 500 - REPORT_LIST_CAP
+    store.close()
+
+
+def test_the_run_reports_lists_stop_at_the_limit_and_the_audit_trail_has_everyone(host, tc_database_url):
+    n = REPORT_LIST_LIMIT + 234
+    MEMORY_ROWS["default"] = [rec(f"X{i}") for i in range(n)] + [bad(f"B{i}") for i in range(n)]
+    cfg = make_config(host, tc_database_url)
+    report = run_pipeline(cfg, "p", host=host)
+    assert report.unmatched == [f"X{i}" for i in range(REPORT_LIST_LIMIT)], "the first entries, in read order"
+    assert report.unmatched_truncated == 234 and report.counts.unmatched == n
+    assert len(report.rejected) == REPORT_LIST_LIMIT and report.rejected_truncated == 234
+    assert report.counts.rejected == n and report.status == "partial"
+    assert "No shop account for: X0, X1" in render_text(report) and f"and {n - 20} more" in render_text(report)
+    assert f"Rejected ({n}), by reason:" in render_text(report)
+    store = StateStore.open(tc_database_url)
+    with store.engine.connect() as conn:
+        recorded = dict(conn.execute(select(outcomes.c.outcome, func.count()).group_by(outcomes.c.outcome)).all())
+        saved = json.loads(conn.execute(select(runs.c.report)).scalar())
+    assert recorded == {"unmatched": n, "rejected": n}, "every customer's sticky outcome, beyond the report's list"
+    assert len(store.run_items(report.run_id)) == 2 * n
+    assert saved["unmatched_truncated"] == n - REPORT_LIST_CAP and len(saved["unmatched"]) == REPORT_LIST_CAP
+    again = run_pipeline(cfg, "p", host=host)  # nothing changed: counted, no audit row (the trail says so)
+    assert again.counts.unmatched == n and again.unmatched_truncated == 234
+    assert store.run_items(again.run_id) == []
     store.close()
 
 
