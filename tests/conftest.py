@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,6 +16,24 @@ pytest_plugins = ["tradecredit.testing"]
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
 SHARED = ROOT.parent / "shared"
+
+
+@pytest.fixture
+def host() -> Iterator[Any]:
+    """A strict host with the test kit's plugin (memory source, fake target); its fakes are reset around the test.
+
+    A module that needs more plugins overrides it, asking for this one: ``def host(host): host.add_plugin(...)``.
+    """
+    # Imported here, not at the top: the kit must be imported by pytest_plugins first, so its asserts are rewritten.
+    from tradecredit.core.plugins import PluginHost
+    from tradecredit.testing import MEMORY_ROWS, FakeTarget, testing_plugin
+
+    h = PluginHost(strict=True)
+    h.add_plugin(testing_plugin, name="testing")
+    FakeTarget.reset()
+    yield h
+    FakeTarget.reset()
+    MEMORY_ROWS.clear()
 
 
 @pytest.fixture(scope="session")

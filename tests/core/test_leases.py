@@ -34,7 +34,6 @@ from tradecredit import ControlMode, CreditRecord, LimitState, run_pipeline
 from tradecredit.core.config import parse_config
 from tradecredit.core.errors import LockHeldError
 from tradecredit.core.lease import Holder, LeaseLostError, StopRequested
-from tradecredit.core.plugins import PluginHost
 from tradecredit.core.state import (
     SCHEMA_VERSION,
     StateStore,
@@ -44,7 +43,7 @@ from tradecredit.core.state import (
     locks,
     runs,
 )
-from tradecredit.testing import MEMORY_ROWS, FakeTarget, testing_plugin
+from tradecredit.testing import MEMORY_ROWS, FakeTarget
 
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 HOUR = timedelta(hours=1)
@@ -54,15 +53,6 @@ def customer(code: str, used: str = "0.00") -> CreditRecord:
     return CreditRecord(source="erp", erp_id=code, code=code, is_business=True, limit_state=LimitState.LIMITED,
                         credit_limit=Decimal("1000.00"), used=Decimal(used), control_mode=ControlMode.BLOCK, as_of=NOW)
 
-
-@pytest.fixture
-def host():
-    h = PluginHost(strict=True)
-    h.add_plugin(testing_plugin, name="testing")
-    FakeTarget.reset()
-    yield h
-    FakeTarget.reset()
-    MEMORY_ROWS.clear()
 
 
 def make_config(host, tc_database_url, **state):

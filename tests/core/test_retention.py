@@ -6,14 +6,12 @@ import json
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-import pytest
 from sqlalchemy import func, select, update
 from tradecredit import CreditRecord, LimitState, RejectedRow, run_pipeline
 from tradecredit.core.config import parse_config
-from tradecredit.core.plugins import PluginHost
 from tradecredit.core.report import REPORT_LIST_LIMIT, render_text
 from tradecredit.core.state import REPORT_LIST_CAP, StateStore, outcomes, run_items, runs
-from tradecredit.testing import MEMORY_ROWS, FakeTarget, testing_plugin
+from tradecredit.testing import MEMORY_ROWS
 
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 
@@ -26,15 +24,6 @@ def rec(code: str, used: str = "0.00") -> CreditRecord:
 def bad(code: str, reason: str = "negative limit") -> RejectedRow:
     return RejectedRow(source="erp", erp_id=code, code=code, reason=reason)
 
-
-@pytest.fixture
-def host():
-    h = PluginHost(strict=True)
-    h.add_plugin(testing_plugin, name="testing")
-    FakeTarget.reset()
-    yield h
-    FakeTarget.reset()
-    MEMORY_ROWS.clear()
 
 
 def make_config(host, tc_database_url, **state):

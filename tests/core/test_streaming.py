@@ -13,7 +13,7 @@ from tradecredit.core.plugins import PluginHost
 from tradecredit.core.state import StateStore, outcomes
 from tradecredit.core.sync import CHUNK
 from tradecredit.sdk import RegisterSource, hookimpl
-from tradecredit.testing import MEMORY_ROWS, FakeTarget, MemorySource, testing_plugin
+from tradecredit.testing import MEMORY_ROWS, FakeTarget, MemorySource
 
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 
@@ -46,14 +46,10 @@ class keyed_plugin:
 
 
 @pytest.fixture
-def host() -> Iterator[PluginHost]:
-    h = PluginHost(strict=True)
-    h.add_plugin(testing_plugin, name="testing")
-    h.add_plugin(keyed_plugin, name="keyed")
-    FakeTarget.reset()
-    yield h
-    FakeTarget.reset()
-    MEMORY_ROWS.clear()
+def host(host: PluginHost) -> PluginHost:
+    """The shared test host (tests/conftest.py) plus the source that lists its keys."""
+    host.add_plugin(keyed_plugin, name="keyed")
+    return host
 
 
 def make_config(host, url, source="keyed", **target):

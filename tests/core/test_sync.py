@@ -11,9 +11,8 @@ from sqlalchemy import select
 from tradecredit import ControlMode, CreditRecord, LimitState, RejectedRow, TransientError, run_pipeline
 from tradecredit.core.config import parse_config
 from tradecredit.core.errors import AuthError, LockHeldError
-from tradecredit.core.plugins import PluginHost
 from tradecredit.core.state import StateStore, ledger, run_items, runs
-from tradecredit.testing import MEMORY_ROWS, FakeTarget, testing_plugin
+from tradecredit.testing import MEMORY_ROWS, FakeTarget
 
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 
@@ -24,15 +23,6 @@ def customer(code: str, limit: str = "1000.00", used: str = "0.00", mode=Control
         credit_limit=Decimal(limit), used=Decimal(used), control_mode=mode, as_of=NOW,
     )
 
-
-@pytest.fixture
-def host() -> PluginHost:
-    h = PluginHost(strict=True)
-    h.add_plugin(testing_plugin, name="testing")
-    FakeTarget.reset()
-    yield h
-    FakeTarget.reset()
-    MEMORY_ROWS.clear()
 
 
 def make_config(host, tc_database_url, **target):

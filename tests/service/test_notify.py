@@ -11,8 +11,7 @@ import tradecredit.plugins.notify as notify
 from tradecredit import ControlMode, CreditRecord, LimitState, TransientError, run_pipeline
 from tradecredit.core.config import parse_config
 from tradecredit.core.errors import ConfigError
-from tradecredit.core.plugins import PluginHost
-from tradecredit.testing import MEMORY_ROWS, FakeTarget, testing_plugin
+from tradecredit.testing import MEMORY_ROWS, FakeTarget
 
 from .conftest import SMTP_PASSWORD, notify_section
 
@@ -25,15 +24,11 @@ def customer(code: str, used: str, limit: str = "1000.00", mode: ControlMode = C
 
 
 @pytest.fixture
-def host(monkeypatch):
+def host(host, monkeypatch):
+    """The shared test host (tests/conftest.py) plus the notify plugin, with the SMTP password in the env."""
     monkeypatch.setenv("TC_SMTP_PASSWORD", SMTP_PASSWORD)
-    h = PluginHost(strict=True)
-    h.add_plugin(testing_plugin, name="testing")
-    h.add_plugin(notify, name="notify")
-    FakeTarget.reset()
-    yield h
-    FakeTarget.reset()
-    MEMORY_ROWS.clear()
+    host.add_plugin(notify, name="notify")
+    return host
 
 
 def config(host, tc_database_url, box, hook, pipeline=None, **extra):

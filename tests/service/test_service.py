@@ -12,10 +12,9 @@ import pytest
 from tradecredit import ControlMode, CreditRecord, LimitState, TransientError
 from tradecredit.core.config import parse_config
 from tradecredit.core.errors import ConfigError
-from tradecredit.core.plugins import PluginHost
 from tradecredit.core.service import Service, first_run_time, trigger_for
 from tradecredit.core.state import StateStore
-from tradecredit.testing import MEMORY_ROWS, FakeTarget, testing_plugin
+from tradecredit.testing import MEMORY_ROWS, FakeTarget
 
 NOW = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 
@@ -24,15 +23,6 @@ def customer(code: str, used: str = "0.00") -> CreditRecord:
     return CreditRecord(source="erp", erp_id=code, code=code, is_business=True, limit_state=LimitState.LIMITED,
                         credit_limit=Decimal("1000.00"), used=Decimal(used), control_mode=ControlMode.BLOCK, as_of=NOW)
 
-
-@pytest.fixture
-def host():
-    h = PluginHost(strict=True)
-    h.add_plugin(testing_plugin, name="testing")
-    FakeTarget.reset()
-    yield h
-    FakeTarget.reset()
-    MEMORY_ROWS.clear()
 
 
 def config(host, tc_database_url, pipelines=None, **service):
